@@ -20,9 +20,11 @@ __all__ = [
     "InvalidNote",
     "InvalidProof",
     "InvalidStatement",
+    "LinkUnavailable",
     "LocalError",
     "NotFound",
     "PayloadTooLarge",
+    "PeerRejected",
     "RedlineError",
     "RemoteError",
     "SequenceGap",
@@ -185,3 +187,24 @@ class Equivocation(VerificationError):
 
     code = "equivocation"
     status = 409
+
+
+class LinkUnavailable(RedlineError):
+    """The peer could not be reached (refused, timed out, TLS failure)."""
+
+    code = "link-unavailable"
+    status = 503
+    title = "Link unavailable"
+
+
+class PeerRejected(RemoteError):
+    """The peer answered with an error (its problem ``code`` is kept)."""
+
+    code = "peer-rejected"
+    status = 502
+    title = "Peer rejected the request"
+
+    def __init__(self, message: str, *, peer_code: str, peer_status: int) -> None:
+        super().__init__(message)
+        self.peer_code = peer_code
+        self.peer_status = peer_status

@@ -1,0 +1,234 @@
+"""The ``redline`` command: thin over the same service functions the web uses.
+
+Every command takes the node directory first. Errors print one line naming
+what is wrong (``error: field: message``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from redline.core.errors import InvalidInput, RedlineError
+from redline.core.identity import Identity
+from redline.core.statement import format_time
+from redline.node import NodeDir, init_node, load_node
+from redline.service.node import NodeService, system_clock
+from redline.store import repo
+from redline.store.db import open_store
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="redline",
+    help="Redline: a crisis-communication link between parties that do not trust each other.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+peer_app = typer.Typer(help="Pin and list peers.", no_args_is_help=True)
+app.add_typer(peer_app, name="peer")
+
+T = TypeVar("T")
+DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except RedlineError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+@contextmanager
+def _service(path: Path) -> Iterator[tuple[NodeDir, NodeService]]:
+    node = _guard(lambda: load_node(path))
+    store = _guard(lambda: open_store(node.database_url))
+    try:
+        yield node, NodeService(
+            party=node.config.party, signing_key=node.signing_key(), store=store
+        )
+    finally:
+        store.dispose()
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@app.command()
+def init(
+    path: DirArg,
+    party: Annotated[str, typer.Option(help="Party id, e.g. us or prc.")],
+    name: Annotated[str, typer.Option(help="Display name, e.g. 'US Department of Defense'.")],
+    database: Annotated[
+        str, typer.Option(help="Database URL; default: SQLite file DIR/redline.db.")
+    ] = "",
+    link_port: Annotated[int, typer.Option(help="Port of the mutual-TLS link.")] = 8443,
+    api_port: Annotated[int, typer.Option(help="Port of the operator API.")] = 8080,
+) -> None:
+    """Create a node directory: config, keys (0600), TLS certificate, database."""
+
+    def run() -> None:
+        node = init_node(
+            path,
+            party=party,
+            name=name,
+            now=system_clock(),
+            database=database,
+            link_port=link_port,
+            api_port=api_port,
+        )
+        open_store(node.database_url).dispose()
+        typer.echo(f"created node {party!r} in {path}")
+        typer.echo(f"hand this to your peer out of band: redline identity {path} > {party}.json")
+
+    _guard(run)
+
+
+@app.command()
+def identity(path: DirArg) -> None:
+    """Print this node's public identity as JSON, to hand to the peer out of band."""
+    node = _guard(lambda: load_node(path))
+    _print_json(_guard(node.identity).to_json())
+
+
+@peer_app.command("add")
+def peer_add(
+    path: DirArg,
+    identity_file: Annotated[Path, typer.Argument(help="The peer's identity JSON.")],
+    url: Annotated[str, typer.Option(help="The peer's link URL, https://HOST:PORT.")],
+) -> None:
+    """Pin a peer's keys and TLS certificate. Restart `serve` to use a new pin."""
+
+    def run() -> None:
+        try:
+            data = json.loads(identity_file.read_text())
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"{identity_file} does not exist", field="identity") from exc
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{identity_file} is not JSON: {exc}", field="identity") from exc
+        peer = Identity.from_json(data)
+        if not url.startswith("https://"):
+            raise InvalidInput("must be an https:// URL", field="url")
+        with _service(path) as (node, service):
+            if peer.party == node.config.party:
+                raise InvalidInput("a node cannot pin its own party as a peer", field="party")
+            with service.store.write() as conn:
+                repo.add_peer(conn, peer, url, format_time(system_clock()))
+        typer.echo(f"pinned {peer.party!r} ({peer.name}) at {url}, cert {peer.tls_cert_sha256[:16]}")
+
+    _guard(run)
+
+
+@peer_app.command("list")
+def peer_list(
+    path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """List pinned peers."""
+    with _service(path) as (_node, service):
+        peers = _guard(service.peers)
+    rows = [
+        {"party": p.party, "name": p.identity.name, "url": p.url,
+         "cert_sha256": p.identity.tls_cert_sha256}
+        for p in peers
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['party']:8} {row['url']:32} {row['name']}")
+
+
+@app.command()
+def send(
+    path: DirArg,
+    to: Annotated[str, typer.Option(help="The peer's party id.")],
+    subject: Annotated[str, typer.Option(help="Subject line.")],
+    body: Annotated[str, typer.Option(help="Message text.")] = "",
+    precedence: Annotated[
+        str, typer.Option(help="flash, immediate, priority or routine.")
+    ] = "routine",
+    lang: Annotated[str, typer.Option(help="Language of the original text (en, zh).")] = "en",
+) -> None:
+    """Sign and queue a message; prints the statement id. Works while `serve` runs."""
+    with _service(path) as (_node, service):
+        statement = _guard(
+            lambda: service.send_message(
+                to=to, precedence=precedence, subject=subject, text=body, lang=lang
+            )
+        )
+    typer.echo(statement.id)
+
+
+@app.command()
+def status(
+    path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """Every statement with its direction, peer, kind, seq and delivery state."""
+    with _service(path) as (_node, service):
+        report = _guard(service.status)
+    if as_json:
+        _print_json(report)
+        return
+    typer.echo(
+        f"node {report['party']}: {len(report['statements'])} statements, "
+        f"{report['outbox']} queued, log size {report['log_size']}"
+    )
+    for alarm in report["alarms"]:
+        typer.echo(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
+    for row in report["statements"]:
+        typer.echo(
+            f"{row['id'][:16]} {row['direction']:3} {row['peer']:6} {row['kind']:10} "
+            f"{row['seq']:>6} {row['state']}"
+        )
+
+
+@app.command()
+def serve(
+    path: DirArg,
+    host: Annotated[str | None, typer.Option(help="Link listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Link port (mutual TLS).")] = None,
+    api_port: Annotated[int | None, typer.Option(help="Operator API port.")] = None,
+) -> None:
+    """Run the node: link endpoint, operator API and delivery workers."""
+    from redline.runtime import serve as run_serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    node = _guard(lambda: load_node(path))
+    _guard(lambda: run_serve(node, host=host, port=port, api_port=api_port))
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the two demo nodes live.")
+    ] = Path("demo-nodes"),
+) -> None:
+    """Start two paired nodes (US DoD in DIR/us, PRC MND in DIR/prc) on loopback."""
+    from redline.demo import run_demo
+
+    _guard(lambda: run_demo(directory))
+
+
+def main() -> None:
+    """Entry point of the ``redline`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,99 @@
+"""The kinds of statement Redline knows, and the rules for each kind's body.
+
+A receiver refuses a kind it does not know (fail closed): a statement is only
+stored if this node can say what it means.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from redline.core.errors import InvalidStatement
+
+__all__ = [
+    "KINDS",
+    "PRECEDENCES",
+    "validate_body",
+]
+
+PRECEDENCES = ("flash", "immediate", "priority", "routine")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+MAX_RECEIPT_ACKS = 1024
+
+BodyRule = Callable[[Mapping[str, Any]], None]
+
+
+def _require(body: Mapping[str, Any], name: str, kind: type, *, max_len: int | None = None) -> Any:
+    field = f"body.{name}"
+    if name not in body:
+        raise InvalidStatement("required field is missing", field=field)
+    value = body[name]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise InvalidStatement(f"must be of type {kind.__name__}", field=field)
+    if max_len is not None and isinstance(value, str | list) and len(value) > max_len:
+        raise InvalidStatement(f"is longer than {max_len}", field=field)
+    return value
+
+
+def _only(body: Mapping[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise InvalidStatement("unknown field", field=f"body.{extra[0]}")
+
+
+def _message(body: Mapping[str, Any]) -> None:
+    _only(body, {"precedence", "subject", "text", "lang"})
+    precedence = _require(body, "precedence", str)
+    if precedence not in PRECEDENCES:
+        raise InvalidStatement(
+            f"must be one of {', '.join(PRECEDENCES)}", field="body.precedence"
+        )
+    subject = _require(body, "subject", str, max_len=500)
+    if not subject.strip():
+        raise InvalidStatement("must not be empty", field="body.subject")
+    _require(body, "text", str, max_len=32_000)
+    lang = _require(body, "lang", str)
+    if not _LANG.match(lang):
+        raise InvalidStatement("must be a language tag such as en or zh", field="body.lang")
+
+
+def _receipt(body: Mapping[str, Any]) -> None:
+    _only(body, {"ack"})
+    acks = _require(body, "ack", list, max_len=MAX_RECEIPT_ACKS)
+    if not acks:
+        raise InvalidStatement("must acknowledge at least one statement", field="body.ack")
+    for i, ack in enumerate(acks):
+        where = f"body.ack[{i}]"
+        if not isinstance(ack, dict) or set(ack) != {"id", "seq"}:
+            raise InvalidStatement("must be an object with id and seq", field=where)
+        if not isinstance(ack["id"], str) or not _HEX64.match(ack["id"]):
+            raise InvalidStatement("must be a hex SHA-256", field=f"{where}.id")
+        if not isinstance(ack["seq"], int) or isinstance(ack["seq"], bool) or ack["seq"] < 1:
+            raise InvalidStatement("must be a positive integer", field=f"{where}.seq")
+
+
+def _heartbeat(body: Mapping[str, Any]) -> None:
+    _only(body, {"nonce"})
+    _require(body, "nonce", str, max_len=64)
+
+
+KINDS: dict[str, BodyRule] = {
+    "message": _message,
+    "receipt": _receipt,
+    "heartbeat": _heartbeat,
+}
+
+
+def validate_body(kind: str, body: Mapping[str, Any]) -> None:
+    """Check ``body`` against the rules of ``kind``.
+
+    Raises :class:`InvalidStatement` naming the field (``kind`` for an unknown
+    kind, ``body.<name>`` for a bad body field).
+    """
+    rule = KINDS.get(kind)
+    if rule is None:
+        raise InvalidStatement(f"unknown kind {kind!r}", field="kind")
+    rule(body)

@@ -1,0 +1,339 @@
+"""Signed statements: the envelope every Redline act travels in.
+
+A statement is a JSON object in RFC 8785 canonical form::
+
+    {"v": 1, "from": "us", "to": "prc", "kind": "message", "seq": 7,
+     "time": "2026-11-22T08:40:00.123456Z", "body": {...}, "sig": "<base64>"}
+
+``sig`` is an Ed25519 signature over ``SIGNING_CONTEXT`` followed by the
+canonical bytes of the object without ``sig``. The statement's id is the hex
+SHA-256 of the canonical bytes of the whole object, signature included.
+
+Parsing happens once, at the edge: :meth:`Statement.from_wire` turns any byte
+string into a valid :class:`Statement` or raises :class:`InvalidStatement`.
+Signature checks are separate (:func:`verify_statement`): parsing says the
+envelope is well formed, verification says who made it.
+
+Floats are refused anywhere in a statement: RFC 8785's number rules make them
+a trap for a signed format (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
+from redline.core.kinds import validate_body
+
+__all__ = [
+    "MAX_STATEMENT_BYTES",
+    "RECEIPT_STREAM",
+    "MAIN_STREAM",
+    "SIGNING_CONTEXT",
+    "VERSION",
+    "Statement",
+    "format_time",
+    "parse_time",
+    "stream_of",
+    "verify_statement",
+]
+
+VERSION = 1
+SIGNING_CONTEXT = b"redline-statement/v1\n"
+MAX_STATEMENT_BYTES = 64 * 1024
+MAIN_STREAM = "main"
+RECEIPT_STREAM = "receipt"
+
+_PARTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_KIND_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}(\.[a-z][a-z0-9-]{0,31})?$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_FIELDS = frozenset({"v", "from", "to", "kind", "seq", "time", "body", "sig"})
+_MAX_SEQ = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) carries exactly
+
+
+def format_time(moment: datetime) -> str:
+    """Format an aware datetime as RFC 3339 UTC with microseconds and ``Z``.
+
+    Raises :class:`InvalidStatement` (field ``time``) for a naive datetime.
+    """
+    if moment.tzinfo is None:
+        raise InvalidStatement("time must be timezone-aware", field="time")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse the statement time format back to an aware UTC datetime.
+
+    Raises :class:`InvalidStatement` (field ``time``) if it is not in that format.
+    """
+    if not _TIME_RE.match(text):
+        raise InvalidStatement(
+            "time must be RFC 3339 UTC as YYYY-MM-DDTHH:MM:SS.ffffffZ", field="time"
+        )
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidStatement(f"time is not a real date: {text}", field="time") from exc
+
+
+def stream_of(kind: str) -> str:
+    """Name the sequence stream a kind is numbered in.
+
+    Receipts travel in HTTP responses rather than in the ordered push stream,
+    so they are numbered in a stream of their own; everything else shares the
+    main stream, which a receiver accepts strictly in order.
+    """
+    return RECEIPT_STREAM if kind == "receipt" else MAIN_STREAM
+
+
+def _check_json_value(value: Any, path: str) -> None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) > _MAX_SEQ:
+            raise InvalidStatement("integer out of the exactly representable range", field=path)
+        return
+    if isinstance(value, float):
+        raise InvalidStatement("floats are not allowed in statements", field=path)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json_value(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_value(item, f"{path}.{key}")
+        return
+    raise InvalidStatement(f"unsupported JSON type {type(value).__name__}", field=path)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidStatement(f"duplicate key {key!r}", field=key)
+        result[key] = value
+    return result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Statement:
+    """A parsed, well-formed statement. Construction validates every field.
+
+    Raises :class:`InvalidStatement` naming the field that is wrong.
+    """
+
+    sender: str
+    to: str
+    kind: str
+    seq: int
+    time: str
+    body: Mapping[str, Any]
+    signature: bytes
+    version: int = VERSION
+    canonical: bytes = field(default=b"", compare=False, repr=False)
+    id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.version != VERSION:
+            raise InvalidStatement(f"unsupported version {self.version!r}", field="v")
+        for name, value in (("from", self.sender), ("to", self.to)):
+            if not isinstance(value, str) or not _PARTY_RE.match(value):
+                raise InvalidStatement(
+                    "must be a party id: lowercase letters, digits and '-', at most 32",
+                    field=name,
+                )
+        if self.sender == self.to:
+            raise InvalidStatement("a statement cannot be addressed to its sender", field="to")
+        if not isinstance(self.kind, str) or not _KIND_RE.match(self.kind):
+            raise InvalidStatement("must be a lowercase kind name", field="kind")
+        if not isinstance(self.seq, int) or isinstance(self.seq, bool):
+            raise InvalidStatement("must be an integer", field="seq")
+        if not 1 <= self.seq <= _MAX_SEQ:
+            raise InvalidStatement("must be between 1 and 2^53-1", field="seq")
+        if not isinstance(self.time, str):
+            raise InvalidStatement("must be a string", field="time")
+        parse_time(self.time)
+        if not isinstance(self.body, Mapping):
+            raise InvalidStatement("must be a JSON object", field="body")
+        _check_json_value(dict(self.body), "body")
+        validate_body(self.kind, self.body)
+        if not isinstance(self.signature, bytes) or len(self.signature) != 64:
+            raise InvalidStatement("must be a 64-byte Ed25519 signature", field="sig")
+        canonical = rfc8785.dumps(self.to_json())
+        if len(canonical) > MAX_STATEMENT_BYTES:
+            raise InvalidStatement(
+                f"statement is {len(canonical)} bytes; the limit is {MAX_STATEMENT_BYTES}",
+                field="body",
+            )
+        object.__setattr__(self, "canonical", canonical)
+        object.__setattr__(self, "id", hashlib.sha256(canonical).hexdigest())
+
+    # -- construction -----------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        key: Ed25519PrivateKey,
+        sender: str,
+        to: str,
+        kind: str,
+        seq: int,
+        time: datetime,
+        body: Mapping[str, Any],
+    ) -> Statement:
+        """Build and sign a new statement.
+
+        Raises :class:`InvalidStatement` naming the field if any is invalid.
+        """
+        unsigned = cls._unsigned_json(sender, to, kind, seq, format_time(time), body)
+        _check_json_value(dict(body), "body")
+        signature = key.sign(SIGNING_CONTEXT + rfc8785.dumps(unsigned))
+        return cls(
+            sender=sender,
+            to=to,
+            kind=kind,
+            seq=seq,
+            time=unsigned["time"],
+            body=body,
+            signature=signature,
+        )
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Statement:
+        """Parse a statement from bytes received from anywhere.
+
+        Raises :class:`InvalidStatement` for every way the bytes can be wrong
+        (not UTF-8, not JSON, duplicate or missing or unknown keys, bad types,
+        floats, a malformed signature). The signature itself is not checked here.
+        """
+        if not isinstance(data, bytes | bytearray):
+            raise InvalidStatement("statement must be bytes")
+        if len(data) > MAX_STATEMENT_BYTES:
+            raise InvalidStatement(
+                f"statement is {len(data)} bytes; the limit is {MAX_STATEMENT_BYTES}"
+            )
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidStatement(f"statement is not UTF-8: {exc.reason}") from exc
+        try:
+            obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        except InvalidStatement:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise InvalidStatement(f"malformed JSON: {exc}") from exc
+        return cls.from_json(obj)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Statement:
+        """Validate an already-decoded JSON object as a statement.
+
+        Raises :class:`InvalidStatement` naming the field that is wrong.
+        """
+        if not isinstance(obj, dict):
+            raise InvalidStatement("statement must be a JSON object")
+        missing = sorted(_FIELDS - obj.keys())
+        if missing:
+            raise InvalidStatement("required field is missing", field=missing[0])
+        unknown = sorted(obj.keys() - _FIELDS)
+        if unknown:
+            raise InvalidStatement("unknown field", field=unknown[0])
+        sig = obj["sig"]
+        if not isinstance(sig, str):
+            raise InvalidStatement("must be a base64 string", field="sig")
+        try:
+            signature = base64.b64decode(sig, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidStatement("is not valid base64", field="sig") from exc
+        return cls(
+            version=obj["v"],
+            sender=obj["from"],
+            to=obj["to"],
+            kind=obj["kind"],
+            seq=obj["seq"],
+            time=obj["time"],
+            body=obj["body"],
+            signature=signature,
+        )
+
+    # -- views ------------------------------------------------------------
+
+    @staticmethod
+    def _unsigned_json(
+        sender: str, to: str, kind: str, seq: int, time: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "from": sender,
+            "to": to,
+            "kind": kind,
+            "seq": seq,
+            "time": time,
+            "body": dict(body),
+        }
+
+    def unsigned_json(self) -> dict[str, Any]:
+        """The object the signature covers (the statement without ``sig``)."""
+        return self._unsigned_json(self.sender, self.to, self.kind, self.seq, self.time, self.body)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole statement as a JSON-ready dict."""
+        obj = self.unsigned_json()
+        obj["sig"] = base64.b64encode(self.signature).decode("ascii")
+        return obj
+
+    def signed_bytes(self) -> bytes:
+        """The exact bytes the Ed25519 signature is computed over."""
+        return SIGNING_CONTEXT + rfc8785.dumps(self.unsigned_json())
+
+    @property
+    def stream(self) -> str:
+        """The sequence stream this statement is numbered in."""
+        return stream_of(self.kind)
+
+    @property
+    def sent_at(self) -> datetime:
+        """The statement's time as an aware datetime."""
+        return parse_time(self.time)
+
+    @property
+    def digest(self) -> bytes:
+        """The raw SHA-256 of the canonical bytes (the id, as bytes)."""
+        return bytes.fromhex(self.id)
+
+
+def verify_statement(statement: Statement, *, keys: Mapping[str, Ed25519PublicKey]) -> None:
+    """Check that ``statement`` was signed by the pinned key of its sender.
+
+    ``keys`` maps party id to that party's pinned signing key. Fails closed:
+    an empty mapping is refused rather than read as "trust everyone".
+
+    Raises :class:`UnknownSigner` if the sender has no pinned key (or ``keys``
+    is empty) and :class:`BadSignature` if the signature does not verify.
+    """
+    if not keys:
+        raise UnknownSigner("no trusted keys were given; refusing to verify", field="from")
+    key = keys.get(statement.sender)
+    if key is None:
+        raise UnknownSigner(f"sender {statement.sender!r} has no pinned key", field="from")
+    try:
+        key.verify(statement.signature, statement.signed_bytes())
+    except InvalidSignature as exc:
+        raise BadSignature(
+            f"signature of statement {statement.id[:16]} does not verify with the pinned key "
+            f"of {statement.sender!r}",
+            field="sig",
+        ) from exc

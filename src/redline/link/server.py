@@ -1,0 +1,93 @@
+"""The link endpoint peers talk to: push a batch, pull since N.
+
+Only mutual-TLS connections reach it, and the TLS layer admits only pinned
+certificates. :class:`PeerCertProtocol` puts the client certificate's SHA-256
+into the ASGI scope (``extensions.tls``), so each request is attributed to the
+peer that holds that certificate; a statement whose sender is another party
+is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from redline.core.errors import SequenceGap, UnpinnedPeer
+from redline.link.wire import MAX_BATCH, NDJSON, decode_batch, encode_batch
+from redline.service.node import NodeService
+from redline.web.problems import BodyLimit, install_problem_handlers
+
+__all__ = ["MAX_LINK_BODY", "PeerCertProtocol", "create_link_app"]
+
+MAX_LINK_BODY = 8 * 1024 * 1024
+
+
+class PeerCertProtocol(H11Protocol):
+    """uvicorn's h11 protocol, telling the app which certificate the client showed."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        fingerprint = hashlib.sha256(der).hexdigest() if der else None
+        inner: ASGIApp = self.app
+
+        async def with_tls(scope: Scope, receive: Receive, send: Send) -> None:
+            scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fingerprint}
+            await inner(scope, receive, send)
+
+        self.app = with_tls  # type: ignore[assignment]
+
+
+def create_link_app(
+    service: NodeService, *, on_gap: Callable[[str], None] | None = None
+) -> ASGIApp:
+    """The link application for ``service``.
+
+    ``on_gap(peer)`` is called when a push skipped ahead, so the node's worker
+    can ask that peer for everything since the last statement it holds.
+    """
+    app = FastAPI(title="Redline link", docs_url=None, redoc_url=None, openapi_url=None)
+    install_problem_handlers(app)
+
+    def peer_of(request: Request) -> str:
+        tls: dict[str, Any] = request.scope.get("extensions", {}).get("tls") or {}
+        fingerprint = tls.get("client_cert_sha256")
+        if not fingerprint:
+            raise UnpinnedPeer("no client certificate was presented")
+        for peer in service.peers():
+            if peer.identity.tls_cert_sha256 == fingerprint:
+                return peer.party
+        raise UnpinnedPeer(f"client certificate {fingerprint[:16]} is not pinned")
+
+    @app.post("/link/v1/statements")
+    async def push(request: Request) -> Response:
+        peer = peer_of(request)
+        batch = decode_batch(await request.body())
+        try:
+            result = await run_in_threadpool(service.receive, peer, batch)
+        except SequenceGap:
+            if on_gap is not None:
+                on_gap(peer)
+            raise
+        return Response(encode_batch(result.receipts), media_type=NDJSON)
+
+    @app.get("/link/v1/statements")
+    async def pull(
+        request: Request,
+        after: int = Query(ge=0),
+        limit: int = Query(default=256, ge=1, le=MAX_BATCH),
+    ) -> Response:
+        peer = peer_of(request)
+        wires = await run_in_threadpool(service.since, peer, after, limit)
+        return Response(encode_batch(wires), media_type=NDJSON)
+
+    return BodyLimit(app, max_bytes=MAX_LINK_BODY)

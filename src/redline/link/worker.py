@@ -1,0 +1,147 @@
+"""The delivery worker: one thread per peer, pushing the outbox and catching up.
+
+It delivers the oldest queued statements in batches (one statement when the
+queue is short, up to ``batch_size`` when there is a backlog), verifies and
+stores the signed receipts, and retries with capped exponential backoff when
+the peer is unreachable or refuses. It also asks the peer for everything
+since the last statement this node holds: at start, when a push from the peer
+skipped ahead (a gap), and every ``pull_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import timedelta
+
+from redline.core.errors import RedlineError
+from redline.link.transport import PeerClient
+from redline.link.wire import MAX_BATCH
+from redline.service.node import NodeService
+
+__all__ = ["DeliveryWorker", "backoff_delay"]
+
+log = logging.getLogger("redline.link")
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
+    """Seconds to wait after the ``attempt``-th consecutive failure (1-based).
+
+    Exponential from ``base``, capped at ``cap``; ``jitter`` in [0, 1) spreads
+    retries so two nodes coming back do not retry in lockstep.
+    """
+    return float(min(cap, base * (2 ** max(0, attempt - 1))) * (0.5 + jitter / 2))
+
+
+class DeliveryWorker:
+    """Delivers one peer's outbox and pulls what that peer sent."""
+
+    def __init__(
+        self,
+        *,
+        service: NodeService,
+        peer: str,
+        client: PeerClient,
+        batch_size: int = 256,
+        retry_base: float = 0.2,
+        retry_cap: float = 5.0,
+        pull_interval: float = 30.0,
+        idle_poll: float = 0.25,
+    ) -> None:
+        self.service = service
+        self.peer = peer
+        self.client = client
+        self.batch_size = min(batch_size, MAX_BATCH)
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.pull_interval = pull_interval
+        self.idle_poll = idle_poll
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pull_wanted = threading.Event()
+        self._pull_wanted.set()  # catch up once at start
+        self._thread = threading.Thread(target=self._run, name=f"deliver-{peer}", daemon=True)
+        self._failures = 0
+        self._random = random.Random()
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self.client.close()
+
+    def wake(self) -> None:
+        """Something was queued: deliver now."""
+        self._wake.set()
+
+    def request_pull(self) -> None:
+        """The peer skipped ahead: ask it for what is missing."""
+        self._pull_wanted.set()
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_pull = 0.0
+        clock = self.service.clock
+        while not self._stop.is_set():
+            now = clock().timestamp()
+            try:
+                if self._pull_wanted.is_set() or now >= next_pull:
+                    self._pull_wanted.clear()
+                    self._catch_up()
+                    next_pull = now + self.pull_interval
+                if self._deliver_once():
+                    self._failures = 0
+                    self.last_error = None
+                    continue
+                self._failures = 0
+                self._wake.wait(self.idle_poll)
+                self._wake.clear()
+            except RedlineError as exc:
+                self._failed(exc)
+            except Exception as exc:  # a bug must not kill delivery for good
+                log.exception("delivery to %s hit an unexpected error", self.peer)
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        self.last_error = str(exc)
+        delay = backoff_delay(
+            self._failures,
+            base=self.retry_base,
+            cap=self.retry_cap,
+            jitter=self._random.random(),
+        )
+        log.info("delivery to %s failed (%s); retrying in %.2fs", self.peer, exc, delay)
+        try:
+            self.service.delivery_failed(
+                self.peer, str(exc), self.service.clock() + timedelta(seconds=delay)
+            )
+        except RedlineError:
+            log.exception("could not record the failed attempt")
+        self._stop.wait(delay)
+
+    def _deliver_once(self) -> bool:
+        """Push one batch. Returns False when there was nothing to push."""
+        wires = self.service.due(self.peer, self.batch_size)
+        if not wires:
+            return False
+        receipts = self.client.push(wires)
+        self.service.take_receipts(self.peer, receipts)
+        return True
+
+    def _catch_up(self) -> None:
+        while not self._stop.is_set():
+            after = self.service.received_through(self.peer)
+            batch = self.client.pull(after, self.batch_size)
+            if not batch:
+                return
+            self.service.receive(self.peer, batch)
+            if len(batch) < self.batch_size:
+                return

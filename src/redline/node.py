@@ -1,0 +1,295 @@
+"""A node directory: its configuration, keys, TLS certificate and database.
+
+::
+
+    DIR/redline.toml        configuration (see docs/configuration.md)
+    DIR/keys/signing.pem    Ed25519 statement signing key      (0600)
+    DIR/keys/log.pem        Ed25519 log (checkpoint) key       (0600)
+    DIR/keys/witness.pem    Ed25519 witness (cosignature) key  (0600)
+    DIR/tls/key.pem         TLS private key, ECDSA P-256       (0600)
+    DIR/tls/cert.pem        self-signed TLS certificate (pinned by peers)
+    DIR/api.token           bearer token for the operator API  (0600)
+    DIR/redline.db          SQLite database (the default)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
+
+from redline.core.errors import ConfigError, InvalidInput
+from redline.core.identity import Identity, cert_sha256, public_key_b64
+from redline.core.note import CosignatureSigner, Signer
+
+__all__ = ["NodeConfig", "NodeDir", "init_node", "load_node"]
+
+CONFIG_FILE = "redline.toml"
+_PARTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeConfig:
+    """Settings read from ``redline.toml``; every one is documented in docs/configuration.md."""
+
+    party: str
+    name: str
+    database: str = ""
+    link_host: str = "127.0.0.1"
+    link_port: int = 8443
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    batch_size: int = 256
+    retry_base_seconds: float = 0.2
+    retry_cap_seconds: float = 5.0
+    pull_interval_seconds: float = 30.0
+    checkpoint_every: int = 64
+    checkpoint_interval_seconds: float = 5.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any]) -> NodeConfig:
+        """Build a config from parsed TOML.
+
+        Raises :class:`ConfigError` naming an unknown or mistyped setting.
+        """
+        known = {f.name: f for f in fields(cls) if f.name != "extra"}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            spec = known.get(key)
+            if spec is None:
+                raise ConfigError(f"unknown setting in {CONFIG_FILE}", field=key)
+            expected = {"str": str, "int": int, "float": (int, float)}[str(spec.type)]
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise ConfigError(f"must be of type {spec.type}", field=key)
+            values[key] = value
+        for required in ("party", "name"):
+            if required not in values:
+                raise ConfigError(f"missing from {CONFIG_FILE}", field=required)
+        return cls(**values)
+
+    def to_toml(self) -> dict[str, Any]:
+        """The settings as a TOML-ready dict (without ``extra``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    # Create with 0600 from the start: never a moment where the key is world-readable.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _pem_private(key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _ed25519_seed(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def _self_signed_cert(key: ec.EllipticCurvePrivateKey, party: str, now: dt.datetime) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"redline node {party}")])
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        # Self-signed and pinned: it is its own trust anchor, so it is marked a CA.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+class NodeDir:
+    """A node directory on disk. Load it with :func:`load_node`."""
+
+    def __init__(self, path: Path, config: NodeConfig) -> None:
+        self.path = path
+        self.config = config
+
+    # -- paths -----------------------------------------------------------
+    @property
+    def tls_cert_file(self) -> Path:
+        return self.path / "tls" / "cert.pem"
+
+    @property
+    def tls_key_file(self) -> Path:
+        return self.path / "tls" / "key.pem"
+
+    @property
+    def database_url(self) -> str:
+        """The configured database, or the SQLite file in the directory."""
+        return self.config.database or f"sqlite:///{self.path / 'redline.db'}"
+
+    @property
+    def log_origin(self) -> str:
+        """The C2SP checkpoint origin (and log key name) of this node's log."""
+        return f"redline.{self.config.party}/log"
+
+    @property
+    def witness_name(self) -> str:
+        """The name of this node's witness (cosigner) key."""
+        return f"redline.{self.config.party}/witness"
+
+    # -- keys --------------------------------------------------------------
+    def _load_ed25519(self, name: str) -> Ed25519PrivateKey:
+        path = self.path / "keys" / f"{name}.pem"
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"key file {path} is missing", field=name) from exc
+        except ValueError as exc:
+            raise ConfigError(f"key file {path} is not a PEM private key", field=name) from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"key file {path} is not an Ed25519 key", field=name)
+        return key
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The statement signing key. Raises :class:`ConfigError` if missing."""
+        return self._load_ed25519("signing")
+
+    def log_signer(self) -> Signer:
+        """The signed-note signer for this node's checkpoints."""
+        return Signer(self.log_origin, _ed25519_seed(self._load_ed25519("log")))
+
+    def witness_signer(self) -> CosignatureSigner:
+        """The cosignature/v1 signer this node witnesses its peers' logs with."""
+        return CosignatureSigner(self.witness_name, _ed25519_seed(self._load_ed25519("witness")))
+
+    def api_token(self) -> str:
+        """The operator API bearer token. Raises :class:`ConfigError` if missing."""
+        try:
+            return (self.path / "api.token").read_text().strip()
+        except FileNotFoundError as exc:
+            raise ConfigError("api.token is missing from the node directory") from exc
+
+    def identity(self) -> Identity:
+        """This node's public identity, to hand to peers out of band."""
+        cert_pem = self.tls_cert_file.read_text()
+        return Identity(
+            party=self.config.party,
+            name=self.config.name,
+            signing_key=public_key_b64(self.signing_key().public_key()),
+            log_vkey=self.log_signer().verifier_key,
+            witness_vkey=self.witness_signer().verifier_key,
+            tls_cert_pem=cert_pem,
+            tls_cert_sha256=cert_sha256(cert_pem),
+        )
+
+    def save_config(self) -> None:
+        """Write the configuration back to ``redline.toml``."""
+        (self.path / CONFIG_FILE).write_text(tomli_w.dumps(self.config.to_toml()))
+
+
+def init_node(
+    path: Path,
+    *,
+    party: str,
+    name: str,
+    now: dt.datetime,
+    database: str = "",
+    link_port: int = 8443,
+    api_port: int = 8080,
+) -> NodeDir:
+    """Create a node directory with fresh keys, certificate and config.
+
+    The database is created by :func:`redline.store.db.open_store` afterwards.
+    Raises :class:`ConfigError` if ``path`` already holds a node, and
+    :class:`InvalidInput` for a bad party id or name.
+    """
+    _validate_party_and_name(party, name)
+    if (path / CONFIG_FILE).exists():
+        raise ConfigError(f"{path} already holds a Redline node", field="dir")
+    config = NodeConfig(
+        party=party, name=name, database=database, link_port=link_port, api_port=api_port
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "keys").mkdir(mode=0o700, exist_ok=True)
+    (path / "tls").mkdir(mode=0o700, exist_ok=True)
+    for key_name in ("signing", "log", "witness"):
+        key = Ed25519PrivateKey.generate()
+        _write_private(path / "keys" / f"{key_name}.pem", _pem_private(key))
+    tls_key = ec.generate_private_key(ec.SECP256R1())
+    _write_private(path / "tls" / "key.pem", _pem_private(tls_key))
+    (path / "tls" / "cert.pem").write_bytes(_self_signed_cert(tls_key, party, now))
+    _write_private(path / "api.token", secrets.token_urlsafe(32).encode() + b"\n")
+    node = NodeDir(path, config)
+    node.save_config()
+    return node
+
+
+def _validate_party_and_name(party: str, name: str) -> None:
+    if not _PARTY_RE.match(party):
+        raise InvalidInput(
+            "must be lowercase letters, digits and '-', starting with a letter, at most 32",
+            field="party",
+        )
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("must be a non-empty name of at most 200 characters", field="name")
+
+
+def load_node(path: Path) -> NodeDir:
+    """Open an existing node directory.
+
+    Raises :class:`ConfigError` if it is missing or its config is invalid.
+    """
+    config_file = path / CONFIG_FILE
+    try:
+        data = tomllib.loads(config_file.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path} is not a Redline node directory (no {CONFIG_FILE}); run `redline init` first",
+            field="dir",
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file} is not valid TOML: {exc}") from exc
+    return NodeDir(path, NodeConfig.from_toml(data))

@@ -1,0 +1,166 @@
+"""Start-up wiring: a serving node is the service, its link and operator
+servers, and one delivery worker per pinned peer, in one process.
+
+The link listens with mutual TLS (``link_host:link_port``); the operator API
+listens in plain HTTP on ``api_host:api_port`` (loopback by default).
+SIGTERM and SIGINT stop both servers and the workers cleanly; SIGKILL loses
+nothing, because nothing is acknowledged before it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+
+import uvicorn
+
+from redline.link.server import PeerCertProtocol, create_link_app
+from redline.link.transport import PeerClient, server_ssl_context
+from redline.link.worker import DeliveryWorker
+from redline.node import NodeDir
+from redline.service.node import Clock, NodeService, system_clock
+from redline.store.db import open_store
+from redline.web.api import create_api_app
+
+__all__ = ["Node", "build_node", "serve"]
+
+log = logging.getLogger("redline")
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to :func:`serve`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Node:
+    """A node's running parts."""
+
+    def __init__(self, node_dir: NodeDir, *, clock: Clock = system_clock) -> None:
+        self.dir = node_dir
+        config = node_dir.config
+        self.store = open_store(node_dir.database_url)
+        self.workers: dict[str, DeliveryWorker] = {}
+        self.service = NodeService(
+            party=config.party,
+            signing_key=node_dir.signing_key(),
+            store=self.store,
+            clock=clock,
+            on_outbox=self._wake,
+        )
+        for peer in self.service.peers():
+            client = PeerClient(
+                url=peer.url,
+                cert_file=node_dir.tls_cert_file,
+                key_file=node_dir.tls_key_file,
+                peer_cert_pem=peer.identity.tls_cert_pem,
+            )
+            self.workers[peer.party] = DeliveryWorker(
+                service=self.service,
+                peer=peer.party,
+                client=client,
+                batch_size=config.batch_size,
+                retry_base=config.retry_base_seconds,
+                retry_cap=config.retry_cap_seconds,
+                pull_interval=config.pull_interval_seconds,
+            )
+
+    def _wake(self, peer: str) -> None:
+        worker = self.workers.get(peer)
+        if worker is not None:
+            worker.wake()
+
+    def _gap(self, peer: str) -> None:
+        worker = self.workers.get(peer)
+        if worker is not None:
+            worker.request_pull()
+
+    def servers(self, *, host: str, port: int, api_host: str, api_port: int) -> list[uvicorn.Server]:
+        """The link server (mutual TLS) and the operator API server."""
+        link_config = uvicorn.Config(
+            create_link_app(self.service, on_gap=self._gap),
+            host=host,
+            port=port,
+            http=PeerCertProtocol,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+        )
+        link_config.load()
+        # Our own context: only pinned peer certificates are trust anchors.
+        link_config.ssl = server_ssl_context(
+            cert_file=self.dir.tls_cert_file,
+            key_file=self.dir.tls_key_file,
+            peer_cert_pems=[p.identity.tls_cert_pem for p in self.service.peers()],
+        )
+        api_config = uvicorn.Config(
+            create_api_app(
+                self.service, token=self.dir.api_token(), identity=self.dir.identity()
+            ),
+            host=api_host,
+            port=api_port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+        )
+        return [_QuietServer(link_config), _QuietServer(api_config)]
+
+    def start_workers(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        self.store.dispose()
+
+
+def build_node(node_dir: NodeDir, *, clock: Clock = system_clock) -> Node:
+    """Open the database (migrating it) and wire the node's parts."""
+    return Node(node_dir, clock=clock)
+
+
+async def _serve(node: Node, servers: list[uvicorn.Server]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    node.start_workers()
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def serve(
+    node_dir: NodeDir,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    api_host: str | None = None,
+    api_port: int | None = None,
+) -> None:
+    """Run the node until SIGTERM or SIGINT."""
+    config = node_dir.config
+    node = build_node(node_dir)
+    servers = node.servers(
+        host=host or config.link_host,
+        port=port if port is not None else config.link_port,
+        api_host=api_host or config.api_host,
+        api_port=api_port if api_port is not None else config.api_port,
+    )
+    log.info(
+        "node %s serving: link https://%s:%s, operator API http://%s:%s",
+        config.party, servers[0].config.host, servers[0].config.port,
+        servers[1].config.host, servers[1].config.port,
+    )
+    try:
+        asyncio.run(_serve(node, servers))
+    finally:
+        node.stop()

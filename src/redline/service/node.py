@@ -1,0 +1,312 @@
+"""Use cases of one node: send, receive, take receipts, catch up, report.
+
+Each public method is one transaction. The service knows no transport: the
+link's endpoints and worker call into it (DESIGN.md, "Architecture").
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from redline.core.errors import (
+    InvalidInput,
+    InvalidStatement,
+    NotFound,
+    RemoteError,
+    SequenceGap,
+    UnpinnedPeer,
+)
+from redline.core.kinds import PRECEDENCES, validate_body
+from redline.core.statement import (
+    MAIN_STREAM,
+    RECEIPT_STREAM,
+    Statement,
+    format_time,
+    verify_statement,
+)
+from redline.store import repo
+from redline.store.db import Store
+
+__all__ = ["Clock", "NodeService", "ReceiveResult", "system_clock"]
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The wall clock, in UTC. The edges pass it in; core never reads it."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    """What a receiver answers a push with."""
+
+    receipts: list[bytes]
+    accepted: int
+    duplicates: int
+
+
+class NodeService:
+    """The use cases of one node, over its store and keys.
+
+    ``on_outbox`` is called after a transaction has queued statements for a
+    peer, so an in-process delivery worker can wake at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        party: str,
+        signing_key: Ed25519PrivateKey,
+        store: Store,
+        clock: Clock = system_clock,
+        on_outbox: Callable[[str], None] | None = None,
+    ) -> None:
+        self.party = party
+        self._key = signing_key
+        self.store = store
+        self.clock = clock
+        self.on_outbox = on_outbox
+        self._peer_keys: dict[str, Ed25519PublicKey] = {}
+
+    # -- peers -------------------------------------------------------------
+
+    def peers(self) -> list[repo.Peer]:
+        """Every pinned peer."""
+        with self.store.read() as conn:
+            return repo.list_peers(conn)
+
+    def peer(self, party: str) -> repo.Peer:
+        """One pinned peer. Raises :class:`NotFound` if it is not pinned."""
+        with self.store.read() as conn:
+            return repo.get_peer(conn, party)
+
+    def peer_key(self, party: str) -> Ed25519PublicKey:
+        """The pinned signing key of ``party``.
+
+        Raises :class:`UnpinnedPeer` if ``party`` is not pinned.
+        """
+        key = self._peer_keys.get(party)
+        if key is None:
+            with self.store.read() as conn:
+                pinned = {p.party: p for p in repo.list_peers(conn)}
+            if party not in pinned:
+                raise UnpinnedPeer(f"party {party!r} is not pinned", field="from")
+            key = pinned[party].identity.public_key()
+            self._peer_keys[party] = key
+        return key
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, *, to: str, kind: str, body: Mapping[str, Any]) -> Statement:
+        """Sign a statement to ``to`` and queue it, in one transaction.
+
+        Raises :class:`NotFound` if ``to`` is not a pinned peer and
+        :class:`InvalidInput` naming the field if the body is invalid.
+        """
+        try:
+            validate_body(kind, body)
+        except InvalidStatement as exc:
+            raise InvalidInput(exc.message, field=exc.field) from exc
+        now = self.clock()
+        stamp = format_time(now)
+        with self.store.write() as conn:
+            repo.get_peer(conn, to)
+            seq = repo.next_seq(conn, to, MAIN_STREAM)
+            statement = Statement.create(
+                key=self._key, sender=self.party, to=to, kind=kind, seq=seq, time=now, body=body
+            )
+            repo.insert_statement(conn, statement, direction="out", state="queued", now=stamp)
+            repo.append_to_log(conn, [statement])
+            repo.enqueue(conn, statement, stamp)
+        if self.on_outbox is not None:
+            self.on_outbox(to)
+        return statement
+
+    def send_message(
+        self, *, to: str, precedence: str, subject: str, text: str, lang: str = "en"
+    ) -> Statement:
+        """Send a message with a precedence.
+
+        Raises :class:`InvalidInput` naming the bad field, :class:`NotFound`
+        for an unpinned addressee.
+        """
+        if precedence not in PRECEDENCES:
+            raise InvalidInput(f"must be one of {', '.join(PRECEDENCES)}", field="precedence")
+        body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
+        return self.send(to=to, kind="message", body=body)
+
+    def link_test(self, *, to: str) -> Statement:
+        """Send a heartbeat (link test) to ``to``."""
+        return self.send(to=to, kind="heartbeat", body={"nonce": secrets.token_hex(8)})
+
+    def due(self, peer: str, limit: int) -> list[bytes]:
+        """Queued statements for ``peer``, oldest first, as wire bytes."""
+        with self.store.read() as conn:
+            return repo.due_outbox(conn, peer, limit)
+
+    def delivery_failed(self, peer: str, error: str, retry_at: datetime) -> None:
+        """Note a failed delivery attempt on ``peer``'s queue."""
+        with self.store.write() as conn:
+            repo.note_delivery_failure(conn, peer, error, format_time(retry_at))
+
+    # -- receiving -----------------------------------------------------------
+
+    def _check_from_peer(self, peer: str, batch: Sequence[Statement]) -> None:
+        key = self.peer_key(peer)
+        for statement in batch:
+            if statement.sender != peer:
+                raise UnpinnedPeer(
+                    f"statement {statement.id[:16]} claims sender {statement.sender!r} but "
+                    f"arrived from {peer!r}",
+                    field="from",
+                )
+            if statement.to != self.party:
+                raise InvalidStatement(
+                    f"statement {statement.id[:16]} is addressed to {statement.to!r}, "
+                    f"not to this node ({self.party!r})",
+                    field="to",
+                )
+            verify_statement(statement, keys={peer: key})
+
+    def receive(self, peer: str, batch: Sequence[Statement]) -> ReceiveResult:
+        """Accept statements pushed (or pulled) from ``peer``, then sign a receipt.
+
+        Everything is checked before anything is stored: on any error nothing
+        is stored. Duplicates are answered with the receipt already given.
+
+        Raises :class:`UnpinnedPeer`, :class:`BadSignature`,
+        :class:`InvalidStatement` (a receipt pushed, a wrong addressee, a
+        sequence number reused with different content) and
+        :class:`SequenceGap` when the batch skips ahead of the next expected
+        sequence number.
+        """
+        self._check_from_peer(peer, batch)
+        for statement in batch:
+            if statement.stream != MAIN_STREAM:
+                raise InvalidStatement(
+                    "receipts are returned in responses, not pushed", field="kind"
+                )
+        ordered = sorted(batch, key=lambda s: s.seq)
+        now = self.clock()
+        stamp = format_time(now)
+        with self.store.write() as conn:
+            known = repo.existing_ids(conn, (s.id for s in ordered))
+            through = repo.last_in_seq(conn, peer)
+            fresh: list[Statement] = []
+            seen: set[str] = set()
+            for statement in ordered:
+                if statement.id in known or statement.id in seen:
+                    continue
+                if statement.seq <= through:
+                    holder = repo.in_statement_at(conn, peer, statement.seq)
+                    raise InvalidStatement(
+                        f"sequence number {statement.seq} from {peer!r} was already used by "
+                        f"statement {str(holder)[:16]}; refusing a second statement at it",
+                        field="seq",
+                    )
+                if statement.seq != through + 1:
+                    raise SequenceGap(
+                        f"expected sequence number {through + 1} from {peer!r}, got "
+                        f"{statement.seq}; the receiver will ask for everything since {through}",
+                        expected=through + 1,
+                        got=statement.seq,
+                    )
+                through = statement.seq
+                fresh.append(statement)
+                seen.add(statement.id)
+            receipt_ids = {rid for rid in known.values() if rid is not None}
+            if fresh:
+                repo.insert_statements(conn, fresh, direction="in", state="received", now=stamp)
+                receipt = Statement.create(
+                    key=self._key,
+                    sender=self.party,
+                    to=peer,
+                    kind="receipt",
+                    seq=repo.next_seq(conn, peer, RECEIPT_STREAM),
+                    time=now,
+                    body={"ack": [{"id": s.id, "seq": s.seq} for s in fresh]},
+                )
+                repo.insert_statement(conn, receipt, direction="out", state="issued", now=stamp)
+                repo.append_to_log(conn, [receipt])
+                repo.set_receipt(conn, [s.id for s in fresh], receipt.id)
+                receipt_ids.add(receipt.id)
+            wires = repo.wires_by_id(conn, receipt_ids)
+        return ReceiveResult(
+            receipts=wires, accepted=len(fresh), duplicates=len(ordered) - len(fresh)
+        )
+
+    def take_receipts(self, peer: str, receipts: Sequence[Statement]) -> int:
+        """Verify and store ``peer``'s receipts; mark what they acknowledge delivered.
+
+        Returns how many of this node's statements became delivered.
+        Raises :class:`UnpinnedPeer`, :class:`BadSignature`, and
+        :class:`RemoteError` if a receipt acknowledges a statement this node
+        never sent to ``peer`` or gets its sequence number wrong.
+        """
+        self._check_from_peer(peer, receipts)
+        stamp = format_time(self.clock())
+        delivered = 0
+        with self.store.write() as conn:
+            known = repo.existing_ids(conn, (r.id for r in receipts))
+            for receipt in receipts:
+                if receipt.kind != "receipt":
+                    raise InvalidStatement("expected a receipt", field="kind")
+                acks = {a["id"]: a["seq"] for a in receipt.body["ack"]}
+                ours = repo.out_statements_by_id(conn, peer, acks)
+                for ack_id, ack_seq in acks.items():
+                    if ours.get(ack_id) != ack_seq:
+                        raise RemoteError(
+                            f"receipt {receipt.id[:16]} acknowledges statement {ack_id[:16]} "
+                            f"(seq {ack_seq}), which this node did not send to {peer!r}",
+                            field="body.ack",
+                        )
+                if receipt.id not in known:
+                    repo.insert_statement(
+                        conn, receipt, direction="in", state="received", now=stamp
+                    )
+                    known[receipt.id] = None
+                repo.mark_delivered(conn, list(acks), receipt.id, stamp)
+                delivered += len(acks)
+        return delivered
+
+    # -- catching up ---------------------------------------------------------
+
+    def received_through(self, peer: str) -> int:
+        """The highest main-stream sequence number stored from ``peer``."""
+        with self.store.read() as conn:
+            return repo.last_in_seq(conn, peer)
+
+    def since(self, peer: str, after: int, limit: int) -> list[bytes]:
+        """This node's main-stream statements to ``peer`` after ``after``."""
+        with self.store.read() as conn:
+            return repo.out_since(conn, peer, after, limit)
+
+    # -- reporting -------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Every statement with its delivery state, the outbox and open alarms."""
+        with self.store.read() as conn:
+            rows = repo.list_statements(conn)
+            return {
+                "party": self.party,
+                "statements": rows,
+                "outbox": repo.outbox_count(conn),
+                "log_size": repo.log_size(conn),
+                "alarms": repo.open_alarms(conn),
+            }
+
+
+    def statement_state(self, statement_id: str) -> dict[str, Any]:
+        """One statement's summary. Raises :class:`NotFound` if it is not stored."""
+        with self.store.read() as conn:
+            row = repo.statement_summary(conn, statement_id)
+        if row is None:
+            raise NotFound(f"no statement {statement_id!r}", field="id")
+        return row

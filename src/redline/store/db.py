@@ -1,0 +1,125 @@
+"""Opening a node's database: SQLite (the embedded default) or PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` so that a commit survives
+``kill -9`` and power loss alike; every write transaction starts with
+``BEGIN IMMEDIATE`` so two processes (``redline serve`` and ``redline send``)
+never deadlock upgrading a read lock, and in one process writes go through one
+lock (one writer) while reads run concurrently on their own connections.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from redline.core.errors import ConfigError
+from redline.store.migrate import upgrade
+
+__all__ = ["Store", "open_store"]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own
+        # transaction handling would defer it and break BEGIN IMMEDIATE).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """A node's database: one engine for writes, one for reads.
+
+    Use ``with store.write() as conn:`` for a transaction that changes
+    anything and ``with store.read() as conn:`` for queries.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.dialect = "sqlite"
+                self._write_engine = _sqlite_engine(url, immediate=True)
+                self._read_engine = _sqlite_engine(url, immediate=False)
+            elif url.startswith("postgresql"):
+                self.dialect = "postgresql"
+                self._write_engine = create_engine(url, pool_size=8, pool_pre_ping=True)
+                self._read_engine = self._write_engine
+            else:
+                raise ConfigError(
+                    "database must be a sqlite:/// or postgresql+psycopg:// URL", field="database"
+                )
+        except ArgumentError as exc:
+            raise ConfigError(f"cannot parse database URL: {exc}", field="database") from exc
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine used for writes (and for migrations)."""
+        return self._write_engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; commits on success, rolls back on error."""
+        if self._write_lock is None:
+            with self._write_engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._read_engine.connect() as conn:
+            yield conn
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema through Alembic.
+
+        Raises :class:`ConfigError` if the database cannot be reached.
+        """
+        try:
+            upgrade(self._write_engine)
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open database: {exc.orig}", field="database") from exc
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self._write_engine.dispose()
+        if self._read_engine is not self._write_engine:
+            self._read_engine.dispose()
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open (and by default migrate) the database at ``url``.
+
+    Raises :class:`ConfigError` for a bad URL or an unreachable database.
+    """
+    store = Store(url)
+    if migrate:
+        store.migrate()
+    return store

@@ -1,0 +1,156 @@
+"""Tables, as SQLAlchemy Core objects. Alembic migrations create them.
+
+Times are stored as RFC 3339 UTC strings in the statement time format
+(``format_time``): fixed width, so they sort and compare as text on SQLite and
+PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "alarms",
+    "checkpoints",
+    "cosignatures",
+    "log_hashes",
+    "log_leaves",
+    "log_state",
+    "metadata",
+    "outbox",
+    "peers",
+    "sequences",
+    "statements",
+]
+
+metadata = MetaData()
+
+# Peers this node has pinned: their keys and TLS certificate, exchanged out of band.
+peers = Table(
+    "peers",
+    metadata,
+    Column("party", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("signing_key", String(64), nullable=False),
+    Column("log_vkey", Text, nullable=False),
+    Column("witness_vkey", Text, nullable=False),
+    Column("cert_pem", Text, nullable=False),
+    Column("cert_sha256", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("added_at", String(32), nullable=False),
+)
+
+# Every statement this node signed (out) or accepted from a peer (in).
+statements = Table(
+    "statements",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("direction", String(3), nullable=False),
+    Column("peer", String(32), nullable=False),
+    Column("sender", String(32), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("stream", String(16), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("wire", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("receipt_id", String(64), nullable=True),
+    Column("stored_at", String(32), nullable=False),
+    Column("delivered_at", String(32), nullable=True),
+    Column("leaf_index", BigInteger, nullable=True),
+    UniqueConstraint("direction", "peer", "stream", "seq", name="uq_statements_stream_seq"),
+)
+Index("ix_statements_receipt", statements.c.receipt_id)
+
+# Statements waiting for a peer's signed receipt.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("statement_id", String(64), ForeignKey("statements.id"), primary_key=True),
+    Column("peer", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", String(32), nullable=False),
+    Column("last_error", Text, nullable=True),
+)
+Index("ix_outbox_peer_seq", outbox.c.peer, outbox.c.seq)
+
+# The last sequence number used per (peer, stream) for statements this node signs.
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("stream", String(16), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# The node's own Merkle log (RFC 9162): one leaf per statement it signed.
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)
+log_leaves = Table(
+    "log_leaves",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("statement_id", String(64), ForeignKey("statements.id"), nullable=False, unique=True),
+    Column("record", LargeBinary, nullable=False),
+)
+# Stored hashes in Go tlog's numbering (StoredHashIndex): O(log n) reads per proof.
+log_hashes = Table(
+    "log_hashes",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# Signed checkpoints: this node's own (origin = own log) and its peers' (witnessed).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("party", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("party", "size", "root_hash", name="uq_checkpoints_party_size_root"),
+)
+
+# Cosignature lines a witness returned for a checkpoint.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("checkpoint_id", Integer, ForeignKey("checkpoints.id"), primary_key=True),
+    Column("witness", String(32), primary_key=True),
+    Column("line", Text, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+# Conditions an operator must see: equivocation, unanswered link tests, gaps.
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("peer", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evidence", Text, nullable=True),
+    Column("raised_at", String(32), nullable=False),
+    Column("cleared_at", String(32), nullable=True),
+)

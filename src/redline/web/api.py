@@ -1,0 +1,86 @@
+"""The operator API: what the console and scripts use on the watch floor.
+
+Every route but ``/healthz`` needs the node's bearer token (``DIR/api.token``).
+Errors are problem+json (RFC 9457) naming the field.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Header
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp
+
+from redline.core.errors import LocalError
+from redline.core.identity import Identity
+from redline.service.node import NodeService
+from redline.web.problems import BodyLimit, install_problem_handlers
+
+__all__ = ["MAX_API_BODY", "create_api_app"]
+
+MAX_API_BODY = 256 * 1024
+
+
+class Unauthorized(LocalError):
+    """The request carries no valid operator token."""
+
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+
+class MessageIn(BaseModel):
+    """A message an operator sends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=32)
+    precedence: Literal["flash", "immediate", "priority", "routine"]
+    subject: str = Field(min_length=1, max_length=500)
+    text: str = Field(default="", max_length=32_000)
+    lang: str = Field(default="en", min_length=2, max_length=16)
+
+
+def create_api_app(service: NodeService, *, token: str, identity: Identity) -> ASGIApp:
+    """The operator API application."""
+    app = FastAPI(title="Redline operator API", version="1")
+    install_problem_handlers(app)
+
+    def authorised(authorization: str = Header(default="")) -> None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(value, token):
+            raise Unauthorized("a valid operator token is required (Authorization: Bearer ...)",
+                               field="authorization")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "party": service.party}
+
+    @app.get("/api/v1/identity", dependencies=[Depends(authorised)])
+    async def get_identity() -> dict[str, Any]:
+        return identity.to_json()
+
+    @app.post("/api/v1/messages", dependencies=[Depends(authorised)], status_code=201)
+    async def post_message(message: MessageIn) -> dict[str, Any]:
+        statement = await run_in_threadpool(
+            service.send_message,
+            to=message.to,
+            precedence=message.precedence,
+            subject=message.subject,
+            text=message.text,
+            lang=message.lang,
+        )
+        return {"id": statement.id, "seq": statement.seq, "to": statement.to, "state": "queued"}
+
+    @app.get("/api/v1/statements/{statement_id}", dependencies=[Depends(authorised)])
+    async def get_statement_state(statement_id: str) -> dict[str, Any]:
+        return await run_in_threadpool(service.statement_state, statement_id)
+
+    @app.get("/api/v1/status", dependencies=[Depends(authorised)])
+    async def status() -> dict[str, Any]:
+        return await run_in_threadpool(service.status)
+
+    return BodyLimit(app, max_bytes=MAX_API_BODY)
