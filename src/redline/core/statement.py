@@ -146,7 +146,9 @@ class Statement:
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if self.version != VERSION:
+        # type() rather than ==: 1.0 and true compare equal to 1, and would let a
+        # float (or bool) through in a signed envelope that refuses floats.
+        if type(self.version) is not int or self.version != VERSION:
             raise InvalidStatement(f"unsupported version {self.version!r}", field="v")
         for name, value in (("from", self.sender), ("to", self.to)):
             if not isinstance(value, str) or not _PARTY_RE.match(value):
