@@ -1,0 +1,206 @@
+"""``redline.core`` is sans-IO: it imports no I/O library and never reads the clock
+or the random source itself (STYLE.md, "a protocol core that does no I/O")."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import redline.core
+
+CORE_DIR = Path(redline.core.__file__).parent
+FORBIDDEN = (
+    "asyncio",
+    "httpx",
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "socket",
+    "requests",
+    "subprocess",
+)
+# Low-level stdlib modules that a library core is allowed to use (pyca/cryptography's
+# x509 parser pulls in email.utils, which imports socket) may be imported by a
+# third-party or stdlib module, never by a redline module. The frameworks above
+# them must not be loaded at all.
+STDLIB_TRANSITIVE_OK = {"socket", "subprocess"}
+
+
+def core_modules() -> list[str]:
+    """Every module under redline.core, including subpackages without __init__."""
+    names = []
+    for path in sorted(CORE_DIR.rglob("*.py")):
+        parts = path.relative_to(CORE_DIR).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names.append(".".join(("redline", "core", *parts)))
+    return names
+
+
+# Run in a fresh interpreter: records, for each forbidden module, the module
+# whose code imported it (the first frame outside the import machinery).
+PROBE = textwrap.dedent(
+    """
+    import importlib, json, sys
+
+    FORBIDDEN = set(json.loads(sys.argv[1]))
+    MODULES = json.loads(sys.argv[2])
+    if sys.argv[3]:
+        sys.path.insert(0, sys.argv[3])
+    importers = {}
+
+    class Recorder:
+        def find_spec(self, name, path=None, target=None):
+            top = name.split(".")[0]
+            if top in FORBIDDEN and top not in importers:
+                frame = sys._getframe(1)
+                while frame is not None and (
+                    frame.f_globals.get("__name__", "").startswith("importlib")
+                    or frame.f_code.co_filename.startswith("<frozen")
+                ):
+                    frame = frame.f_back
+                importers[top] = frame.f_globals.get("__name__") if frame else None
+            return None
+
+    sys.meta_path.insert(0, Recorder())
+    preloaded = sorted(n for n in FORBIDDEN if n in sys.modules)
+    for name in MODULES:
+        importlib.import_module(name)
+    loaded = sorted(n for n in FORBIDDEN if n in sys.modules)
+    print(json.dumps({"preloaded": preloaded, "loaded": loaded, "importers": importers}))
+    """
+)
+
+
+def test_every_core_module_is_found() -> None:
+    modules = core_modules()
+    for expected in ("redline.core.statement", "redline.core.errors", "redline.core.identity"):
+        assert expected in modules
+    # Subpackages count too.
+    nested = [m for m in modules if m.count(".") > 2]
+    subdirs = [p for p in CORE_DIR.iterdir() if p.is_dir() and list(p.glob("*.py"))]
+    assert len(nested) >= len(subdirs)
+
+
+def offending_imports(
+    modules: list[str], *, ours: str = "redline", extra_path: Path | None = None
+) -> list[str]:
+    """Forbidden modules loaded by importing ``modules`` in a fresh interpreter."""
+    path_arg = str(extra_path) if extra_path is not None else ""
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", PROBE, json.dumps(FORBIDDEN), json.dumps(modules), path_arg],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["preloaded"] == [], "the probe interpreter started with forbidden modules"
+    offenders = []
+    for name in report["loaded"]:
+        importer = report["importers"].get(name) or "?"
+        is_ours = importer == ours or importer.startswith(ours + ".")
+        if name in STDLIB_TRANSITIVE_OK and not is_ours:
+            continue
+        offenders.append(f"{name} (imported by {importer})")
+    return offenders
+
+
+def test_core_imports_no_io_library() -> None:
+    offenders = offending_imports(core_modules())
+    assert offenders == [], "redline.core pulled in I/O modules: " + ", ".join(offenders)
+
+
+def test_the_import_check_catches_an_offender(tmp_path: Path) -> None:
+    package = tmp_path / "fakecore"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "clean.py").write_text("import json\n")
+    (package / "netty.py").write_text("import socket\nimport asyncio\n")
+    assert offending_imports(["fakecore.clean"], ours="fakecore", extra_path=tmp_path) == []
+    offenders = offending_imports(["fakecore.netty"], ours="fakecore", extra_path=tmp_path)
+    assert "socket (imported by fakecore.netty)" in offenders
+    assert any(o.startswith("asyncio ") for o in offenders)
+
+
+# Names a sans-IO core must not call: the clock and the random source.
+FORBIDDEN_CALLS = (
+    "datetime.now",
+    "datetime.utcnow",
+    "datetime.today",
+    "date.today",
+    "time.time",
+    "time.time_ns",
+    "time.monotonic",
+    "os.urandom",
+)
+FORBIDDEN_PREFIXES = ("random.", "secrets.")
+FORBIDDEN_IMPORTS = {"random", "secrets", "uuid"}
+FORBIDDEN_FROM = {("os", "urandom"), ("time", "time"), ("time", "time_ns"), ("time", "monotonic")}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def offences_in(source: str) -> list[tuple[int, str]]:
+    """Clock and randomness uses in ``source``, as (line, text)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if dotted is None:
+                continue
+            if any(dotted == c or dotted.endswith("." + c) for c in FORBIDDEN_CALLS):
+                found.append((node.lineno, dotted))
+            elif dotted.startswith(FORBIDDEN_PREFIXES):
+                found.append((node.lineno, dotted))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in FORBIDDEN_IMPORTS:
+                    found.append((node.lineno, f"import {alias.name}"))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top = node.module.split(".")[0]
+            for alias in node.names:
+                if top in FORBIDDEN_IMPORTS or (node.module, alias.name) in FORBIDDEN_FROM:
+                    found.append((node.lineno, f"from {node.module} import {alias.name}"))
+    return sorted(set(found))
+
+
+def test_core_never_reads_the_clock_or_the_random_source() -> None:
+    offenders = []
+    for path in sorted(CORE_DIR.rglob("*.py")):
+        for line, text in offences_in(path.read_text()):
+            offenders.append(f"{path.relative_to(CORE_DIR.parent)}:{line}: {text}")
+    assert offenders == [], "core reads the clock or randomness:\n" + "\n".join(offenders)
+
+
+def test_the_source_check_catches_each_pattern() -> None:
+    # The check above must be able to fail: each pattern is caught, and names
+    # inside strings or comments are not.
+    bad = {
+        "import datetime\nx = datetime.datetime.now()": "datetime.datetime.now",
+        "from datetime import datetime\nx = datetime.now(UTC)": "datetime.now",
+        "import time\nx = time.time()": "time.time",
+        "import os\nx = os.urandom(8)": "os.urandom",
+        "x = random.random()": "random.random",
+        "x = secrets.token_hex(8)": "secrets.token_hex",
+        "import secrets": "import secrets",
+        "from os import urandom": "from os import urandom",
+    }
+    for source, expected in bad.items():
+        assert expected in [text for _line, text in offences_in(source)], source
+    clean = '"""Never calls datetime.now or random.random."""\n# time.time() is not used\nx = 1\n'
+    assert offences_in(clean) == []
