@@ -9,7 +9,6 @@ named.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -139,13 +138,3 @@ def check_enum(value: object, kind: type[E], field: str) -> E:
             pass
     allowed = ", ".join(m.value for m in kind)
     raise InvalidInput(f"must be one of {allowed}; got {value!r}", field=field)
-
-
-def distinct(values: Iterable[str]) -> bool:
-    """Say whether ``values`` holds no repeats (helper for collection checks)."""
-    seen: set[str] = set()
-    for v in values:
-        if v in seen:
-            return False
-        seen.add(v)
-    return True
