@@ -29,7 +29,9 @@ def decode_batch(data: bytes, *, max_count: int = MAX_BATCH) -> list[Statement]:
     Raises :class:`InvalidStatement` naming the line that is wrong, or if the
     batch is empty or holds more than ``max_count`` statements.
     """
-    lines = [line for line in data.split(b"\n") if line.strip()]
+    # Numbered as sent, blank lines included, so the error names the line a
+    # reader finds in the body.
+    lines = [(n, line) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
     if not lines:
         raise InvalidStatement("batch holds no statements", field="body")
     if len(lines) > max_count:
@@ -37,7 +39,7 @@ def decode_batch(data: bytes, *, max_count: int = MAX_BATCH) -> list[Statement]:
             f"batch holds {len(lines)} statements; the limit is {max_count}", field="body"
         )
     batch = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in lines:
         try:
             batch.append(Statement.from_wire(line))
         except InvalidStatement as exc:
