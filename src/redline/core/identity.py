@@ -120,7 +120,8 @@ class Identity:
         """
         if not isinstance(obj, dict):
             raise InvalidInput("identity must be a JSON object")
-        if obj.get("redline_identity") != IDENTITY_VERSION:
+        version = obj.get("redline_identity")
+        if type(version) is not int or version != IDENTITY_VERSION:  # true == 1.0 == 1
             raise InvalidInput(
                 f"must be {IDENTITY_VERSION} (is this a Redline identity file?)",
                 field="redline_identity",
