@@ -1,0 +1,260 @@
+"""The ``redline`` command through Click's CliRunner: thin, one-line errors, exit 2."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from redline.cli.main import app
+from redline.core.identity import Identity
+from redline.node import load_node
+
+runner = CliRunner()
+
+
+def run(*args: str | Path) -> Result:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    if result.exception is not None:
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def fails(*args: str | Path) -> str:
+    """Run a command that must fail; return its one error line."""
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert result.stdout == ""
+    return lines[0]
+
+
+def init(path: Path, party: str, name: str = "A node") -> None:
+    result = run("init", path, "--party", party, "--name", name)
+    assert result.exit_code == 0, result.output
+
+
+def identity_of(path: Path) -> dict[str, Any]:
+    result = run("identity", path)
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+@pytest.fixture
+def paired(tmp_path: Path) -> tuple[Path, Path]:
+    """Two initialised node directories; us has pinned prc."""
+    us, prc = tmp_path / "us", tmp_path / "prc"
+    init(us, "us", "US Department of Defense")
+    init(prc, "prc", "PRC Ministry of National Defense")
+    prc_file = tmp_path / "prc.json"
+    prc_file.write_text(json.dumps(identity_of(prc)))
+    result = run("peer", "add", us, prc_file, "--url", "https://127.0.0.1:9443")
+    assert result.exit_code == 0, result.output
+    return us, prc
+
+
+# -- init ------------------------------------------------------------------------
+
+
+def test_init_creates_the_node_with_private_files_0600(tmp_path: Path) -> None:
+    path = tmp_path / "us"
+    result = run("init", path, "--party", "us", "--name", "US DoD")
+    assert result.exit_code == 0, result.output
+    assert "created node 'us'" in result.stdout
+    for private in (
+        "keys/signing.pem",
+        "keys/log.pem",
+        "keys/witness.pem",
+        "tls/key.pem",
+        "api.token",
+    ):
+        mode = stat.S_IMODE((path / private).stat().st_mode)
+        assert mode == 0o600, f"{private} is {oct(mode)}"
+    assert (path / "tls" / "cert.pem").exists()
+    assert (path / "redline.db").exists()
+    node = load_node(path)
+    assert (node.config.party, node.config.name) == ("us", "US DoD")
+
+
+def test_init_options_reach_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "us"
+    result = run(
+        "init", path, "--party", "us", "--name", "US", "--link-port", "9443", "--api-port", "9080"
+    )
+    assert result.exit_code == 0, result.output
+    config = load_node(path).config
+    assert (config.link_port, config.api_port) == (9443, 9080)
+
+
+def test_reinit_of_the_same_directory_fails(tmp_path: Path) -> None:
+    path = tmp_path / "us"
+    init(path, "us")
+    before = (path / "keys" / "signing.pem").read_bytes()
+    line = fails("init", path, "--party", "us", "--name", "Again")
+    assert "dir:" in line and "already holds a Redline node" in line
+    assert (path / "keys" / "signing.pem").read_bytes() == before
+
+
+@pytest.mark.parametrize(("party", "name", "field"), [("US", "x", "party"), ("us", " ", "name")])
+def test_init_bad_party_or_name(tmp_path: Path, party: str, name: str, field: str) -> None:
+    line = fails("init", tmp_path / "n", "--party", party, "--name", name)
+    assert line.startswith(f"error: {field}: ")
+    assert not (tmp_path / "n" / "redline.toml").exists()
+
+
+def test_init_bad_database_url(tmp_path: Path) -> None:
+    line = fails("init", tmp_path / "n", "--party", "us", "--name", "x", "--database", "mysql://")
+    assert "database" in line
+
+
+# -- identity ----------------------------------------------------------------------
+
+
+def test_identity_prints_json_that_parses_as_an_identity(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us", "US Department of Defense")
+    data = identity_of(tmp_path / "us")
+    identity = Identity.from_json(data)
+    assert identity == load_node(tmp_path / "us").identity()
+    assert identity.name == "US Department of Defense"
+
+
+def test_commands_on_a_directory_that_is_not_a_node(tmp_path: Path) -> None:
+    for args in (
+        ["identity", tmp_path],
+        ["status", tmp_path],
+        ["peer", "list", tmp_path],
+        ["send", tmp_path, "--to", "prc", "--subject", "s"],
+    ):
+        line = fails(*args)
+        assert "not a Redline node directory" in line, args
+
+
+# -- peer add ----------------------------------------------------------------------
+
+
+def test_peer_add_and_list(paired: tuple[Path, Path]) -> None:
+    us, prc = paired
+    result = run("peer", "list", us, "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert row["party"] == "prc"
+    assert row["url"] == "https://127.0.0.1:9443"
+    assert row["cert_sha256"] == identity_of(prc)["tls_cert_sha256"]
+    text = run("peer", "list", us)
+    assert "prc" in text.stdout and "https://127.0.0.1:9443" in text.stdout
+
+
+def test_peer_add_missing_file(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us")
+    line = fails("peer", "add", tmp_path / "us", tmp_path / "nope.json", "--url", "https://x:1")
+    assert line.startswith("error: identity: ")
+
+
+def test_peer_add_not_json(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    line = fails("peer", "add", tmp_path / "us", bad, "--url", "https://x:1")
+    assert line.startswith("error: identity: ")
+
+
+def test_peer_add_hand_edited_identity_names_the_field(paired: tuple[Path, Path]) -> None:
+    us, prc = paired
+    data = identity_of(prc)
+    data["tls_cert_sha256"] = "0" * 64
+    edited = us.parent / "edited.json"
+    edited.write_text(json.dumps(data))
+    line = fails("peer", "add", us, edited, "--url", "https://x:1")
+    assert line.startswith("error: tls_cert_sha256: ")
+
+
+def test_peer_add_needs_https(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us")
+    init(tmp_path / "prc", "prc")
+    peer_file = tmp_path / "prc.json"
+    peer_file.write_text(json.dumps(identity_of(tmp_path / "prc")))
+    line = fails("peer", "add", tmp_path / "us", peer_file, "--url", "http://127.0.0.1:9443")
+    assert line.startswith("error: url: ")
+    listed = run("peer", "list", tmp_path / "us", "--json")
+    assert json.loads(listed.stdout) == []
+
+
+def test_peer_add_own_party(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us")
+    init(tmp_path / "us2", "us")
+    own = tmp_path / "own.json"
+    own.write_text(json.dumps(identity_of(tmp_path / "us2")))
+    line = fails("peer", "add", tmp_path / "us", own, "--url", "https://127.0.0.1:9443")
+    assert line.startswith("error: party: ")
+
+
+# -- send and status ----------------------------------------------------------------
+
+
+def test_send_to_an_unpinned_peer_names_to(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us")
+    line = fails("send", tmp_path / "us", "--to", "prc", "--subject", "Hello")
+    assert line.startswith("error: to: ")
+    status = run("status", tmp_path / "us", "--json")
+    assert json.loads(status.stdout)["statements"] == []
+
+
+def test_send_bad_precedence_names_it(paired: tuple[Path, Path]) -> None:
+    us, _prc = paired
+    line = fails("send", us, "--to", "prc", "--subject", "S", "--precedence", "urgent")
+    assert line.startswith("error: precedence: ")
+
+
+def test_send_then_status_shows_the_statement_queued(paired: tuple[Path, Path]) -> None:
+    us, _prc = paired
+    sent = run(
+        "send",
+        us,
+        "--to",
+        "prc",
+        "--precedence",
+        "flash",
+        "--subject",
+        "Intercept",
+        "--body",
+        "Request a call at 0900Z",
+    )
+    assert sent.exit_code == 0, sent.output
+    statement_id = sent.stdout.strip()
+    assert len(statement_id) == 64
+    result = run("status", us, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["party"] == "us"
+    assert report["outbox"] == 1
+    assert report["log_size"] == 1
+    [row] = report["statements"]
+    assert row["id"] == statement_id
+    assert (row["direction"], row["state"], row["seq"]) == ("out", "queued", 1)
+    assert (row["peer"], row["kind"]) == ("prc", "message")
+    text = run("status", us)
+    assert text.exit_code == 0
+    assert statement_id[:16] in text.stdout and "queued" in text.stdout
+
+
+def test_second_send_takes_the_next_sequence_number(paired: tuple[Path, Path]) -> None:
+    us, _prc = paired
+    for _ in range(2):
+        assert run("send", us, "--to", "prc", "--subject", "S").exit_code == 0
+    rows = json.loads(run("status", us, "--json").stdout)["statements"]
+    assert sorted(row["seq"] for row in rows) == [1, 2]
+
+
+def test_no_arguments_prints_help_without_a_traceback() -> None:
+    result = run()
+    assert "Usage" in result.output
+    assert "init" in result.output and "send" in result.output
