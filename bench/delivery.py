@@ -34,10 +34,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.nodes import NodeProcess, free_port, pair, wait_until  # noqa: E402
-
 from redline.link.transport import client_ssl_context  # noqa: E402
 from redline.service.node import NodeService  # noqa: E402
+from support.nodes import NodeProcess, free_port, pair, wait_until  # noqa: E402
 
 
 def _parse(ts: str) -> datetime:
@@ -63,8 +62,10 @@ def real_latency(root: Path, rate: float, count: int) -> dict[str, float]:
         with us.api() as api:
             # Warm up the connection pools and TLS sessions.
             for _ in range(20):
-                api.post("/api/v1/messages", json={"to": "prc", "precedence": "routine",
-                                                   "subject": "warm-up"})
+                api.post(
+                    "/api/v1/messages",
+                    json={"to": "prc", "precedence": "routine", "subject": "warm-up"},
+                )
             wait_until(lambda: us.status()["outbox"] == 0, timeout=60, what="warm-up")
             interval = 1.0 / rate
             start = time.perf_counter()
@@ -75,8 +76,12 @@ def real_latency(root: Path, rate: float, count: int) -> dict[str, float]:
                     time.sleep(delay)
                 response = api.post(
                     "/api/v1/messages",
-                    json={"to": "prc", "precedence": "flash", "subject": f"latency {i}",
-                          "text": "x" * 200},
+                    json={
+                        "to": "prc",
+                        "precedence": "flash",
+                        "subject": f"latency {i}",
+                        "text": "x" * 200,
+                    },
                 )
                 ids.append(response.json()["id"])
             achieved = count / (time.perf_counter() - start)
@@ -105,14 +110,19 @@ def real_throughput(root: Path, backlog: int) -> dict[str, float]:
     try:
         service = NodeService(party="us", signing_key=us.dir.signing_key(), store=us.store)
         for i in range(backlog):
-            service.send_message(to="prc", precedence="routine", subject=f"backlog {i}",
-                                 text="x" * 200)
+            service.send_message(
+                to="prc", precedence="routine", subject=f"backlog {i}", text="x" * 200
+            )
         prc.start()
         us.start()
-        wait_until(lambda: us.status()["outbox"] == 0, timeout=600, interval=0.5,
-                   what="backlog drain")
-        delivered = sorted(_parse(r.delivered_at) for r in us.rows()
-                           if r.direction == "out" and r.kind == "message")
+        wait_until(
+            lambda: us.status()["outbox"] == 0, timeout=600, interval=0.5, what="backlog drain"
+        )
+        delivered = sorted(
+            _parse(r.delivered_at)
+            for r in us.rows()
+            if r.direction == "out" and r.kind == "message"
+        )
         elapsed = (delivered[-1] - delivered[0]).total_seconds()
         return {"statements": backlog, "seconds": elapsed, "per_second": backlog / elapsed}
     finally:
@@ -122,7 +132,7 @@ def real_throughput(root: Path, backlog: int) -> dict[str, float]:
 
 # -- the floor -----------------------------------------------------------------
 
-FLOOR_SERVER = r'''
+FLOOR_SERVER = r"""
 import sqlite3, sys, ssl
 import uvicorn
 from starlette.applications import Starlette
@@ -151,7 +161,7 @@ config.load()
 config.ssl = server_ssl_context(cert_file=Path(cert), key_file=Path(key),
                                 peer_cert_pems=[Path(peer_cert).read_text()])
 uvicorn.Server(config).run()
-'''
+"""
 
 
 class Floor:
@@ -161,19 +171,30 @@ class Floor:
         self.port = free_port()
         script = root / "floor_server.py"
         script.write_text(FLOOR_SERVER)
-        self.server = subprocess.Popen([
-            sys.executable, str(script), str(root / "floor-server.db"), str(self.port),
-            str(prc.dir.tls_cert_file), str(prc.dir.tls_key_file), str(us.dir.tls_cert_file),
-        ])
-        context = client_ssl_context(cert_file=us.dir.tls_cert_file,
-                                     key_file=us.dir.tls_key_file,
-                                     peer_cert_pem=prc.dir.tls_cert_file.read_text())
+        self.server = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(root / "floor-server.db"),
+                str(self.port),
+                str(prc.dir.tls_cert_file),
+                str(prc.dir.tls_key_file),
+                str(us.dir.tls_cert_file),
+            ]
+        )
+        context = client_ssl_context(
+            cert_file=us.dir.tls_cert_file,
+            key_file=us.dir.tls_key_file,
+            peer_cert_pem=prc.dir.tls_cert_file.read_text(),
+        )
         self.client = httpx.Client(verify=context, timeout=30, trust_env=False)
         self.db = sqlite3.connect(root / "floor-client.db", isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                        "body BLOB, delivered INTEGER DEFAULT 0)")
+        self.db.execute(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "body BLOB, delivered INTEGER DEFAULT 0)"
+        )
         url = f"https://127.0.0.1:{self.port}/push"
         self.url = url
         wait_until(self._up, timeout=30, what="floor server")
@@ -199,8 +220,9 @@ class Floor:
             return 0
         self.client.post(self.url, content=b"".join(body + b"\n" for _, body in rows))
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("UPDATE outbox SET delivered = 1 WHERE id = ?",
-                            [(row_id,) for row_id, _ in rows])
+        self.db.executemany(
+            "UPDATE outbox SET delivered = 1 WHERE id = ?", [(row_id,) for row_id, _ in rows]
+        )
         self.db.execute("COMMIT")
         return len(rows)
 
@@ -211,10 +233,18 @@ class Floor:
         self.server.wait(10)
 
 
-SAMPLE = json.dumps({"v": 1, "from": "us", "to": "prc", "kind": "message", "seq": 1,
-                     "time": "2026-11-22T08:40:00.123456Z",
-                     "body": {"precedence": "flash", "subject": "s", "text": "x" * 200},
-                     "sig": "A" * 88}).encode()
+SAMPLE = json.dumps(
+    {
+        "v": 1,
+        "from": "us",
+        "to": "prc",
+        "kind": "message",
+        "seq": 1,
+        "time": "2026-11-22T08:40:00.123456Z",
+        "body": {"precedence": "flash", "subject": "s", "text": "x" * 200},
+        "sig": "A" * 88,
+    }
+).encode()
 
 
 def floor(root: Path, rate: float, count: int, backlog: int, batch: int) -> dict[str, float]:
@@ -256,8 +286,9 @@ def floor(root: Path, rate: float, count: int, backlog: int, batch: int) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--latency-count", type=int, default=500)
     parser.add_argument("--backlog", type=int, default=5000)

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
 from support.nodes import (
     REQUIRE_POSTGRES,
     NodeProcess,

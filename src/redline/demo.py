@@ -83,8 +83,10 @@ def run_demo(directory: Path) -> None:
         print(f"  {c.party:4} {c.name}")
         print(f"       directory {node.path}")
         print(f"       link https://{c.link_host}:{c.link_port} (mutual TLS)")
-        print(f"       operator API http://{c.api_host}:{c.api_port} "
-              f"(token in {node.path / 'api.token'})")
+        print(
+            f"       operator API http://{c.api_host}:{c.api_port} "
+            f"(token in {node.path / 'api.token'})"
+        )
     us, prc = (node.path for node in nodes)
     print("Try, in another terminal:")
     print(f"  redline send {us} --to prc --precedence flash --subject 'Link test' --body 'Hello'")

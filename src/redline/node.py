@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from redline.core.errors import ConfigError, InvalidInput
 from redline.core.identity import Identity, cert_sha256, public_key_b64
@@ -39,6 +39,11 @@ __all__ = ["NodeConfig", "NodeDir", "init_node", "load_node"]
 
 CONFIG_FILE = "redline.toml"
 _PARTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "int": int,
+    "float": (int, float),
+}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -72,7 +77,7 @@ class NodeConfig:
             spec = known.get(key)
             if spec is None:
                 raise ConfigError(f"unknown setting in {CONFIG_FILE}", field=key)
-            expected = {"str": str, "int": int, "float": (int, float)}[str(spec.type)]
+            expected: type | tuple[type, ...] = _SETTING_TYPES[str(spec.type)]
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise ConfigError(f"must be of type {spec.type}", field=key)
             values[key] = value
@@ -127,20 +132,24 @@ def _self_signed_cert(key: ec.EllipticCurvePrivateKey, party: str, now: dt.datet
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
         .add_extension(
             x509.ExtendedKeyUsage(
-                [x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             ),
             critical=False,
         )

@@ -80,7 +80,9 @@ class Node:
         if worker is not None:
             worker.request_pull()
 
-    def servers(self, *, host: str, port: int, api_host: str, api_port: int) -> list[uvicorn.Server]:
+    def servers(
+        self, *, host: str, port: int, api_host: str, api_port: int
+    ) -> list[uvicorn.Server]:
         """The link server (mutual TLS) and the operator API server."""
         link_config = uvicorn.Config(
             create_link_app(self.service, on_gap=self._gap),
@@ -99,9 +101,7 @@ class Node:
             peer_cert_pems=[p.identity.tls_cert_pem for p in self.service.peers()],
         )
         api_config = uvicorn.Config(
-            create_api_app(
-                self.service, token=self.dir.api_token(), identity=self.dir.identity()
-            ),
+            create_api_app(self.service, token=self.dir.api_token(), identity=self.dir.identity()),
             host=api_host,
             port=api_port,
             lifespan="off",
@@ -157,8 +157,11 @@ def serve(
     )
     log.info(
         "node %s serving: link https://%s:%s, operator API http://%s:%s",
-        config.party, servers[0].config.host, servers[0].config.port,
-        servers[1].config.host, servers[1].config.port,
+        config.party,
+        servers[0].config.host,
+        servers[0].config.port,
+        servers[1].config.host,
+        servers[1].config.port,
     )
     try:
         asyncio.run(_serve(node, servers))

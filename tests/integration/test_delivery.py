@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from support.nodes import NodeProcess, pair, wait_until
 
 from redline.core.statement import Statement, verify_statement
+from support.nodes import NodeProcess, pair, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -58,8 +58,9 @@ def _service(path: Path) -> Iterator[tuple[NodeDir, NodeService]]:
     node = _guard(lambda: load_node(path))
     store = _guard(lambda: open_store(node.database_url))
     try:
-        yield node, NodeService(
-            party=node.config.party, signing_key=node.signing_key(), store=store
+        yield (
+            node,
+            NodeService(party=node.config.party, signing_key=node.signing_key(), store=store),
         )
     finally:
         store.dispose()
@@ -129,7 +130,9 @@ def peer_add(
                 raise InvalidInput("a node cannot pin its own party as a peer", field="party")
             with service.store.write() as conn:
                 repo.add_peer(conn, peer, url, format_time(system_clock()))
-        typer.echo(f"pinned {peer.party!r} ({peer.name}) at {url}, cert {peer.tls_cert_sha256[:16]}")
+        typer.echo(
+            f"pinned {peer.party!r} ({peer.name}) at {url}, cert {peer.tls_cert_sha256[:16]}"
+        )
 
     _guard(run)
 
@@ -142,8 +145,12 @@ def peer_list(
     with _service(path) as (_node, service):
         peers = _guard(service.peers)
     rows = [
-        {"party": p.party, "name": p.identity.name, "url": p.url,
-         "cert_sha256": p.identity.tls_cert_sha256}
+        {
+            "party": p.party,
+            "name": p.identity.name,
+            "url": p.url,
+            "cert_sha256": p.identity.tls_cert_sha256,
+        }
         for p in peers
     ]
     if as_json:
@@ -216,9 +223,9 @@ def serve(
 
 @app.command()
 def demo(
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Where the two demo nodes live.")
-    ] = Path("demo-nodes"),
+    directory: Annotated[Path, typer.Option("--dir", help="Where the two demo nodes live.")] = Path(
+        "demo-nodes"
+    ),
 ) -> None:
     """Start two paired nodes (US DoD in DIR/us, PRC MND in DIR/prc) on loopback."""
     from redline.demo import run_demo

@@ -126,8 +126,15 @@ class Identity:
                 f"must be {IDENTITY_VERSION} (is this a Redline identity file?)",
                 field="redline_identity",
             )
-        fields = ("party", "name", "signing_key", "log_vkey", "witness_vkey",
-                  "tls_cert_pem", "tls_cert_sha256")
+        fields = (
+            "party",
+            "name",
+            "signing_key",
+            "log_vkey",
+            "witness_vkey",
+            "tls_cert_pem",
+            "tls_cert_sha256",
+        )
         for name in fields:
             if name not in obj:
                 raise InvalidInput("required field is missing", field=name)

@@ -48,9 +48,7 @@ def _message(body: Mapping[str, Any]) -> None:
     _only(body, {"precedence", "subject", "text", "lang"})
     precedence = _require(body, "precedence", str)
     if precedence not in PRECEDENCES:
-        raise InvalidStatement(
-            f"must be one of {', '.join(PRECEDENCES)}", field="body.precedence"
-        )
+        raise InvalidStatement(f"must be one of {', '.join(PRECEDENCES)}", field="body.precedence")
     subject = _require(body, "subject", str, max_len=500)
     if not subject.strip():
         raise InvalidStatement("must not be empty", field="body.subject")

@@ -44,7 +44,7 @@ class PeerCertProtocol(H11Protocol):
             scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fingerprint}
             await inner(scope, receive, send)
 
-        self.app = with_tls  # type: ignore[assignment]
+        self.app = with_tls
 
 
 def create_link_app(
@@ -57,16 +57,22 @@ def create_link_app(
     """
     app = FastAPI(title="Redline link", docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
+    pinned: dict[str, str] = {}
 
     def peer_of(request: Request) -> str:
         tls: dict[str, Any] = request.scope.get("extensions", {}).get("tls") or {}
         fingerprint = tls.get("client_cert_sha256")
         if not fingerprint:
             raise UnpinnedPeer("no client certificate was presented")
-        for peer in service.peers():
-            if peer.identity.tls_cert_sha256 == fingerprint:
-                return peer.party
-        raise UnpinnedPeer(f"client certificate {fingerprint[:16]} is not pinned")
+        party = pinned.get(fingerprint)
+        if party is None:
+            # Pins change only through `redline peer add`; look again before refusing.
+            pinned.clear()
+            pinned.update({p.identity.tls_cert_sha256: p.party for p in service.peers()})
+            party = pinned.get(fingerprint)
+        if party is None:
+            raise UnpinnedPeer(f"client certificate {fingerprint[:16]} is not pinned")
+        return party
 
     @app.post("/link/v1/statements")
     async def push(request: Request) -> Response:

@@ -90,6 +90,8 @@ class DeliveryWorker:
         next_pull = 0.0
         clock = self.service.clock
         while not self._stop.is_set():
+            # Clear before looking at the queue: a wake() from now on is not lost.
+            self._wake.clear()
             now = clock().timestamp()
             try:
                 if self._pull_wanted.is_set() or now >= next_pull:
@@ -102,7 +104,6 @@ class DeliveryWorker:
                     continue
                 self._failures = 0
                 self._wake.wait(self.idle_poll)
-                self._wake.clear()
             except RedlineError as exc:
                 self._failed(exc)
             except Exception as exc:  # a bug must not kill delivery for good

@@ -117,13 +117,16 @@ class NodeService:
         now = self.clock()
         stamp = format_time(now)
         with self.store.write() as conn:
-            repo.get_peer(conn, to)
+            if not repo.peer_exists(conn, to):
+                raise NotFound(f"no pinned peer {to!r}; pin it with `redline peer add`", field="to")
             seq = repo.next_seq(conn, to, MAIN_STREAM)
             statement = Statement.create(
                 key=self._key, sender=self.party, to=to, kind=kind, seq=seq, time=now, body=body
             )
-            repo.insert_statement(conn, statement, direction="out", state="queued", now=stamp)
-            repo.append_to_log(conn, [statement])
+            (index,) = repo.append_to_log(conn, [statement])
+            repo.insert_statement(
+                conn, statement, direction="out", state="queued", now=stamp, leaf_index=index
+            )
             repo.enqueue(conn, statement, stamp)
         if self.on_outbox is not None:
             self.on_outbox(to)
@@ -233,8 +236,10 @@ class NodeService:
                     time=now,
                     body={"ack": [{"id": s.id, "seq": s.seq} for s in fresh]},
                 )
-                repo.insert_statement(conn, receipt, direction="out", state="issued", now=stamp)
-                repo.append_to_log(conn, [receipt])
+                (index,) = repo.append_to_log(conn, [receipt])
+                repo.insert_statement(
+                    conn, receipt, direction="out", state="issued", now=stamp, leaf_index=index
+                )
                 repo.set_receipt(conn, [s.id for s in fresh], receipt.id)
                 receipt_ids.add(receipt.id)
             wires = repo.wires_by_id(conn, receipt_ids)
@@ -301,7 +306,6 @@ class NodeService:
                 "log_size": repo.log_size(conn),
                 "alarms": repo.open_alarms(conn),
             }
-
 
     def statement_state(self, statement_id: str) -> dict[str, Any]:
         """One statement's summary. Raises :class:`NotFound` if it is not stored."""

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from redline.core.errors import ConfigError
 from redline.store.migrate import upgrade
@@ -29,7 +28,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+    # A pool keeps connections (and their PRAGMAs) open between transactions.
+    engine = create_engine(url, pool_size=8, max_overflow=8)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:

@@ -102,17 +102,71 @@ def get_peer(conn: Connection, party: str) -> Peer:
 # -- statements --------------------------------------------------------------
 
 
+# Statements on the hot path are built once; SQLAlchemy caches their compiled form.
+_NEXT_SEQ = (
+    update(sequences)
+    .where(
+        and_(sequences.c.peer == bindparam("b_peer"), sequences.c.stream == bindparam("b_stream"))
+    )
+    .values(last_seq=sequences.c.last_seq + 1)
+    .returning(sequences.c.last_seq)
+)
+_GROW_LOG = (
+    update(log_state)
+    .where(log_state.c.id == 1)
+    .values(size=log_state.c.size + bindparam("b_count"))
+    .returning(log_state.c.size)
+)
+_READ_HASHES = select(log_hashes.c.idx, log_hashes.c.hash).where(
+    log_hashes.c.idx.in_(bindparam("b_indexes", expanding=True))
+)
+_PEER_EXISTS = select(peers.c.party).where(peers.c.party == bindparam("b_party"))
+_IDS: Any = bindparam("b_ids", expanding=True)
+_DUE = (
+    select(statements.c.wire)
+    .select_from(outbox.join(statements, outbox.c.statement_id == statements.c.id))
+    .where(outbox.c.peer == bindparam("b_peer"))
+    .order_by(outbox.c.seq)
+    .limit(bindparam("b_limit"))
+)
+_OUT_BY_ID = select(statements.c.id, statements.c.seq).where(
+    and_(
+        statements.c.id.in_(_IDS),
+        statements.c.direction == "out",
+        statements.c.peer == bindparam("b_peer"),
+    )
+)
+_MARK_DELIVERED = (
+    update(statements)
+    .where(and_(statements.c.id.in_(_IDS), statements.c.state == "queued"))
+    .values(state="delivered", receipt_id=bindparam("b_receipt"), delivered_at=bindparam("b_now"))
+)
+_UNQUEUE = delete(outbox).where(outbox.c.statement_id.in_(_IDS))
+_EXISTING = select(statements.c.id, statements.c.receipt_id).where(statements.c.id.in_(_IDS))
+_LAST_IN = select(func.max(statements.c.seq)).where(
+    and_(
+        statements.c.direction == "in",
+        statements.c.peer == bindparam("b_peer"),
+        statements.c.stream == bindparam("b_stream"),
+    )
+)
+_SET_RECEIPT = (
+    update(statements).where(statements.c.id.in_(_IDS)).values(receipt_id=bindparam("b_receipt"))
+)
+_WIRES = select(statements.c.wire).where(statements.c.id.in_(_IDS)).order_by(statements.c.id)
+
+
+def peer_exists(conn: Connection, party: str) -> bool:
+    """Whether ``party`` is pinned."""
+    return conn.execute(_PEER_EXISTS, {"b_party": party}).first() is not None
+
+
 def next_seq(conn: Connection, peer: str, stream: str) -> int:
     """Allocate the next sequence number for statements to ``peer`` in ``stream``.
 
     The row update takes the lock, so concurrent writers on PostgreSQL serialise.
     """
-    result = conn.execute(
-        update(sequences)
-        .where(and_(sequences.c.peer == peer, sequences.c.stream == stream))
-        .values(last_seq=sequences.c.last_seq + 1)
-        .returning(sequences.c.last_seq)
-    ).first()
+    result = conn.execute(_NEXT_SEQ, {"b_peer": peer, "b_stream": stream}).first()
     if result is not None:
         return int(result[0])
     conn.execute(insert(sequences).values(peer=peer, stream=stream, last_seq=1))
@@ -127,10 +181,18 @@ def insert_statement(
     state: str,
     now: str,
     receipt_id: str | None = None,
+    leaf_index: int | None = None,
 ) -> None:
     """Store one statement row."""
-    insert_statements(conn, [statement], direction=direction, state=state, now=now,
-                      receipt_id=receipt_id)
+    insert_statements(
+        conn,
+        [statement],
+        direction=direction,
+        state=state,
+        now=now,
+        receipt_id=receipt_id,
+        leaf_indexes=None if leaf_index is None else [leaf_index],
+    )
 
 
 def insert_statements(
@@ -141,10 +203,16 @@ def insert_statements(
     state: str,
     now: str,
     receipt_id: str | None = None,
+    leaf_indexes: Sequence[int] | None = None,
 ) -> None:
-    """Store statement rows in one round trip."""
+    """Store statement rows in one round trip.
+
+    ``leaf_indexes`` gives each statement's index in this node's log, for the
+    statements this node signed (see :func:`append_to_log`).
+    """
     if not batch:
         return
+    indexes: Sequence[int | None] = leaf_indexes or [None] * len(batch)
     conn.execute(
         insert(statements),
         [
@@ -163,9 +231,9 @@ def insert_statements(
                 "receipt_id": receipt_id,
                 "stored_at": now,
                 "delivered_at": None,
-                "leaf_index": None,
+                "leaf_index": index,
             }
-            for st in batch
+            for st, index in zip(batch, indexes, strict=True)
         ],
     )
 
@@ -186,13 +254,7 @@ def enqueue(conn: Connection, statement: Statement, now: str) -> None:
 
 def due_outbox(conn: Connection, peer: str, limit: int) -> list[bytes]:
     """The wire bytes of the oldest queued statements for ``peer``, in seq order."""
-    rows = conn.execute(
-        select(statements.c.wire)
-        .select_from(outbox.join(statements, outbox.c.statement_id == statements.c.id))
-        .where(outbox.c.peer == peer)
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
+    rows = conn.execute(_DUE, {"b_peer": peer, "b_limit": limit})
     return [bytes(row.wire) for row in rows]
 
 
@@ -218,15 +280,7 @@ def out_statements_by_id(conn: Connection, peer: str, ids: Iterable[str]) -> dic
     id_list = list(ids)
     if not id_list:
         return {}
-    rows = conn.execute(
-        select(statements.c.id, statements.c.seq).where(
-            and_(
-                statements.c.id.in_(id_list),
-                statements.c.direction == "out",
-                statements.c.peer == peer,
-            )
-        )
-    )
+    rows = conn.execute(_OUT_BY_ID, {"b_ids": id_list, "b_peer": peer})
     return {row.id: int(row.seq) for row in rows}
 
 
@@ -234,12 +288,8 @@ def mark_delivered(conn: Connection, ids: Sequence[str], receipt_id: str, now: s
     """Mark statements delivered under ``receipt_id`` and drop them from the outbox."""
     if not ids:
         return
-    conn.execute(
-        update(statements)
-        .where(and_(statements.c.id.in_(ids), statements.c.state == "queued"))
-        .values(state="delivered", receipt_id=receipt_id, delivered_at=now)
-    )
-    conn.execute(delete(outbox).where(outbox.c.statement_id.in_(ids)))
+    conn.execute(_MARK_DELIVERED, {"b_ids": list(ids), "b_receipt": receipt_id, "b_now": now})
+    conn.execute(_UNQUEUE, {"b_ids": list(ids)})
 
 
 def existing_ids(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
@@ -247,23 +297,13 @@ def existing_ids(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
     id_list = list(ids)
     if not id_list:
         return {}
-    rows = conn.execute(
-        select(statements.c.id, statements.c.receipt_id).where(statements.c.id.in_(id_list))
-    )
+    rows = conn.execute(_EXISTING, {"b_ids": id_list})
     return {row.id: row.receipt_id for row in rows}
 
 
 def last_in_seq(conn: Connection, peer: str, stream: str = MAIN_STREAM) -> int:
     """The highest sequence number received from ``peer`` in ``stream`` (0 if none)."""
-    value = conn.execute(
-        select(func.max(statements.c.seq)).where(
-            and_(
-                statements.c.direction == "in",
-                statements.c.peer == peer,
-                statements.c.stream == stream,
-            )
-        )
-    ).scalar_one()
+    value = conn.execute(_LAST_IN, {"b_peer": peer, "b_stream": stream}).scalar_one()
     return int(value or 0)
 
 
@@ -284,9 +324,7 @@ def in_statement_at(conn: Connection, peer: str, seq: int) -> str | None:
 def set_receipt(conn: Connection, ids: Sequence[str], receipt_id: str) -> None:
     """Record which of this node's receipts acknowledged the given inbound statements."""
     if ids:
-        conn.execute(
-            update(statements).where(statements.c.id.in_(ids)).values(receipt_id=receipt_id)
-        )
+        conn.execute(_SET_RECEIPT, {"b_ids": list(ids), "b_receipt": receipt_id})
 
 
 def wires_by_id(conn: Connection, ids: Iterable[str]) -> list[bytes]:
@@ -294,9 +332,7 @@ def wires_by_id(conn: Connection, ids: Iterable[str]) -> list[bytes]:
     id_list = sorted(set(ids))
     if not id_list:
         return []
-    rows = conn.execute(
-        select(statements.c.wire).where(statements.c.id.in_(id_list)).order_by(statements.c.id)
-    )
+    rows = conn.execute(_WIRES, {"b_ids": id_list})
     return [bytes(row.wire) for row in rows]
 
 
@@ -358,9 +394,7 @@ class DbHashReader:
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         if not indexes:
             return []
-        rows = self._conn.execute(
-            select(log_hashes.c.idx, log_hashes.c.hash).where(log_hashes.c.idx.in_(set(indexes)))
-        )
+        rows = self._conn.execute(_READ_HASHES, {"b_indexes": sorted(set(indexes))})
         found = {int(row.idx): bytes(row.hash) for row in rows}
         try:
             return [found[i] for i in indexes]
@@ -377,16 +411,13 @@ def log_size(conn: Connection) -> int:
 def append_to_log(conn: Connection, batch: Sequence[Statement]) -> list[int]:
     """Append each statement's leaf to this node's log; return their indexes.
 
-    Takes the log's row lock first, so appends serialise across processes.
+    Call it in the transaction that stores the statements, and pass the
+    indexes to :func:`insert_statements`. Takes the log's row lock first, so
+    appends serialise across processes.
     """
     if not batch:
         return []
-    locked = conn.execute(
-        update(log_state)
-        .where(log_state.c.id == 1)
-        .values(size=log_state.c.size + len(batch))
-        .returning(log_state.c.size)
-    ).first()
+    locked = conn.execute(_GROW_LOG, {"b_count": len(batch)}).first()
     if locked is None:
         conn.execute(insert(log_state).values(id=1, size=len(batch)))
         start = 0
@@ -405,12 +436,6 @@ def append_to_log(conn: Connection, batch: Sequence[Statement]) -> list[int]:
         indexes.append(n)
     conn.execute(insert(log_leaves), leaves)
     conn.execute(insert(log_hashes), [{"idx": i, "hash": h} for i, h in reader.pending.items()])
-    conn.execute(
-        update(statements)
-        .where(statements.c.id == bindparam("b_id"))
-        .values(leaf_index=bindparam("b_idx")),
-        [{"b_id": st.id, "b_idx": n} for st, n in zip(batch, indexes, strict=True)],
-    )
     return indexes
 
 

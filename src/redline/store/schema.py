@@ -108,7 +108,8 @@ log_leaves = Table(
     "log_leaves",
     metadata,
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("statement_id", String(64), ForeignKey("statements.id"), nullable=False, unique=True),
+    # No foreign key: the leaf is written first, then the statement row naming its index.
+    Column("statement_id", String(64), nullable=False, unique=True),
     Column("record", LargeBinary, nullable=False),
 )
 # Stored hashes in Go tlog's numbering (StoredHashIndex): O(log n) reads per proof.

@@ -52,8 +52,10 @@ def create_api_app(service: NodeService, *, token: str, identity: Identity) -> A
     def authorised(authorization: str = Header(default="")) -> None:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(value, token):
-            raise Unauthorized("a valid operator token is required (Authorization: Bearer ...)",
-                               field="authorization")
+            raise Unauthorized(
+                "a valid operator token is required (Authorization: Bearer ...)",
+                field="authorization",
+            )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

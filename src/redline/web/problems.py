@@ -47,8 +47,14 @@ def problem(exc: RedlineError) -> JSONResponse:
 
 
 def _plain_problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"urn:redline:problem:{code}", "title": title, "status": status,
-            "detail": detail, "code": code, **extra}
+    body = {
+        "type": f"urn:redline:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE)
 
 
@@ -75,8 +81,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return _plain_problem(500, "internal-error", "Internal error",
-                              "the node hit an unexpected error; it has been logged")
+        return _plain_problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "the node hit an unexpected error; it has been logged",
+        )
 
     app.add_exception_handler(RedlineError, on_redline_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
