@@ -15,6 +15,7 @@ from redline.core.errors import InvalidStatement
 __all__ = [
     "KINDS",
     "PRECEDENCES",
+    "register_kind",
     "validate_body",
 ]
 
@@ -83,6 +84,17 @@ KINDS: dict[str, BodyRule] = {
     "receipt": _receipt,
     "heartbeat": _heartbeat,
 }
+
+
+def register_kind(kind: str, rule: BodyRule) -> None:
+    """Teach this node a new statement kind (used by domain packages at import).
+
+    Raises :class:`ValueError` if ``kind`` is already registered with another rule.
+    """
+    existing = KINDS.get(kind)
+    if existing is not None and existing is not rule:
+        raise ValueError(f"statement kind {kind!r} is already registered")
+    KINDS[kind] = rule
 
 
 def validate_body(kind: str, body: Mapping[str, Any]) -> None:
