@@ -17,11 +17,13 @@ from collections.abc import Generator
 
 import uvicorn
 
+from redline.link.checkpointer import CheckpointWorker
 from redline.link.server import PeerCertProtocol, create_link_app
 from redline.link.transport import PeerClient, server_ssl_context
 from redline.link.worker import DeliveryWorker
 from redline.node import NodeDir
 from redline.service.node import Clock, NodeService, system_clock
+from redline.service.record import RecordService
 from redline.store.db import open_store
 from redline.web.api import create_api_app
 
@@ -53,8 +55,9 @@ class Node:
             clock=clock,
             on_outbox=self._wake,
         )
+        clients: dict[str, PeerClient] = {}
         for peer in self.service.peers():
-            client = PeerClient(
+            client = clients[peer.party] = PeerClient(
                 url=peer.url,
                 cert_file=node_dir.tls_cert_file,
                 key_file=node_dir.tls_key_file,
@@ -69,6 +72,29 @@ class Node:
                 retry_cap=config.retry_cap_seconds,
                 pull_interval=config.pull_interval_seconds,
             )
+        # The witness fetches inclusion proofs over its own connection to the log.
+        witness_clients = {
+            party: PeerClient(
+                url=client.url,
+                cert_file=node_dir.tls_cert_file,
+                key_file=node_dir.tls_key_file,
+                peer_cert_pem=self.service.peer(party).identity.tls_cert_pem,
+            )
+            for party, client in clients.items()
+        }
+        self.record = RecordService(
+            node=self.service,
+            log_signer=node_dir.log_signer(),
+            witness_signer=node_dir.witness_signer(),
+            fetch_proofs=lambda peer, size, ids: witness_clients[peer].proofs(size, ids),
+        )
+        self.checkpointer = CheckpointWorker(
+            record=self.record,
+            clients=clients,
+            every=config.checkpoint_every,
+            interval=config.checkpoint_interval_seconds,
+        )
+        self._clients = list(witness_clients.values())
 
     def _wake(self, peer: str) -> None:
         worker = self.workers.get(peer)
@@ -85,7 +111,7 @@ class Node:
     ) -> list[uvicorn.Server]:
         """The link server (mutual TLS) and the operator API server."""
         link_config = uvicorn.Config(
-            create_link_app(self.service, on_gap=self._gap),
+            create_link_app(self.service, record=self.record, on_gap=self._gap),
             host=host,
             port=port,
             http=PeerCertProtocol,
@@ -113,10 +139,14 @@ class Node:
     def start_workers(self) -> None:
         for worker in self.workers.values():
             worker.start()
+        self.checkpointer.start()
 
     def stop(self) -> None:
+        self.checkpointer.stop()
         for worker in self.workers.values():
             worker.stop()
+        for client in self._clients:
+            client.close()
         self.store.dispose()
 
 

@@ -21,6 +21,7 @@ from redline.core.identity import Identity
 from redline.core.statement import format_time
 from redline.node import NodeDir, init_node, load_node
 from redline.service.node import NodeService, system_clock
+from redline.service.record import RecordService
 from redline.store import repo
 from redline.store.db import open_store
 
@@ -186,8 +187,12 @@ def status(
     path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """Every statement with its direction, peer, kind, seq and delivery state."""
-    with _service(path) as (_node, service):
+    with _service(path) as (node, service):
         report = _guard(service.status)
+        record = RecordService(
+            node=service, log_signer=node.log_signer(), witness_signer=node.witness_signer()
+        )
+        report["record"] = _guard(record.status)
     if as_json:
         _print_json(report)
         return
@@ -195,6 +200,12 @@ def status(
         f"node {report['party']}: {len(report['statements'])} statements, "
         f"{report['outbox']} queued, log size {report['log_size']}"
     )
+    checkpoint = report["record"]["checkpoint"]
+    if checkpoint is not None:
+        witnesses = ", ".join(sorted(checkpoint["cosigned_by"])) or "nobody yet"
+        typer.echo(f"checkpoint at size {checkpoint['size']}, cosigned by {witnesses}")
+    for peer, seen in report["record"]["witnessed"].items():
+        typer.echo(f"witnessed {peer}'s log up to size {seen['size'] if seen else 0}")
     for alarm in report["alarms"]:
         typer.echo(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
     for row in report["statements"]:

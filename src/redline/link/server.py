@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +21,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from redline.core.errors import SequenceGap, UnpinnedPeer
+from redline.core.errors import InvalidInput, SequenceGap, UnpinnedPeer
 from redline.link.wire import MAX_BATCH, NDJSON, decode_batch, encode_batch
 from redline.service.node import NodeService
+from redline.service.record import RecordService, WitnessSizeMismatch
 from redline.web.problems import BodyLimit, install_problem_handlers
 
 __all__ = ["MAX_LINK_BODY", "PeerCertProtocol", "create_link_app"]
@@ -48,7 +50,10 @@ class PeerCertProtocol(H11Protocol):
 
 
 def create_link_app(
-    service: NodeService, *, on_gap: Callable[[str], None] | None = None
+    service: NodeService,
+    *,
+    record: RecordService | None = None,
+    on_gap: Callable[[str], None] | None = None,
 ) -> ASGIApp:
     """The link application for ``service``.
 
@@ -96,4 +101,40 @@ def create_link_app(
         wires = await run_in_threadpool(service.since, peer, after, limit)
         return Response(encode_batch(wires), media_type=NDJSON)
 
+    if record is not None:
+        _add_witness_routes(app, record, peer_of)
     return BodyLimit(app, max_bytes=MAX_LINK_BODY)
+
+
+def _add_witness_routes(
+    app: FastAPI, record: RecordService, peer_of: Callable[[Request], str]
+) -> None:
+    @app.post("/link/v1/add-checkpoint")
+    async def add_checkpoint(request: Request) -> Response:
+        # C2SP tlog-witness add-checkpoint, for the log of the connected peer.
+        peer = peer_of(request)
+        body = await request.body()
+        try:
+            lines = await run_in_threadpool(record.add_checkpoint, peer, body)
+        except WitnessSizeMismatch as exc:
+            return Response(f"{exc.size}\n", status_code=409, media_type="text/x.tlog.size")
+        return Response(lines, media_type="text/plain; charset=utf-8")
+
+    @app.post("/link/v1/log/proofs")
+    async def proofs(request: Request) -> Response:
+        # Where each statement this peer received from us sits in our log, with proofs.
+        peer = peer_of(request)
+        try:
+            query = json.loads(await request.body())
+            size = query["size"]
+            ids = query["ids"]
+            if not isinstance(size, int) or not isinstance(ids, list):
+                raise TypeError
+            if not all(isinstance(i, str) for i in ids):
+                raise TypeError
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(
+                'body must be {"size": <int>, "ids": [<statement id>, ...]}', field="body"
+            ) from exc
+        answers = await run_in_threadpool(record.proofs_for, peer, size, ids)
+        return Response(json.dumps(answers), media_type="application/json")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from redline.core.errors import InvalidStatement, LinkUnavailable, PeerRejected, RemoteError
 from redline.core.statement import Statement
 from redline.link.wire import NDJSON, decode_batch, encode_batch
+from redline.service.record import WitnessSizeMismatch
 
 __all__ = ["PeerClient", "client_ssl_context", "server_ssl_context"]
 
@@ -123,6 +125,46 @@ class PeerClient:
             return decode_batch(response.content)
         except InvalidStatement as exc:
             raise RemoteError(f"peer answered with a bad statement batch: {exc}") from exc
+
+    def add_checkpoint(self, body: bytes) -> bytes:
+        """Ask the peer to witness our checkpoint (C2SP tlog-witness add-checkpoint).
+
+        Returns the cosignature lines. Raises :class:`WitnessSizeMismatch`
+        carrying the witness's size on a 409 with ``text/x.tlog.size``,
+        :class:`LinkUnavailable` or :class:`PeerRejected` otherwise.
+        """
+        try:
+            response = self._client.post(
+                self.url + "/link/v1/add-checkpoint",
+                content=body,
+                headers={"content-type": "text/plain; charset=utf-8"},
+            )
+        except (httpx.TransportError, ssl.SSLError, OSError) as exc:
+            raise LinkUnavailable(f"{self.url} unreachable: {exc!r}") from exc
+        if response.status_code == 409 and response.headers.get("content-type", "").startswith(
+            "text/x.tlog.size"
+        ):
+            text = response.text.strip()
+            if not text.isdigit():
+                raise RemoteError("witness answered 409 with a malformed size")
+            raise WitnessSizeMismatch(f"witness has size {text}", size=int(text))
+        if response.status_code != 200:
+            raise _rejected(response)
+        return response.content
+
+    def proofs(self, size: int, ids: list[str]) -> list[dict[str, Any]]:
+        """Ask the peer's log where our statements sit, with inclusion proofs at ``size``.
+
+        Raises :class:`LinkUnavailable`, :class:`PeerRejected` or :class:`RemoteError`.
+        """
+        response = self._request("POST", "/link/v1/log/proofs", json={"size": size, "ids": ids})
+        try:
+            answers = response.json()
+        except json.JSONDecodeError as exc:
+            raise RemoteError("peer answered a proof query with invalid JSON") from exc
+        if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+            raise RemoteError("peer answered a proof query with something other than a list")
+        return answers
 
     def get_json(self, path: str) -> object:
         """GET a JSON document from the peer's link endpoint."""

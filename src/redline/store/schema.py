@@ -70,7 +70,14 @@ statements = Table(
     Column("receipt_id", String(64), nullable=True),
     Column("stored_at", String(32), nullable=False),
     Column("delivered_at", String(32), nullable=True),
+    # For out: the index of its leaf in this node's log. For in: the index in the
+    # sender's log, as the sender claimed it or proved it while being witnessed.
     Column("leaf_index", BigInteger, nullable=True),
+    # For in: the sender's leaf record and inclusion proof (base64 hashes, one a
+    # line) at the sender's checkpoint ``proof_checkpoint_id``, once witnessed.
+    Column("leaf_record", LargeBinary, nullable=True),
+    Column("proof", Text, nullable=True),
+    Column("proof_checkpoint_id", Integer, nullable=True),
     UniqueConstraint("direction", "peer", "stream", "seq", name="uq_statements_stream_seq"),
 )
 Index("ix_statements_receipt", statements.c.receipt_id)

@@ -97,6 +97,9 @@ def upgrade() -> None:
         sa.Column("stored_at", sa.String(length=32), nullable=False),
         sa.Column("delivered_at", sa.String(length=32), nullable=True),
         sa.Column("leaf_index", sa.BigInteger(), nullable=True),
+        sa.Column("leaf_record", sa.LargeBinary(), nullable=True),
+        sa.Column("proof", sa.Text(), nullable=True),
+        sa.Column("proof_checkpoint_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("direction", "peer", "stream", "seq", name="uq_statements_stream_seq"),
     )

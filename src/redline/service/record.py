@@ -1,0 +1,641 @@
+"""The cosigned record: checkpoints of this node's log, and witnessing the peers' logs.
+
+Log side: every ``checkpoint_every`` statements or ``checkpoint_interval``
+seconds the node signs a C2SP checkpoint of its log and asks each peer to
+cosign it, following C2SP tlog-witness's add-checkpoint (old size +
+consistency proof).
+
+Witness side (:meth:`RecordService.add_checkpoint`): the node checks the
+log's signature, the old size against the last size it cosigned (409 with
+its size otherwise), the consistency proof (422), and that every statement
+the peer addressed to it is in the log, by fetching an inclusion proof for
+each one not yet proven. A peer that shows two different checkpoints for one
+size, or a proof that does not connect, is caught equivocating: the node
+refuses, keeps both signed checkpoints as evidence and raises an alarm.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from redline.core import merkle
+from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from redline.core.errors import (
+    Conflict,
+    Equivocation,
+    InvalidCheckpoint,
+    InvalidInput,
+    InvalidNote,
+    InvalidProof,
+    NotFound,
+    RedlineError,
+    RemoteError,
+    VerificationError,
+)
+from redline.core.leaf import check_leaf
+from redline.core.note import CosignatureSigner, Signer, Verifier
+from redline.core.statement import Statement, format_time, parse_time
+from redline.service.node import NodeService
+from redline.store import repo
+from redline.store.schema import checkpoints, cosignatures, log_leaves, peers, statements
+
+__all__ = [
+    "BadWitnessRequest",
+    "ProofFetcher",
+    "RecordService",
+    "StoredCheckpoint",
+    "WitnessSizeMismatch",
+    "format_add_checkpoint",
+    "parse_add_checkpoint",
+]
+
+# (peer, size, statement ids) -> the log's answers: {"id", "index", "record", "proof"}
+ProofFetcher = Callable[[str, int, list[str]], list[dict[str, Any]]]
+PROOF_CHUNK = 500
+MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
+
+
+class BadWitnessRequest(InvalidInput):
+    """tlog-witness 400: the add-checkpoint request is malformed."""
+
+    code = "bad-witness-request"
+    status = 400
+
+
+class WitnessSizeMismatch(Conflict):
+    """tlog-witness 409: the old size is not the size this witness last cosigned."""
+
+    code = "witness-size-mismatch"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message, field="old")
+        self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A checkpoint row: a party's signed note, parsed."""
+
+    id: int
+    party: str
+    size: int
+    root_hash: bytes
+    note: str
+
+
+def format_add_checkpoint(old: int, proof: Sequence[bytes], note: bytes) -> bytes:
+    """The tlog-witness add-checkpoint request body."""
+    lines = [f"old {old}"] + [base64.b64encode(h).decode("ascii") for h in proof]
+    return ("\n".join(lines) + "\n\n").encode("ascii") + note
+
+
+def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
+    """Split an add-checkpoint body into old size, proof hashes and the note.
+
+    Raises :class:`InvalidInput` (400) naming what is malformed.
+    """
+    head, sep, note = body.partition(b"\n\n")
+    if not sep:
+        raise BadWitnessRequest("add-checkpoint body has no empty line before the checkpoint")
+    try:
+        lines = head.decode("ascii").split("\n")
+    except UnicodeDecodeError as exc:
+        raise BadWitnessRequest("add-checkpoint header is not ASCII", field="old") from exc
+    first = lines[0]
+    if not first.startswith("old "):
+        raise BadWitnessRequest("first line must be 'old <size>'", field="old")
+    digits = first[4:]
+    if not digits.isdigit() or (digits != "0" and digits.startswith("0")):
+        raise BadWitnessRequest("old size must be a decimal without leading zeros", field="old")
+    proof_lines = lines[1:]
+    if len(proof_lines) > MAX_PROOF_LINES:
+        raise BadWitnessRequest(f"more than {MAX_PROOF_LINES} proof lines", field="proof")
+    proof = []
+    for i, line in enumerate(proof_lines):
+        try:
+            digest = base64.b64decode(line, validate=True)
+        except ValueError as exc:
+            raise BadWitnessRequest(f"proof line {i + 1} is not base64", field="proof") from exc
+        if len(digest) != merkle.HASH_SIZE:
+            raise BadWitnessRequest(f"proof line {i + 1} is not a SHA-256 hash", field="proof")
+        proof.append(digest)
+    return int(digits), proof, note
+
+
+def _row(row: Any) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        id=int(row.id),
+        party=row.party,
+        size=int(row.size),
+        root_hash=bytes(row.root_hash),
+        note=row.note,
+    )
+
+
+class RecordService:
+    """Checkpoints, cosignatures and witnessing for one node."""
+
+    def __init__(
+        self,
+        *,
+        node: NodeService,
+        log_signer: Signer,
+        witness_signer: CosignatureSigner,
+        fetch_proofs: ProofFetcher | None = None,
+    ) -> None:
+        self.node = node
+        self.origin = log_signer.name
+        self._log_signer = log_signer
+        self._witness_signer = witness_signer
+        self.fetch_proofs = fetch_proofs
+
+    @property
+    def party(self) -> str:
+        return self.node.party
+
+    # -- queries ------------------------------------------------------------------
+
+    @staticmethod
+    def _latest(conn: Connection, party: str, *, cosigned_by: str | None = None) -> Any:
+        query = select(checkpoints).where(checkpoints.c.party == party)
+        if cosigned_by is not None:
+            query = query.join(
+                cosignatures,
+                and_(
+                    cosignatures.c.checkpoint_id == checkpoints.c.id,
+                    cosignatures.c.witness == cosigned_by,
+                ),
+            )
+        return conn.execute(query.order_by(checkpoints.c.size.desc()).limit(1)).first()
+
+    def latest_checkpoint(
+        self, party: str | None = None, *, cosigned_by: str | None = None
+    ) -> StoredCheckpoint | None:
+        """The largest checkpoint of ``party``'s log (this node's by default)."""
+        with self.node.store.read() as conn:
+            row = self._latest(conn, party or self.party, cosigned_by=cosigned_by)
+        return _row(row) if row is not None else None
+
+    def cosignature_lines(self, checkpoint_id: int) -> list[str]:
+        """The stored cosignature lines of a checkpoint."""
+        with self.node.store.read() as conn:
+            rows = conn.execute(
+                select(cosignatures.c.line)
+                .where(cosignatures.c.checkpoint_id == checkpoint_id)
+                .order_by(cosignatures.c.witness)
+            )
+            return [row.line for row in rows]
+
+    def cosigned_note(self, checkpoint: StoredCheckpoint) -> bytes:
+        """The checkpoint note with every stored cosignature appended."""
+        return checkpoint.note.encode() + "".join(self.cosignature_lines(checkpoint.id)).encode()
+
+    # -- the log side ----------------------------------------------------------------
+
+    def checkpoint_if_due(self, *, every: int, interval: float) -> StoredCheckpoint | None:
+        """Sign a checkpoint if ``every`` leaves were added or ``interval`` seconds
+        passed since the last one (and the log grew). Returns it, or None."""
+        now = self.node.clock()
+        with self.node.store.write() as conn:
+            size = repo.log_size(conn)
+            last = self._latest(conn, self.party)
+            if last is not None:
+                grown = size - int(last.size)
+                age = (now - parse_time(last.created_at)).total_seconds()
+                if grown <= 0 or (grown < every and age < interval):
+                    return None
+            elif size == 0:
+                return None
+            root = merkle.tree_hash(size, repo.DbHashReader(conn))
+            checkpoint = Checkpoint(self.origin, size, root)
+            note = sign_checkpoint(checkpoint, self._log_signer).decode()
+            result = conn.execute(
+                insert(checkpoints).values(
+                    party=self.party,
+                    size=size,
+                    root_hash=root,
+                    note=note,
+                    created_at=format_time(now),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return StoredCheckpoint(int(key[0]), self.party, size, root, note)
+
+    def add_checkpoint_body(self, peer: str, *, old: int | None = None) -> tuple[int, bytes] | None:
+        """The add-checkpoint request for ``peer`` (checkpoint id, body), or None
+        when ``peer`` already cosigned this node's latest checkpoint."""
+        with self.node.store.read() as conn:
+            latest = self._latest(conn, self.party)
+            if latest is None:
+                return None
+            cosigned = self._latest(conn, self.party, cosigned_by=peer)
+            if cosigned is not None and int(cosigned.id) == int(latest.id):
+                return None
+            if old is None:
+                old = int(cosigned.size) if cosigned is not None else 0
+            size = int(latest.size)
+            if old > size:
+                raise RemoteError(f"witness {peer!r} claims size {old} beyond this log ({size})")
+            reader = repo.DbHashReader(conn)
+            proof = merkle.prove_tree(size, old, reader) if 0 < old < size else []
+        return int(latest.id), format_add_checkpoint(old, proof, latest.note.encode())
+
+    def store_cosignatures(self, peer: str, checkpoint_id: int, response: bytes) -> int:
+        """Verify ``peer``'s cosignature lines on our checkpoint and store them.
+
+        Returns the cosignature timestamp. Raises :class:`VerificationError`
+        if no line is a valid cosignature by the peer's pinned witness key.
+        """
+        witness = Verifier.parse(self.node.peer(peer).identity.witness_vkey)
+        with self.node.store.read() as conn:
+            row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).one()
+        text = _note_text(row.note.encode()).encode()
+        line, timestamp = _find_cosignature(response, text, witness, peer)
+        with self.node.store.write() as conn:
+            exists = conn.execute(
+                select(cosignatures.c.line).where(
+                    and_(
+                        cosignatures.c.checkpoint_id == checkpoint_id,
+                        cosignatures.c.witness == peer,
+                    )
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    insert(cosignatures).values(
+                        checkpoint_id=checkpoint_id, witness=peer, line=line, timestamp=timestamp
+                    )
+                )
+        return timestamp
+
+    def proofs_for(self, peer: str, size: int, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Answer a witness: where each of its statements sits in this log, with an
+        inclusion proof at ``size`` when it is inside that tree.
+
+        Raises :class:`InvalidInput` for a size beyond the log or too many ids.
+        """
+        if len(ids) > PROOF_CHUNK:
+            raise InvalidInput(f"at most {PROOF_CHUNK} ids at a time", field="ids")
+        with self.node.store.read() as conn:
+            log_size = repo.log_size(conn)
+            if not 0 < size <= log_size:
+                raise InvalidInput(f"size must be between 1 and {log_size}", field="size")
+            rows = conn.execute(
+                select(statements.c.id, statements.c.leaf_index, log_leaves.c.record)
+                .join(log_leaves, log_leaves.c.statement_id == statements.c.id)
+                .where(
+                    and_(
+                        statements.c.id.in_(list(ids)),
+                        statements.c.direction == "out",
+                        statements.c.peer == peer,
+                    )
+                )
+            )
+            reader = repo.DbHashReader(conn)
+            answers = []
+            for row in rows:
+                index = int(row.leaf_index)
+                proof = merkle.prove_record(size, index, reader) if index < size else None
+                answers.append(
+                    {
+                        "id": row.id,
+                        "index": index,
+                        "record": base64.b64encode(bytes(row.record)).decode("ascii"),
+                        "proof": None
+                        if proof is None
+                        else [base64.b64encode(h).decode("ascii") for h in proof],
+                    }
+                )
+        return answers
+
+    # -- the witness side ------------------------------------------------------------
+
+    def add_checkpoint(self, peer: str, body: bytes) -> bytes:
+        """tlog-witness add-checkpoint for ``peer``'s log; returns cosignature lines.
+
+        Raises :class:`InvalidInput` (400) for a malformed body or old > size,
+        :class:`NotFound` (404) for a checkpoint of another origin,
+        :class:`InvalidNote` (403) when the log signature does not verify,
+        :class:`WitnessSizeMismatch` (409) when ``old`` is not the size last
+        cosigned, :class:`Equivocation` (409) for a second root at one size,
+        :class:`InvalidProof` (422) for a consistency proof that does not
+        verify or a statement to this node missing from the log.
+        """
+        old, proof, note = parse_add_checkpoint(body)
+        identity = self.node.peer(peer).identity
+        log_key = Verifier.parse(identity.log_vkey)
+        try:
+            checkpoint = Checkpoint.parse(_note_text(note))
+        except InvalidCheckpoint as exc:
+            raise BadWitnessRequest(f"not a checkpoint: {exc}", field="checkpoint") from exc
+        if checkpoint.origin != log_key.name:
+            raise NotFound(f"unknown origin {checkpoint.origin!r}", field="origin")
+        open_checkpoint(note, log=log_key)  # 403 when the log signature fails
+        if old > checkpoint.size:
+            raise BadWitnessRequest(f"old size {old} is beyond the checkpoint size", field="old")
+        verified = self._check_inclusions(peer, checkpoint)
+        now = self.node.clock()
+        stamp = format_time(now)
+        try:
+            return self._cosign(peer, old, proof, checkpoint, note, verified, now)
+        except _Caught as caught:
+            # Keep the signed note that contradicts what we cosigned: it is the proof.
+            with self.node.store.write() as conn:
+                self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
+                repo.raise_alarm(
+                    conn,
+                    kind="equivocation",
+                    peer=peer,
+                    message=f"{peer}'s log {caught.why} (size {checkpoint.size}); "
+                    "refused to cosign",
+                    now=stamp,
+                    evidence=json.dumps({"cosigned": caught.kept, "shown": note.decode()}),
+                )
+            raise caught.error from None
+
+    def _cosign(
+        self,
+        peer: str,
+        old: int,
+        proof: list[bytes],
+        checkpoint: Checkpoint,
+        note: bytes,
+        verified: dict[str, tuple[int, bytes, list[bytes] | None]],
+        now: datetime,
+    ) -> bytes:
+        stamp = format_time(now)
+        with self.node.store.write() as conn:
+            # Serialise witnessing of one peer (FOR UPDATE on PostgreSQL; SQLite has one writer).
+            conn.execute(select(peers.c.party).where(peers.c.party == peer).with_for_update())
+            self._check_against_history(conn, peer, checkpoint)
+            latest = self._latest(conn, peer, cosigned_by=self.party)
+            latest_size = int(latest.size) if latest is not None else 0
+            if old != latest_size:
+                raise WitnessSizeMismatch(
+                    f"this witness last cosigned size {latest_size}, not {old}", size=latest_size
+                )
+            if latest is not None:
+                self._check_consistency(latest, checkpoint, proof)
+            checkpoint_id = self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
+            line = self._witness_signer.cosign(
+                checkpoint.format(), timestamp=int(now.timestamp())
+            ).decode()
+            conn.execute(
+                insert(cosignatures).values(
+                    checkpoint_id=checkpoint_id,
+                    witness=self.party,
+                    line=line,
+                    timestamp=int(now.timestamp()),
+                )
+            )
+            for statement_id, (index, record, hashes) in verified.items():
+                conn.execute(
+                    update(statements)
+                    .where(statements.c.id == statement_id)
+                    .values(
+                        leaf_index=index,
+                        leaf_record=record,
+                        proof=None
+                        if hashes is None
+                        else "\n".join(base64.b64encode(h).decode("ascii") for h in hashes),
+                        proof_checkpoint_id=None if hashes is None else checkpoint_id,
+                    )
+                )
+        return line.encode()
+
+    def _check_inclusions(
+        self, peer: str, checkpoint: Checkpoint
+    ) -> dict[str, tuple[int, bytes, list[bytes] | None]]:
+        """Fetch and check where each not-yet-proven statement from ``peer`` sits."""
+        with self.node.store.read() as conn:
+            rows = conn.execute(
+                select(statements.c.id, statements.c.wire, statements.c.leaf_index).where(
+                    and_(
+                        statements.c.direction == "in",
+                        statements.c.peer == peer,
+                        statements.c.proof.is_(None),
+                    )
+                )
+            ).all()
+        if not rows:
+            return {}
+        if self.fetch_proofs is None:
+            raise RedlineError("this node cannot fetch inclusion proofs from its peer")
+        pending = {row.id: row for row in rows}
+        verified: dict[str, tuple[int, bytes, list[bytes] | None]] = {}
+        ids = sorted(pending)
+        for start in range(0, len(ids), PROOF_CHUNK):
+            chunk = ids[start : start + PROOF_CHUNK]
+            answers = {a.get("id"): a for a in self.fetch_proofs(peer, checkpoint.size, chunk)}
+            for statement_id in chunk:
+                verified[statement_id] = self._check_one(
+                    checkpoint, pending[statement_id], answers.get(statement_id)
+                )
+        return verified
+
+    @staticmethod
+    def _check_one(
+        checkpoint: Checkpoint, row: Any, answer: dict[str, Any] | None
+    ) -> tuple[int, bytes, list[bytes] | None]:
+        statement = Statement.from_wire(bytes(row.wire))
+        if answer is None:
+            raise InvalidProof(
+                f"statement {statement.id[:16]} sent to this node is missing from the log",
+                field="inclusion",
+            )
+        try:
+            index = int(answer["index"])
+            record = base64.b64decode(answer["record"], validate=True)
+            hashes = (
+                None
+                if answer["proof"] is None
+                else [base64.b64decode(h, validate=True) for h in answer["proof"]]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidProof("malformed inclusion answer from the log") from exc
+        try:
+            check_leaf(record, statement)
+        except VerificationError as exc:
+            raise InvalidProof(f"log's leaf for {statement.id[:16]}: {exc.message}") from exc
+        if row.leaf_index is not None and int(row.leaf_index) != index:
+            raise InvalidProof(
+                f"log moved statement {statement.id[:16]} from index {row.leaf_index} to {index}",
+                field="inclusion",
+            )
+        if index < checkpoint.size:
+            if hashes is None:
+                raise InvalidProof(
+                    f"statement {statement.id[:16]} at index {index} has no inclusion proof",
+                    field="inclusion",
+                )
+            merkle.verify_inclusion(
+                leaf_hash=merkle.leaf_hash(record),
+                index=index,
+                size=checkpoint.size,
+                proof=hashes,
+                root=checkpoint.root_hash,
+            )
+            return index, record, hashes
+        return index, record, None
+
+    @staticmethod
+    def _check_against_history(conn: Connection, peer: str, checkpoint: Checkpoint) -> None:
+        other = conn.execute(
+            select(checkpoints).where(
+                and_(
+                    checkpoints.c.party == peer,
+                    checkpoints.c.size == checkpoint.size,
+                    checkpoints.c.root_hash != checkpoint.root_hash,
+                )
+            )
+        ).first()
+        if other is not None:
+            error = Equivocation(
+                f"{peer!r} showed two different checkpoints for size {checkpoint.size}",
+                field="checkpoint",
+            )
+            raise _Caught(error, kept=other.note, why="showed two roots for one size")
+
+    @staticmethod
+    def _check_consistency(latest: Any, checkpoint: Checkpoint, proof: list[bytes]) -> None:
+        if int(latest.size) == checkpoint.size:
+            if bytes(latest.root_hash) != checkpoint.root_hash:
+                error = Equivocation(
+                    f"two different checkpoints for size {checkpoint.size}", field="checkpoint"
+                )
+                raise _Caught(error, kept=latest.note, why="showed two roots for one size")
+            return
+        try:
+            merkle.verify_consistency(
+                size1=int(latest.size),
+                size2=checkpoint.size,
+                proof=proof,
+                root1=bytes(latest.root_hash),
+                root2=checkpoint.root_hash,
+            )
+        except InvalidProof as exc:
+            raise _Caught(exc, kept=latest.note, why=f"is inconsistent ({exc})") from exc
+
+    @staticmethod
+    def _store_peer_checkpoint(
+        conn: Connection, peer: str, checkpoint: Checkpoint, note: bytes, stamp: str
+    ) -> int:
+        existing = conn.execute(
+            select(checkpoints.c.id).where(
+                and_(
+                    checkpoints.c.party == peer,
+                    checkpoints.c.size == checkpoint.size,
+                    checkpoints.c.root_hash == checkpoint.root_hash,
+                )
+            )
+        ).first()
+        if existing is not None:
+            return int(existing.id)
+        result = conn.execute(
+            insert(checkpoints).values(
+                party=peer,
+                size=checkpoint.size,
+                root_hash=checkpoint.root_hash,
+                note=_note_without_foreign_signatures(note),
+                created_at=stamp,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def status(self) -> dict[str, Any]:
+        """The record as an operator sees it: this log's latest checkpoint and who
+        cosigned it, the peers' checkpoints this node cosigned, and how many
+        received statements still await an inclusion proof."""
+        own = self.latest_checkpoint()
+        report: dict[str, Any] = {"origin": self.origin, "checkpoint": None, "witnessed": {}}
+        with self.node.store.read() as conn:
+            if own is not None:
+                rows = conn.execute(
+                    select(cosignatures.c.witness, cosignatures.c.timestamp).where(
+                        cosignatures.c.checkpoint_id == own.id
+                    )
+                )
+                report["checkpoint"] = {
+                    "size": own.size,
+                    "root_hash": base64.b64encode(own.root_hash).decode("ascii"),
+                    "cosigned_by": {row.witness: int(row.timestamp) for row in rows},
+                }
+            for peer in repo.list_peers(conn):
+                latest = self._latest(conn, peer.party, cosigned_by=self.party)
+                report["witnessed"][peer.party] = (
+                    None if latest is None else {"size": int(latest.size)}
+                )
+        report["unproven"] = self.unproven_count()
+        return report
+
+    def unproven_count(self) -> int:
+        """How many statements received from peers are not yet proven in their logs."""
+        with self.node.store.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(statements)
+                    .where(and_(statements.c.direction == "in", statements.c.proof.is_(None)))
+                ).scalar_one()
+            )
+
+
+class _Caught(Exception):
+    """A peer's log misbehaved; carries the error and the note it contradicts."""
+
+    def __init__(self, error: RedlineError, *, kept: str, why: str) -> None:
+        super().__init__(why)
+        self.error = error
+        self.kept = kept
+        self.why = why
+
+
+def _note_text(note: bytes) -> str:
+    text, sep, _ = note.partition(b"\n\n")
+    if not sep:
+        raise InvalidCheckpoint("note has no signature block", field="checkpoint")
+    try:
+        return text.decode("utf-8") + "\n"
+    except UnicodeDecodeError as exc:
+        raise InvalidCheckpoint("note is not UTF-8", field="checkpoint") from exc
+
+
+def _note_without_foreign_signatures(note: bytes) -> str:
+    return note.decode("utf-8")
+
+
+def _find_cosignature(
+    response: bytes, text: bytes, witness: Verifier, peer: str
+) -> tuple[str, int]:
+    """The first line of ``response`` that is a valid cosignature by ``witness``."""
+    try:
+        lines = response.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise VerificationError(f"cosignature response from {peer!r} is not UTF-8") from exc
+    prefix = f"\u2014 {witness.name} "
+    for line in lines:
+        if not line.startswith(prefix):
+            continue  # tlog-witness: ignore cosignatures from unknown keys
+        try:
+            raw = base64.b64decode(line[len(prefix) :], validate=True)
+        except ValueError:
+            continue
+        if len(raw) < 4 or int.from_bytes(raw[:4], "big") != witness.key_hash:
+            continue
+        try:
+            timestamp = witness.check(text, raw[4:])
+        except InvalidNote as exc:
+            raise VerificationError(f"cosignature from {peer!r} does not verify: {exc}") from exc
+        assert timestamp is not None
+        return line + "\n", timestamp
+    raise VerificationError(f"no cosignature by {peer!r}'s pinned witness key in the response")
