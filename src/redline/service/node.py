@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection
 
 from redline.core.errors import (
     InvalidInput,
@@ -33,9 +34,13 @@ from redline.core.statement import (
 from redline.store import repo
 from redline.store.db import Store
 
-__all__ = ["Clock", "NodeService", "ReceiveResult", "system_clock"]
+__all__ = ["Clock", "NodeService", "ReceiveCheck", "ReceiveResult", "SendCheck", "system_clock"]
 
 Clock = Callable[[], datetime]
+#: Run inside a send's write transaction, with the statement's time, before it is signed.
+SendCheck = Callable[[Connection, datetime], None]
+#: Run inside a receive's write transaction on the fresh statements, before they are stored.
+ReceiveCheck = Callable[[Connection, Sequence[Statement]], None]
 
 
 def system_clock() -> datetime:
@@ -74,6 +79,8 @@ class NodeService:
         self.clock = clock
         self.on_outbox = on_outbox
         self._peer_keys: dict[str, Ed25519PublicKey] = {}
+        #: Domain rules (e.g. the hotline's) that refuse a peer's statement on receipt.
+        self.receive_checks: list[ReceiveCheck] = []
 
     # -- peers -------------------------------------------------------------
 
@@ -104,8 +111,18 @@ class NodeService:
 
     # -- sending -------------------------------------------------------------
 
-    def send(self, *, to: str, kind: str, body: Mapping[str, Any]) -> Statement:
+    def send(
+        self,
+        *,
+        to: str,
+        kind: str,
+        body: Mapping[str, Any],
+        check: SendCheck | None = None,
+    ) -> Statement:
         """Sign a statement to ``to`` and queue it, in one transaction.
+
+        ``check(conn, time)`` runs in that transaction before signing, with the
+        time the statement will carry; whatever it raises aborts the send.
 
         Raises :class:`NotFound` if ``to`` is not a pinned peer and
         :class:`InvalidInput` naming the field if the body is invalid.
@@ -120,6 +137,9 @@ class NodeService:
             if not repo.peer_exists(conn, to):
                 raise NotFound(f"no pinned peer {to!r}; pin it with `redline peer add`", field="to")
             seq = repo.next_seq(conn, to, MAIN_STREAM)
+            if check is not None:
+                # After next_seq: its row lock serialises concurrent sends to ``to``.
+                check(conn, now)
             statement = Statement.create(
                 key=self._key, sender=self.party, to=to, kind=kind, seq=seq, time=now, body=body
             )
@@ -226,6 +246,8 @@ class NodeService:
                 seen.add(statement.id)
             receipt_ids = {rid for rid in known.values() if rid is not None}
             if fresh:
+                for domain_check in self.receive_checks:
+                    domain_check(conn, fresh)
                 repo.insert_statements(conn, fresh, direction="in", state="received", now=stamp)
                 receipt = Statement.create(
                     key=self._key,

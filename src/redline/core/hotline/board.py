@@ -7,7 +7,7 @@ a plain frozen dataclass so the web and CLI layers only have to lay it out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -200,10 +200,13 @@ def build_board(
     contacts: Iterable[Contact],
     now: datetime,
     ring_timeout: timedelta = DEFAULT_RING_TIMEOUT,
+    ring_timeouts: Mapping[str, timedelta] | None = None,
 ) -> Board:
     """Compute the board as of ``now``. Contacts and events after ``now`` are left out.
 
     Answered calls count as contacts on the day they were answered.
+    ``ring_timeouts`` overrides ``ring_timeout`` for the calls it names (a
+    call placed with its own timeout).
 
     Raises:
         InvalidInput: ``now`` is not aware UTC; a contact, request or call
@@ -240,7 +243,8 @@ def build_board(
         _known_offices(directory, (c.from_office, c.to_office), f"calls[{i}]")
         if c.placed_at > now:
             continue
-        v = call_view(c, call_evs, now, ring_timeout=ring_timeout)
+        timeout = (ring_timeouts or {}).get(c.id, ring_timeout)
+        v = call_view(c, call_evs, now, ring_timeout=timeout)
         call_lines.append(
             CallLine(
                 call_id=c.id,

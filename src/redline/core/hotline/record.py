@@ -1,0 +1,730 @@
+"""Fold a node's signed hotline statements (both directions) into the domain.
+
+Hotline state is never stored as such: it is derived, every time, from the
+signed statements a node holds, through the folds and transition tables of
+this package. Both nodes hold the same statements once delivery has caught
+up, and the fold depends only on the statements (ordered by their signed
+``time``) and ``now``, so both nodes come to the same outcome.
+
+What a statement may not do is refused in one of two places:
+
+- **On receipt** (:func:`check_incoming`), when the rule depends only on the
+  statement and what the receiver already holds, not on arrival order: a
+  response to a request the receiver never made or did not address to the
+  sender, a response signed at or after the request's deadline, an answer
+  signed after the ring timeout, an office on the wrong side. The link
+  answers 422 ``invalid-statement`` and stores nothing. A well-behaved peer
+  never sends these: its own service checks the same rules at the moment it
+  signs.
+- **In the fold**, when two parties acted at once without seeing each other
+  (a withdrawal crossing an acceptance, a message crossing a hang-up). Both
+  statements stay in the record; the one that comes second by signed time is
+  listed in :attr:`Record.refused` with the reason, and has no effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from redline.core.errors import Conflict, InvalidStatement, RedlineError
+from redline.core.hotline import kinds as k
+from redline.core.hotline.board import Contact, ContactKind
+from redline.core.hotline.calls import Call, CallEvent, call_view
+from redline.core.hotline.directory import (
+    CounterpartDeclaration,
+    Directory,
+    Holding,
+    Office,
+    Party,
+)
+from redline.core.hotline.history import PublicHistory
+from redline.core.hotline.lifecycle import (
+    MECHANISM,
+    CallAction,
+    CallState,
+    MechanismState,
+    RequestAction,
+    RequestState,
+    transition,
+)
+from redline.core.hotline.mechanism import Mechanism, MechanismEvent
+from redline.core.hotline.requests import (
+    Counter,
+    EngagementRequest,
+    Response,
+    Window,
+    counter_request,
+    request_outcome,
+)
+from redline.core.statement import Statement, parse_time
+
+__all__ = [
+    "CallMessage",
+    "JointSummary",
+    "Readout",
+    "Record",
+    "Refused",
+    "check_incoming",
+    "directory_body",
+    "fold",
+]
+
+PUBLIC: str = "public-record"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refused:
+    """A signed statement that had no effect, and why. Raises nothing."""
+
+    statement_id: str
+    kind: str
+    sender: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallMessage:
+    """One line said on a call. Raises nothing."""
+
+    statement_id: str
+    call_id: str
+    sender: str
+    at: datetime
+    text: str
+    lang: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Readout:
+    """A party's own account of an engagement. Raises nothing."""
+
+    statement_id: str
+    id: str
+    engagement: str
+    party: str
+    at: datetime
+    text: str
+    lang: str
+
+
+@dataclass(slots=True, kw_only=True)
+class JointSummary:
+    """A summary one party proposed; it counts once the other has signed it too.
+
+    Raises nothing.
+    """
+
+    statement_id: str
+    id: str
+    engagement: str
+    proposer: str
+    at: datetime
+    text: str
+    lang: str
+    signed_by: list[str] = field(default_factory=list)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the UTF-8 text, what the co-signer signs. Raises nothing."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def counts(self) -> bool:
+        """True when both parties have signed it. Raises nothing."""
+        return len(set(self.signed_by)) >= 2
+
+
+@dataclass(slots=True, kw_only=True)
+class Record:
+    """Everything the signed statements (and the loaded public history) say, as of ``now``.
+
+    ``sources`` maps an item key (``request:<id>``, ``call:<id>``,
+    ``mechanism_event:<n>``, ``party:<id>``, ``declaration:<party>:<office>``)
+    to the id of the statement that made it, or ``public-record``.
+
+    Raises nothing.
+    """
+
+    as_of: datetime
+    directory: Directory
+    mechanisms: tuple[Mechanism, ...]
+    mechanism_events: list[MechanismEvent] = field(default_factory=list)
+    requests: dict[str, EngagementRequest] = field(default_factory=dict)
+    responses: list[Response] = field(default_factory=list)
+    lapse_records: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, Call] = field(default_factory=dict)
+    ring_timeouts: dict[str, timedelta] = field(default_factory=dict)
+    call_events: list[CallEvent] = field(default_factory=list)
+    missed_records: dict[str, str] = field(default_factory=dict)
+    messages: list[CallMessage] = field(default_factory=list)
+    readouts: list[Readout] = field(default_factory=list)
+    summaries: dict[str, JointSummary] = field(default_factory=dict)
+    contacts: list[Contact] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    statements: list[Statement] = field(default_factory=list)
+    history: PublicHistory | None = None
+
+    def source(self, key: str) -> str:
+        """``public-record``, or the id of the statement behind ``key``. Raises nothing."""
+        return self.sources.get(key, PUBLIC)
+
+    def live_requests(self) -> list[EngagementRequest]:
+        """Requests made by signed statements (and counters), oldest first. Raises nothing."""
+        return list(self.requests.values())
+
+    def request_events(self, request_id: str) -> list[Response]:
+        """The effective responses to ``request_id``. Raises nothing."""
+        return [r for r in self.responses if r.request_id == request_id]
+
+    def call_events_of(self, call_id: str) -> list[CallEvent]:
+        """The effective events of call ``call_id``. Raises nothing."""
+        return [e for e in self.call_events if e.call_id == call_id]
+
+
+# -- directory -------------------------------------------------------------------
+
+
+def directory_body(directory: Directory, party_id: str) -> dict[str, Any]:
+    """The body of a ``directory`` statement publishing ``party_id``'s part of ``directory``.
+
+    Raises:
+        NotFound: no such party in ``directory``.
+    """
+    party = directory.party(party_id)
+    offices = [o for o in directory.offices if o.party == party_id]
+    ids = {o.id for o in offices}
+    return {
+        "party": party.id,
+        "name_en": party.name_en,
+        "name_zh": party.name_zh,
+        "time_zone": party.time_zone,
+        "offices": [
+            {
+                "id": o.id,
+                "title_en": o.title_en,
+                "title_zh": o.title_zh,
+                "level": o.level.value,
+                "seats": o.seats,
+            }
+            for o in offices
+        ],
+        "holdings": [
+            {
+                "office": h.office_id,
+                "person_en": h.person_en,
+                "person_zh": h.person_zh,
+                "start": h.start.isoformat(),
+                "end": h.end.isoformat() if h.end is not None else None,
+                **({"note": h.note} if h.note else {}),
+            }
+            for h in directory.holdings
+            if h.office_id in ids
+        ],
+    }
+
+
+def _with_party(directory: Directory, body: Mapping[str, Any]) -> Directory:
+    pid = body["party"]
+    party = Party(
+        id=pid, name_en=body["name_en"], name_zh=body["name_zh"], time_zone=body["time_zone"]
+    )
+    offices = tuple(
+        Office(
+            id=o["id"],
+            party=pid,
+            title_en=o["title_en"],
+            title_zh=o["title_zh"],
+            level=o["level"],
+            seats=o["seats"],
+        )
+        for o in body["offices"]
+    )
+    holdings = tuple(
+        Holding(
+            office_id=h["office"],
+            person_en=h["person_en"],
+            person_zh=h["person_zh"],
+            start=date.fromisoformat(h["start"]),
+            end=date.fromisoformat(h["end"]) if h["end"] is not None else None,
+            note=h.get("note", ""),
+        )
+        for h in body["holdings"]
+    )
+    own = {o.id for o in directory.offices if o.party == pid}
+    return Directory(
+        parties=tuple(p for p in directory.parties if p.id != pid) + (party,),
+        offices=tuple(o for o in directory.offices if o.party != pid) + offices,
+        holdings=tuple(h for h in directory.holdings if h.office_id not in own) + holdings,
+        declarations=directory.declarations,
+    )
+
+
+def _with_declaration(directory: Directory, d: CounterpartDeclaration) -> Directory:
+    kept = tuple(
+        x
+        for x in directory.declarations
+        if not (x.declaring_party == d.declaring_party and x.own_office == d.own_office)
+    )
+    return Directory(
+        parties=directory.parties,
+        offices=directory.offices,
+        holdings=directory.holdings,
+        declarations=kept + (d,),
+    )
+
+
+# -- building domain objects from bodies ----------------------------------------------
+
+
+def _window(raw: Mapping[str, Any]) -> Window:
+    return Window(start=parse_time(raw["start"]), end=parse_time(raw["end"]))
+
+
+def _request(st: Statement, directory: Directory) -> EngagementRequest:
+    b = st.body
+    sides = {}
+    for name in ("from_office", "to_office"):
+        office_id = b[name]
+        office = next((o for o in directory.offices if o.id == office_id), None)
+        if office is None:
+            raise InvalidStatement(f"unknown office {office_id!r}", field=f"body.{name}")
+        sides[name] = office.party
+    if sides["from_office"] != st.sender:
+        raise InvalidStatement(
+            f"{b['from_office']} is not an office of the sender {st.sender!r}",
+            field="body.from_office",
+        )
+    if sides["to_office"] != st.to:
+        raise InvalidStatement(
+            f"{b['to_office']} is not an office of the addressee {st.to!r}", field="body.to_office"
+        )
+    return EngagementRequest(
+        id=b["id"],
+        from_office=b["from_office"],
+        to_office=b["to_office"],
+        from_party=st.sender,
+        to_party=st.to,
+        mechanism=b["mechanism"],
+        mode=b["mode"],
+        windows=tuple(_window(w) for w in b["windows"]),
+        proposed_at=st.sent_at,
+        deadline=parse_time(b["deadline"]),
+        agenda=tuple(b["agenda"]),
+        notes=tuple(b["notes"]),
+        in_reply_to=b.get("in_reply_to"),
+    )
+
+
+def _response(st: Statement) -> Response:
+    b = st.body
+    counter = None
+    if "counter" in b:
+        c = b["counter"]
+        counter = Counter(
+            new_request_id=c["id"],
+            offered_office=c["offered_office"],
+            to_office=c.get("to_office"),
+            windows=tuple(_window(w) for w in c["windows"]),
+            deadline=parse_time(c["deadline"]),
+            note=c.get("note", ""),
+        )
+    return Response(
+        request_id=b["request"],
+        action=RequestAction(b["action"]),
+        by_party=st.sender,
+        at=st.sent_at,
+        window=_window(b["window"]) if "window" in b else None,
+        reason=b.get("reason", ""),
+        counter=counter,
+    )
+
+
+def _call(st: Statement, directory: Directory) -> Call:
+    b = st.body
+    parties = {}
+    for name in ("from_office", "to_office"):
+        office = next((o for o in directory.offices if o.id == b[name]), None)
+        if office is None:
+            raise InvalidStatement(f"unknown office {b[name]!r}", field=f"body.{name}")
+        parties[name] = office.party
+    if parties["from_office"] != st.sender or parties["to_office"] != st.to:
+        raise InvalidStatement(
+            f"a call goes from an office of {st.sender} to an office of {st.to}",
+            field="body.from_office" if parties["from_office"] != st.sender else "body.to_office",
+        )
+    return Call(
+        id=b["id"],
+        from_office=b["from_office"],
+        to_office=b["to_office"],
+        from_party=st.sender,
+        to_party=st.to,
+        mechanism=b["mechanism"],
+        mode=b["mode"],
+        placed_at=st.sent_at,
+        purpose=b.get("purpose", ""),
+    )
+
+
+_CALL_ACTIONS = {
+    "answer": CallAction.ANSWER,
+    "decline": CallAction.DECLINE,
+    "end": CallAction.HANG_UP,
+}
+
+
+def _call_event(st: Statement) -> CallEvent:
+    b = st.body
+    return CallEvent(
+        call_id=b["call"],
+        action=_CALL_ACTIONS[b["action"]],
+        by_party=st.sender,
+        at=st.sent_at,
+        reason=b.get("reason", ""),
+    )
+
+
+# -- the fold ----------------------------------------------------------------------
+
+
+def _order(statements: Iterable[Statement]) -> list[Statement]:
+    unique = {s.id: s for s in statements if s.kind in k.HOTLINE_KINDS}
+    return sorted(unique.values(), key=lambda s: (s.time, s.sender, s.seq))
+
+
+class _Folder:
+    def __init__(self, record: Record, history: PublicHistory | None) -> None:
+        self.r = record
+        self.history = history
+
+    def refuse(self, st: Statement, reason: str) -> None:
+        self.r.refused.append(
+            Refused(
+                statement_id=st.id, kind=st.kind, sender=st.sender, at=st.sent_at, reason=reason
+            )
+        )
+
+    def apply(self, st: Statement, *, strict: bool = False) -> None:
+        """Fold ``st`` in; an illegal step (Conflict) is always refused, not raised.
+
+        With ``strict``, any other error (a malformed or misaddressed act) is
+        raised instead of refused.
+        """
+        handler = getattr(self, "_" + st.kind.replace("-", "_"))
+        try:
+            handler(st)
+        except Conflict as exc:
+            self.refuse(st, str(exc))
+        except RedlineError as exc:
+            if strict:
+                raise
+            self.refuse(st, str(exc))
+
+    def _directory(self, st: Statement) -> None:
+        if st.body["party"] != st.sender:
+            raise InvalidStatement(
+                f"{st.sender} can only publish its own directory", field="body.party"
+            )
+        self.r.directory = _with_party(self.r.directory, st.body)
+        self.r.sources[f"party:{st.sender}"] = st.id
+
+    def _counterpart(self, st: Statement) -> None:
+        d = CounterpartDeclaration(
+            declaring_party=st.sender,
+            own_office=st.body["own_office"],
+            counterpart_office=st.body["counterpart_office"],
+            note=st.body.get("note", ""),
+        )
+        self.r.directory = _with_declaration(self.r.directory, d)
+        self.r.sources[f"declaration:{st.sender}:{d.own_office}"] = st.id
+
+    def _mechanism_status(self, st: Statement) -> None:
+        mid = st.body["mechanism"]
+        if mid not in {m.id for m in self.r.mechanisms}:
+            raise InvalidStatement(f"unknown mechanism {mid!r}", field="body.mechanism")
+        event = MechanismEvent(
+            mechanism_id=mid,
+            status=st.body["status"],
+            by_party=st.sender,
+            reason=st.body["reason"],
+            at=st.sent_at,
+        )
+        state = mechanism_state(self.r.mechanism_events, mid, st.sent_at)
+        transition(MECHANISM, state, event.status.value)
+        self.r.sources[f"mechanism_event:{len(self.r.mechanism_events)}"] = st.id
+        self.r.mechanism_events.append(event)
+
+    def _request(self, st: Statement) -> None:
+        req = _request(st, self.r.directory)
+        if req.id in self.r.requests or self._history_has("request", req.id):
+            raise InvalidStatement(f"request id {req.id!r} is already used", field="body.id")
+        self.r.requests[req.id] = req
+        self.r.sources[f"request:{req.id}"] = st.id
+
+    def _history_has(self, kind: str, ident: str) -> bool:
+        return self.history is not None and f"{kind}:{ident}" in self.history.records
+
+    def _response(self, st: Statement) -> None:
+        resp = _response(st)
+        req = self.r.requests.get(resp.request_id)
+        if req is None:
+            raise InvalidStatement(f"no request {resp.request_id!r}", field="body.request")
+        events = self.r.request_events(req.id) + [resp]
+        request_outcome(req, events, max(self.r.as_of, resp.at))
+        if resp.counter is not None:
+            new = counter_request(req, resp, directory=self.r.directory)
+            if new.id in self.r.requests:
+                raise InvalidStatement(
+                    f"request id {new.id!r} is already used", field="body.counter.id"
+                )
+            self.r.requests[new.id] = new
+            self.r.sources[f"request:{new.id}"] = st.id
+        self.r.responses.append(resp)
+        self.r.sources[f"response:{st.id}"] = st.id
+
+    def _request_lapsed(self, st: Statement) -> None:
+        req = self.r.requests.get(st.body["request"])
+        if req is None or req.from_party != st.sender:
+            raise InvalidStatement("not a request of the sender", field="body.request")
+        self.r.lapse_records.setdefault(req.id, st.id)
+
+    def _call(self, st: Statement) -> None:
+        call = _call(st, self.r.directory)
+        if call.id in self.r.calls or self._history_has("call", call.id):
+            raise InvalidStatement(f"call id {call.id!r} is already used", field="body.id")
+        self.r.calls[call.id] = call
+        self.r.ring_timeouts[call.id] = timedelta(seconds=st.body["ring_timeout"])
+        self.r.sources[f"call:{call.id}"] = st.id
+
+    def _get_call(self, call_id: str) -> Call:
+        call = self.r.calls.get(call_id)
+        if call is None:
+            raise InvalidStatement(f"no call {call_id!r}", field="body.call")
+        return call
+
+    def _call_event(self, st: Statement) -> None:
+        event = _call_event(st)
+        call = self._get_call(event.call_id)
+        events = self.r.call_events_of(call.id) + [event]
+        call_view(
+            call, events, max(self.r.as_of, event.at), ring_timeout=self.r.ring_timeouts[call.id]
+        )
+        self.r.call_events.append(event)
+
+    def _call_missed(self, st: Statement) -> None:
+        call = self._get_call(st.body["call"])
+        if call.from_party != st.sender:
+            raise InvalidStatement("only the caller records a missed call", field="body.call")
+        self.r.missed_records.setdefault(call.id, st.id)
+
+    def _call_message(self, st: Statement) -> None:
+        call = self._get_call(st.body["call"])
+        if st.sender not in (call.from_party, call.to_party):
+            raise InvalidStatement(f"{st.sender} is not on call {call.id}", field="body.call")
+        view = call_view(
+            call,
+            [e for e in self.r.call_events_of(call.id) if e.at <= st.sent_at],
+            max(st.sent_at, call.placed_at),
+            ring_timeout=self.r.ring_timeouts[call.id],
+        )
+        if view.state is not CallState.ANSWERED:
+            raise InvalidStatement(
+                f"call {call.id} is {view.state.value}, not open for messages", field="body.call"
+            )
+        self.r.messages.append(
+            CallMessage(
+                statement_id=st.id,
+                call_id=call.id,
+                sender=st.sender,
+                at=st.sent_at,
+                text=st.body["text"],
+                lang=st.body["lang"],
+            )
+        )
+
+    def _readout(self, st: Statement) -> None:
+        self.r.readouts.append(
+            Readout(
+                statement_id=st.id,
+                id=st.body["id"],
+                engagement=st.body["engagement"],
+                party=st.sender,
+                at=st.sent_at,
+                text=st.body["text"],
+                lang=st.body["lang"],
+            )
+        )
+
+    def _joint_summary(self, st: Statement) -> None:
+        if st.body["id"] in self.r.summaries:
+            raise InvalidStatement(f"summary id {st.body['id']!r} is already used", field="body.id")
+        self.r.summaries[st.body["id"]] = JointSummary(
+            statement_id=st.id,
+            id=st.body["id"],
+            engagement=st.body["engagement"],
+            proposer=st.sender,
+            at=st.sent_at,
+            text=st.body["text"],
+            lang=st.body["lang"],
+            signed_by=[st.sender],
+        )
+
+    def _joint_summary_sign(self, st: Statement) -> None:
+        summary = self.r.summaries.get(st.body["summary"])
+        if summary is None:
+            raise InvalidStatement(f"no summary {st.body['summary']!r}", field="body.summary")
+        if st.body["sha256"] != summary.sha256:
+            raise InvalidStatement("does not match the summary's text", field="body.sha256")
+        if st.sender not in summary.signed_by:
+            summary.signed_by.append(st.sender)
+
+
+def mechanism_state(events: Sequence[MechanismEvent], mechanism_id: str, at: datetime) -> str:
+    """The state ``mechanism_id`` is in after ``events`` up to ``at``, legal steps only.
+
+    Raises nothing: events are assumed already checked.
+    """
+    state: str = MechanismState.UNRECORDED
+    for e in sorted((e for e in events if e.mechanism_id == mechanism_id), key=lambda e: e.at):
+        if e.at <= at:
+            state = transition(MECHANISM, state, e.status.value)
+    return state
+
+
+_CONTACT_KIND = {
+    "call": ContactKind.CALL,
+    "video": ContactKind.VIDEO,
+    "meeting": ContactKind.MEETING,
+}
+
+
+def fold(
+    statements: Iterable[Statement],
+    *,
+    catalogue: PublicHistory,
+    history: PublicHistory | None,
+    now: datetime,
+) -> Record:
+    """Fold hotline statements into a :class:`Record` as of ``now``.
+
+    ``catalogue`` gives the offices, holders and mechanisms each party starts
+    from (signed ``directory`` statements replace a party's part);
+    ``history``, when loaded, adds the public record's declarations and
+    mechanism events, marked ``public-record``. Statements of other kinds
+    are ignored; one that breaks a rule is listed in ``refused``.
+
+    Raises nothing for bad statements (they are refused, not raised).
+    """
+    base = catalogue.directory
+    directory = Directory(
+        parties=base.parties,
+        offices=base.offices,
+        holdings=base.holdings,
+        declarations=history.directory.declarations if history is not None else (),
+    )
+    record = Record(
+        as_of=now,
+        directory=directory,
+        mechanisms=catalogue.mechanisms,
+        mechanism_events=list(history.mechanism_events) if history is not None else [],
+        history=history,
+    )
+    folder = _Folder(record, history)
+    for st in _order(statements):
+        record.statements.append(st)
+        folder.apply(st)
+    for req in record.requests.values():
+        try:
+            outcome = request_outcome(req, record.request_events(req.id), max(now, req.proposed_at))
+        except RedlineError:
+            continue
+        if outcome.state is RequestState.ACCEPTED and outcome.window is not None:
+            if outcome.window.start <= now:
+                record.contacts.append(
+                    Contact(
+                        id=req.id,
+                        on=outcome.window.start.date(),
+                        office_ids=(req.from_office, req.to_office),
+                        kind=_CONTACT_KIND[req.mode.value],
+                        mechanism=req.mechanism,
+                    )
+                )
+    return record
+
+
+def check_incoming(
+    statement: Statement,
+    *,
+    held: Sequence[Statement],
+    catalogue: PublicHistory,
+    history: PublicHistory | None,
+) -> None:
+    """Refuse ``statement`` from the peer if it breaks an order-independent rule.
+
+    ``held`` is every hotline statement the receiver holds (and those earlier
+    in the same batch). See the module docstring for which rules are checked
+    here and which are left to the fold.
+
+    Raises:
+        InvalidStatement: naming ``body.<field>``.
+    """
+    if statement.kind not in k.HOTLINE_KINDS:
+        return
+    record = fold(held, catalogue=catalogue, history=history, now=statement.sent_at)
+    try:
+        _check_sides(statement, record)
+        _Folder(record, history).apply(statement, strict=True)
+    except InvalidStatement:
+        raise
+    except RedlineError as exc:
+        raise InvalidStatement(exc.message, field=_body_field(exc)) from exc
+
+
+def _check_sides(st: Statement, record: Record) -> None:
+    """Rules that do not depend on which of two crossing acts came first."""
+    b = st.body
+    if st.kind == k.RESPONSE:
+        req = record.requests.get(b["request"])
+        if req is None:
+            raise InvalidStatement(f"no request {b['request']!r} was made", field="body.request")
+        if b["action"] == "withdraw":
+            if req.from_party != st.sender:
+                raise InvalidStatement(
+                    f"only {req.from_party} can withdraw {req.id}", field="body.request"
+                )
+        else:
+            if req.to_party != st.sender:
+                raise InvalidStatement(
+                    f"{st.sender} was not asked: only {req.to_party} can respond to {req.id}",
+                    field="body.request",
+                )
+            if st.sent_at >= req.deadline:
+                raise InvalidStatement(
+                    f"request {req.id} lapsed at its deadline; a response signed after it "
+                    "does not count",
+                    field="body.request",
+                )
+    elif st.kind == k.CALL_EVENT and b["action"] in ("answer", "decline"):
+        call = record.calls.get(b["call"])
+        if call is None:
+            raise InvalidStatement(f"no call {b['call']!r}", field="body.call")
+        if call.to_party != st.sender:
+            raise InvalidStatement(f"only {call.to_party} can {b['action']}", field="body.call")
+        if st.sent_at >= call.placed_at + record.ring_timeouts[call.id]:
+            raise InvalidStatement(f"call {call.id} was missed: it rang out", field="body.call")
+    elif st.kind == k.COUNTERPART:
+        own = next((o for o in record.directory.offices if o.id == b["own_office"]), None)
+        if own is None or own.party != st.sender:
+            raise InvalidStatement(
+                f"{b['own_office']} is not an office of {st.sender}", field="body.own_office"
+            )
+
+
+def _body_field(exc: RedlineError) -> str:
+    f = exc.field or "body"
+    return f if f.startswith("body") else f"body.{f}"
