@@ -1,0 +1,452 @@
+"""Evidence bundles: export a node's record, and verify it offline.
+
+A bundle is a directory a third party can check without Redline's database::
+
+    BUNDLE/manifest.json
+    BUNDLE/identities/<party>.json         the identities, as exported (not trusted)
+    BUNDLE/<party>/checkpoint              latest cosigned checkpoint (signed note)
+    BUNDLE/<party>/statements/<id>.json    the statements, canonical bytes as signed
+    BUNDLE/<party>/leaves/<id>             the exact leaf records
+    BUNDLE/<party>/proofs/<id>.tlog-proof  C2SP tlog-proof of each leaf
+
+:func:`verify_bundle` trusts only the identities passed to it (``--trust``),
+never the copies in the bundle. Any subset of statements verifies on its own
+(selective disclosure): each proof carries the cosigned checkpoint it proves
+against.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from redline.core.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from redline.core.errors import InvalidInput, RedlineError, VerificationError
+from redline.core.hotline.lifecycle import ACK_DEADLINES, Precedence
+from redline.core.identity import Identity
+from redline.core.leaf import check_leaf
+from redline.core.note import Verifier
+from redline.core.statement import Statement, format_time, parse_time, verify_statement
+from redline.core.tlogproof import TlogProof, build_tlog_proof, verify_tlog_proof
+from redline.service.record import RecordService, StoredCheckpoint
+from redline.store import repo
+from redline.store.schema import checkpoints, log_leaves, statements
+
+__all__ = ["BUNDLE_FORMAT", "VerifyReport", "export_bundle", "verify_bundle"]
+
+BUNDLE_FORMAT = "redline-bundle/v1"
+
+
+# -- export -----------------------------------------------------------------------
+
+
+def _in_window(time: str, since: datetime | None, until: datetime | None) -> bool:
+    moment = parse_time(time)
+    return (since is None or moment >= since) and (until is None or moment <= until)
+
+
+def export_bundle(
+    record: RecordService,
+    out: Path,
+    *,
+    peer: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Write a bundle of this node's log and its peers' logs (as witnessed) to ``out``.
+
+    Only statements covered by a cosigned checkpoint are exported; the
+    manifest counts the rest as ``pending``. Returns the manifest.
+    Raises :class:`InvalidInput` if ``out`` exists and is not empty, or if
+    ``peer`` is not pinned.
+    """
+    if out.exists() and any(out.iterdir()):
+        raise InvalidInput(f"{out} exists and is not empty", field="out")
+    node = record.node
+    pinned = {p.party: p for p in node.peers()}
+    if peer is not None and peer not in pinned:
+        raise InvalidInput(f"no pinned peer {peer!r}", field="peer")
+    peers = [peer] if peer is not None else sorted(pinned)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "exported_by": node.party,
+        "exported_at": format_time(node.clock()),
+        "peer": peer,
+        "since": format_time(since) if since else None,
+        "until": format_time(until) if until else None,
+        "logs": {},
+    }
+    identities = out / "identities"
+    identities.mkdir()
+    for party in peers:
+        identity = pinned[party].identity
+        (identities / f"{party}.json").write_text(json.dumps(identity.to_json(), indent=2))
+    manifest["logs"][node.party] = _export_own(record, out, peers, since, until)
+    for party in peers:
+        manifest["logs"][party] = _export_peer(record, out, party, since, until)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _write_entry(base: Path, statement_id: str, wire: bytes, leaf: bytes, proof: bytes) -> None:
+    (base / "statements" / f"{statement_id}.json").write_bytes(wire)
+    (base / "leaves" / statement_id).write_bytes(leaf)
+    (base / "proofs" / f"{statement_id}.tlog-proof").write_bytes(proof)
+
+
+def _log_dir(out: Path, party: str, note: bytes) -> Path:
+    base = out / party
+    for sub in ("statements", "leaves", "proofs"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    (base / "checkpoint").write_bytes(note)
+    return base
+
+
+def _export_own(
+    record: RecordService,
+    out: Path,
+    peers: Sequence[str],
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
+    node = record.node
+    latest = _latest_cosigned_own(record, peers)
+    if latest is None:
+        return {"checkpoint": None, "statements": 0, "pending": "no cosigned checkpoint yet"}
+    note = record.cosigned_note(latest)
+    base = _log_dir(out, node.party, note)
+    exported = pending = 0
+    with node.store.read() as conn:
+        rows = conn.execute(
+            select(
+                statements.c.id,
+                statements.c.wire,
+                statements.c.time,
+                statements.c.leaf_index,
+                log_leaves.c.record,
+            )
+            .join(log_leaves, log_leaves.c.statement_id == statements.c.id)
+            .where(and_(statements.c.direction == "out", statements.c.peer.in_(list(peers))))
+            .order_by(statements.c.leaf_index)
+        )
+        reader = repo.DbHashReader(conn)
+        for row in rows:
+            if not _in_window(row.time, since, until):
+                continue
+            if int(row.leaf_index) >= latest.size:
+                pending += 1
+                continue
+            proof = build_tlog_proof(index=int(row.leaf_index), checkpoint=note, reader=reader)
+            _write_entry(base, row.id, bytes(row.wire), bytes(row.record), proof.format())
+            exported += 1
+    return {"checkpoint": latest.size, "statements": exported, "pending": pending}
+
+
+def _latest_cosigned_own(record: RecordService, peers: Sequence[str]) -> StoredCheckpoint | None:
+    best: StoredCheckpoint | None = None
+    for peer in peers:
+        candidate = record.latest_checkpoint(cosigned_by=peer)
+        if candidate is not None and (best is None or candidate.size < best.size):
+            best = candidate  # the largest size every chosen peer has cosigned
+        elif candidate is None:
+            return None
+    return best
+
+
+def _export_peer(
+    record: RecordService,
+    out: Path,
+    party: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
+    node = record.node
+    latest = record.latest_checkpoint(party, cosigned_by=node.party)
+    if latest is None:
+        return {"checkpoint": None, "statements": 0, "pending": "not witnessed yet"}
+    base = _log_dir(out, party, record.cosigned_note(latest))
+    exported = pending = 0
+    notes: dict[int, bytes] = {}
+    with node.store.read() as conn:
+        rows = conn.execute(
+            select(statements)
+            .where(and_(statements.c.direction == "in", statements.c.peer == party))
+            .order_by(statements.c.stream, statements.c.seq)
+        ).all()
+        for row in rows:
+            if not _in_window(row.time, since, until):
+                continue
+            if row.proof is None:
+                pending += 1
+                continue
+            checkpoint_id = int(row.proof_checkpoint_id)
+            if checkpoint_id not in notes:
+                stored = conn.execute(
+                    select(checkpoints).where(checkpoints.c.id == checkpoint_id)
+                ).one()
+                notes[checkpoint_id] = record.cosigned_note(
+                    StoredCheckpoint(
+                        checkpoint_id,
+                        party,
+                        int(stored.size),
+                        bytes(stored.root_hash),
+                        stored.note,
+                    )
+                )
+            hashes = [base64.b64decode(h) for h in row.proof.split("\n") if h]
+            proof = TlogProof(
+                index=int(row.leaf_index), hashes=tuple(hashes), checkpoint=notes[checkpoint_id]
+            )
+            _write_entry(base, row.id, bytes(row.wire), bytes(row.leaf_record), proof.format())
+            exported += 1
+    return {"checkpoint": latest.size, "statements": exported, "pending": pending}
+
+
+# -- verify -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """What :func:`verify_bundle` found, as lines a person can read."""
+
+    lines: list[str] = field(default_factory=list)
+    statements: int = 0
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@dataclass(slots=True)
+class _Log:
+    party: str
+    checkpoint: SignedCheckpoint
+    statements: dict[str, Statement] = field(default_factory=dict)
+
+
+def _fail(where: str, exc: Exception | str) -> VerificationError:
+    message = exc.message if isinstance(exc, RedlineError) else str(exc)
+    return VerificationError(f"{where}: {message}", field=where)
+
+
+def verify_bundle(path: Path, *, trusted: Sequence[Identity]) -> VerifyReport:
+    """Check a bundle against ``trusted`` identities, offline.
+
+    Checks each checkpoint's log signature and a cosignature by another
+    trusted party, every statement's signature, every leaf against its
+    statement, every proof against its cosigned checkpoint. Then, for each
+    engagement request and FLASH/IMMEDIATE message, says whether the
+    addressee's log holds a response, and if not, whether the addressee's
+    checkpoint was cosigned after the deadline.
+
+    Raises :class:`VerificationError` naming the first thing that is wrong,
+    and :class:`InvalidInput` when nothing is trusted or ``path`` is no bundle.
+    """
+    if not trusted:
+        raise InvalidInput("no trusted identities given; refusing to verify", field="trust")
+    trust = {identity.party: identity for identity in trusted}
+    if not (path / "manifest.json").is_file():
+        raise InvalidInput(f"{path} is not a Redline bundle (no manifest.json)", field="bundle")
+    keys = {party: identity.public_key() for party, identity in trust.items()}
+    report = VerifyReport()
+    logs: dict[str, _Log] = {}
+    for base in sorted(p for p in path.iterdir() if (p / "checkpoint").is_file()):
+        party = base.name
+        if party not in trust:
+            raise _fail(f"{party}/checkpoint", "this party is not among the trusted identities")
+        log_key = Verifier.parse(trust[party].log_vkey)
+        cosigners = [Verifier.parse(t.witness_vkey) for p, t in trust.items() if p != party]
+        try:
+            signed = open_checkpoint(
+                (base / "checkpoint").read_bytes(),
+                log=log_key,
+                cosigners=cosigners,
+                min_cosignatures=1,
+            )
+        except RedlineError as exc:
+            raise _fail(f"{party}/checkpoint", exc) from exc
+        log = logs[party] = _Log(party, signed)
+        witnesses = ", ".join(
+            f"{p} at {format_time(_utc(ts))}"
+            for p, t in trust.items()
+            if p != party and (ts := signed.cosigned_by(Verifier.parse(t.witness_vkey))) is not None
+        )
+        report.say(
+            f"{party}: checkpoint of size {signed.checkpoint.size} signed by {log_key.name}, "
+            f"cosigned by {witnesses}"
+        )
+        _verify_entries(base, log, log_key, cosigners, keys, report)
+    if not logs:
+        raise InvalidInput(f"{path} holds no log", field="bundle")
+    _report_responses(logs, trust, report)
+    return report
+
+
+def _utc(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _verify_entries(
+    base: Path,
+    log: _Log,
+    log_key: Verifier,
+    cosigners: list[Verifier],
+    keys: Mapping[str, Any],
+    report: VerifyReport,
+) -> None:
+    party = log.party
+    names = {p.name.removesuffix(".json") for p in (base / "statements").glob("*.json")}
+    for kind, folder, suffix in (("leaf", "leaves", ""), ("proof", "proofs", ".tlog-proof")):
+        for extra in (base / folder).iterdir():
+            if extra.name.removesuffix(suffix) not in names:
+                raise _fail(f"{party}/{folder}/{extra.name}", f"{kind} has no statement")
+    for statement_id in sorted(names):
+        where = f"{party}/statements/{statement_id}.json"
+        data = (base / "statements" / f"{statement_id}.json").read_bytes()
+        try:
+            statement = Statement.from_wire(data)
+        except RedlineError as exc:
+            raise _fail(where, exc) from exc
+        if statement.id != statement_id:
+            raise _fail(where, f"content hashes to {statement.id[:16]}, not to its file name")
+        if data != statement.canonical:
+            raise _fail(where, "not in canonical form")
+        if statement.sender != party:
+            raise _fail(where, f"signed by {statement.sender!r}, found in {party!r}'s log")
+        try:
+            verify_statement(statement, keys=keys)
+        except RedlineError as exc:
+            raise _fail(where, exc) from exc
+        leaf_path = base / "leaves" / statement_id
+        proof_path = base / "proofs" / f"{statement_id}.tlog-proof"
+        for needed in (leaf_path, proof_path):
+            if not needed.is_file():
+                raise _fail(f"{party}/{needed.parent.name}/{needed.name}", "missing")
+        leaf = leaf_path.read_bytes()
+        try:
+            check_leaf(leaf, statement)
+        except RedlineError as exc:
+            raise _fail(f"{party}/leaves/{statement_id}", exc) from exc
+        try:
+            proven = verify_tlog_proof(
+                proof_path.read_bytes(),
+                log=log_key,
+                record=leaf,
+                cosigners=cosigners,
+                min_cosignatures=1,
+            )
+        except RedlineError as exc:
+            raise _fail(f"{party}/proofs/{statement_id}.tlog-proof", exc) from exc
+        _check_same_tree(proven.checkpoint, log.checkpoint.checkpoint, party, statement_id)
+        log.statements[statement.id] = statement
+        report.statements += 1
+    report.say(f"{party}: {len(names)} statements verified (signature, leaf, inclusion proof)")
+
+
+def _check_same_tree(proof_cp: Checkpoint, latest: Checkpoint, party: str, sid: str) -> None:
+    where = f"{party}/proofs/{sid}.tlog-proof"
+    if proof_cp.size > latest.size:
+        raise _fail(where, f"proves against size {proof_cp.size}, beyond the bundle's checkpoint")
+    if proof_cp.size == latest.size and proof_cp.root_hash != latest.root_hash:
+        raise _fail(where, "proves against a different tree of the same size (equivocation)")
+
+
+def _deadline(statement: Statement) -> datetime | None:
+    if statement.kind == "request":
+        return parse_time(str(statement.body["deadline"]))
+    precedence = str(statement.body.get("precedence", "")).upper()
+    if statement.kind == "message" and precedence in ("FLASH", "IMMEDIATE"):
+        return statement.sent_at + ACK_DEADLINES[Precedence(precedence)]
+    return None
+
+
+def _answers(statement: Statement, other: _Log) -> tuple[list[Statement], list[Statement]]:
+    receipts = [
+        s
+        for s in other.statements.values()
+        if s.kind == "receipt" and any(a["id"] == statement.id for a in s.body["ack"])
+    ]
+    if statement.kind == "request":
+        ref = statement.body["id"]
+        replies = [
+            s
+            for s in other.statements.values()
+            if s.kind == "response" and s.body.get("request") == ref
+        ]
+    else:
+        replies = [
+            s
+            for s in other.statements.values()
+            if s.kind != "receipt" and s.body.get("in_reply_to") == statement.id
+        ]
+    return receipts, replies
+
+
+def _report_responses(
+    logs: Mapping[str, _Log], trust: Mapping[str, Identity], report: VerifyReport
+) -> None:
+    for log in logs.values():
+        for statement in sorted(log.statements.values(), key=lambda s: s.time):
+            deadline = _deadline(statement)
+            if deadline is None:
+                continue
+            what = (
+                f"request {statement.body['id']}"
+                if statement.kind == "request"
+                else f"{statement.body['precedence'].upper()} message {statement.id[:16]}"
+            )
+            head = f"{log.party} -> {statement.to}: {what} sent {statement.time}"
+            other = logs.get(statement.to)
+            finding: dict[str, Any] = {
+                "statement": statement.id,
+                "from": log.party,
+                "to": statement.to,
+                "deadline": format_time(deadline),
+            }
+            if other is None:
+                report.say(f"{head}: {statement.to}'s log is not in this bundle")
+                finding["outcome"] = "unknown"
+                report.findings.append(finding)
+                continue
+            receipts, replies = _answers(statement, other)
+            delivered = f"delivered (receipt {receipts[0].id[:16]})" if receipts else "no receipt"
+            if replies:
+                first = min(replies, key=lambda s: s.time)
+                late = " (after the deadline)" if first.sent_at > deadline else ""
+                report.say(
+                    f"{head}: {delivered}; answered {first.time}{late} "
+                    f"by {first.kind} {first.id[:16]}"
+                )
+                finding["outcome"] = "answered"
+            else:
+                witness = Verifier.parse(trust[log.party].witness_vkey)
+                stamp = other.checkpoint.cosigned_by(witness)
+                size = other.checkpoint.checkpoint.size
+                if stamp is not None and _utc(stamp) > deadline:
+                    report.say(
+                        f"{head}: {delivered}; NO RESPONSE. {statement.to}'s log at size {size}, "
+                        f"cosigned by {log.party} at {format_time(_utc(stamp))} (after the "
+                        f"deadline {format_time(deadline)}), holds no response among the "
+                        f"{len(other.statements)} statements of it in this bundle"
+                    )
+                    finding["outcome"] = "no-response"
+                    finding["evidence"] = {
+                        "log": statement.to,
+                        "size": size,
+                        "cosigned_at": format_time(_utc(stamp)),
+                    }
+                else:
+                    report.say(
+                        f"{head}: {delivered}; no response yet, and no checkpoint of "
+                        f"{statement.to}'s log cosigned after the deadline"
+                    )
+                    finding["outcome"] = "open"
+            report.findings.append(finding)
