@@ -1,0 +1,326 @@
+"""The cosigned record, in process: witnessing, equivocation, bundles, tampering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import redline.core.hotline.kinds  # noqa: F401  (registers the request kind)
+from redline.bundle import export_bundle, verify_bundle
+from redline.core import merkle
+from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from redline.core.errors import (
+    Equivocation,
+    InvalidNote,
+    InvalidProof,
+    NotFound,
+    VerificationError,
+)
+from redline.core.note import Signer, Verifier
+from redline.core.statement import format_time
+from redline.service.record import (
+    BadWitnessRequest,
+    WitnessSizeMismatch,
+    format_add_checkpoint,
+)
+from redline.store.schema import alarms, checkpoints
+from support.pair import MemoryPair
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[MemoryPair]:
+    joined = MemoryPair(tmp_path)
+    yield joined
+    joined.close()
+
+
+def _traffic(pair: MemoryPair, count: int = 3) -> None:
+    for i in range(count):
+        pair.us.service.send_message(to="prc", precedence="flash", subject=f"us {i}", text="x")
+        pair.prc.service.send_message(to="us", precedence="routine", subject=f"prc {i}", text="y")
+    pair.deliver()
+
+
+def _identities(pair: MemoryPair) -> list:  # type: ignore[type-arg]
+    return [pair.us.dir.identity(), pair.prc.dir.identity()]
+
+
+def test_each_node_cosigns_the_other_and_consistency_holds(pair: MemoryPair) -> None:
+    sizes = []
+    for _ in range(3):
+        _traffic(pair)
+        pair.witness()
+        checkpoint = pair.us.record.latest_checkpoint(cosigned_by="prc")
+        assert checkpoint is not None
+        sizes.append(checkpoint)
+    # Every cosigned checkpoint of the US log is consistent with the next one.
+    with pair.us.store.read() as conn:
+        from redline.store.repo import DbHashReader
+
+        reader = DbHashReader(conn)
+        for old, new in zip(sizes, sizes[1:], strict=False):
+            proof = merkle.prove_tree(new.size, old.size, reader)
+            merkle.verify_consistency(
+                size1=old.size,
+                size2=new.size,
+                proof=proof,
+                root1=old.root_hash,
+                root2=new.root_hash,
+            )
+    # The PRC witnessed the US log up to its latest checkpoint, with every
+    # statement it received proven included.
+    assert pair.prc.record.latest_checkpoint("us", cosigned_by="prc").size == sizes[-1].size
+    assert pair.prc.record.unproven_count() == 0
+    assert pair.us.record.unproven_count() == 0
+
+
+def test_a_stale_old_size_gets_409_with_the_witness_size(pair: MemoryPair) -> None:
+    _traffic(pair)
+    pair.witness()
+    _traffic(pair)
+    latest = pair.us.record.checkpoint_if_due(every=1, interval=0)
+    assert latest is not None
+    request = pair.us.record.add_checkpoint_body("prc", old=0)
+    assert request is not None
+    with pytest.raises(WitnessSizeMismatch) as caught:
+        pair.prc.record.add_checkpoint("us", request[1])
+    assert caught.value.size == pair.prc.record.latest_checkpoint("us", cosigned_by="prc").size
+
+
+def test_bad_signature_unknown_origin_and_malformed_body(pair: MemoryPair) -> None:
+    _traffic(pair)
+    pair.us.record.checkpoint_if_due(every=1, interval=0)
+    latest = pair.us.record.latest_checkpoint()
+    assert latest is not None
+    impostor = Signer("redline.us/log", b"\x07" * 32)  # the US log's name, another key
+    forged_by_prc = sign_checkpoint(
+        Checkpoint("redline.us/log", latest.size, latest.root_hash), impostor
+    )
+    with pytest.raises(InvalidNote):  # 403: no valid signature by the US log key
+        pair.prc.record.add_checkpoint("us", format_add_checkpoint(0, [], forged_by_prc))
+    other_origin = sign_checkpoint(
+        Checkpoint("redline.prc/log", latest.size, latest.root_hash), pair.prc.dir.log_signer()
+    )
+    with pytest.raises(NotFound):  # 404: not the US log's origin
+        pair.prc.record.add_checkpoint("us", format_add_checkpoint(0, [], other_origin))
+    with pytest.raises(BadWitnessRequest):  # 400
+        pair.prc.record.add_checkpoint("us", b"old 01\n\n" + latest.note.encode())
+
+
+def _forge(pair: MemoryPair, size: int, root: bytes) -> bytes:
+    return sign_checkpoint(Checkpoint("redline.us/log", size, root), pair.us.dir.log_signer())
+
+
+def _count(node, table) -> int:  # type: ignore[no-untyped-def]
+    with node.store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_two_checkpoints_for_one_size_is_equivocation(pair: MemoryPair) -> None:
+    _traffic(pair)
+    pair.witness()
+    cosigned = pair.prc.record.latest_checkpoint("us", cosigned_by="prc")
+    assert cosigned is not None
+    other_root = bytes(32)
+    forged = _forge(pair, cosigned.size, other_root)
+    with pytest.raises(Equivocation):
+        pair.prc.record.add_checkpoint("us", format_add_checkpoint(cosigned.size, [], forged))
+    with pair.prc.store.read() as conn:
+        alarm = conn.execute(select(alarms)).one()
+        kept = conn.execute(
+            select(checkpoints.c.root_hash).where(
+                (checkpoints.c.party == "us") & (checkpoints.c.size == cosigned.size)
+            )
+        ).all()
+    assert alarm.kind == "equivocation" and alarm.peer == "us"
+    evidence = json.loads(alarm.evidence)
+    assert evidence["cosigned"] == cosigned.note and evidence["shown"] == forged.decode()
+    # Both signed checkpoints are kept, and each really carries the US log's signature.
+    assert {bytes(r.root_hash) for r in kept} == {cosigned.root_hash, other_root}
+    log_key = Verifier.parse(pair.us.dir.identity().log_vkey)
+    for note in (cosigned.note.encode(), forged):
+        open_checkpoint(note, log=log_key)
+    # It shows in the operator's status.
+    assert pair.prc.service.status()["alarms"][0]["kind"] == "equivocation"
+    # And the witness will not cosign a third view at that size either.
+    with pytest.raises(Equivocation):
+        pair.prc.record.add_checkpoint(
+            "us", format_add_checkpoint(cosigned.size, [], _forge(pair, cosigned.size, b"\1" * 32))
+        )
+
+
+def test_a_proof_that_does_not_connect_is_refused_and_kept(pair: MemoryPair) -> None:
+    _traffic(pair)
+    pair.witness()
+    cosigned = pair.prc.record.latest_checkpoint("us", cosigned_by="prc")
+    assert cosigned is not None
+    forged = _forge(pair, cosigned.size + 5, bytes(32))
+    with pytest.raises(InvalidProof):
+        pair.prc.record.add_checkpoint(
+            "us", format_add_checkpoint(cosigned.size, [bytes(32)], forged)
+        )
+    assert _count(pair.prc, alarms) == 1
+
+
+def test_witness_refuses_a_log_that_left_out_its_statement(pair: MemoryPair) -> None:
+    _traffic(pair)
+    real = pair.prc.record.fetch_proofs
+    assert real is not None
+    pair.prc.record.fetch_proofs = lambda peer, size, ids: real(peer, size, ids)[1:]
+    pair.us.record.checkpoint_if_due(every=1, interval=0)
+    request = pair.us.record.add_checkpoint_body("prc")
+    assert request is not None
+    with pytest.raises(InvalidProof, match="missing from the log"):
+        pair.prc.record.add_checkpoint("us", request[1])
+    assert pair.prc.record.latest_checkpoint("us", cosigned_by="prc") is None
+
+
+def test_cosignature_from_the_wrong_key_is_refused(pair: MemoryPair) -> None:
+    _traffic(pair)
+    checkpoint = pair.us.record.checkpoint_if_due(every=1, interval=0)
+    assert checkpoint is not None
+    line = pair.us.dir.witness_signer().cosign(
+        Checkpoint.parse(checkpoint.note.split("\n\n")[0] + "\n").format(), timestamp=1
+    )
+    with pytest.raises(VerificationError):
+        pair.us.record.store_cosignatures("prc", checkpoint.id, line)
+
+
+# -- bundles ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bundle(pair: MemoryPair, tmp_path: Path) -> Path:
+    _traffic(pair, count=2)
+    pair.witness()
+    out = tmp_path / "bundle"
+    export_bundle(pair.us.record, out)
+    return out
+
+
+def test_exported_bundle_verifies(pair: MemoryPair, bundle: Path) -> None:
+    report = verify_bundle(bundle, trusted=_identities(pair))
+    assert report.statements == 6  # from each side: 2 messages and 1 receipt for both
+    assert any("FLASH message" in line and "delivered" in line for line in report.lines)
+
+
+def test_verify_fails_closed_without_trust(pair: MemoryPair, bundle: Path) -> None:
+    with pytest.raises(Exception, match="no trusted identities"):
+        verify_bundle(bundle, trusted=[])
+    with pytest.raises(VerificationError, match="not among the trusted"):
+        verify_bundle(bundle, trusted=[pair.us.dir.identity()])
+
+
+def test_a_subset_still_verifies(pair: MemoryPair, bundle: Path) -> None:
+    statements = sorted((bundle / "prc" / "statements").iterdir())
+    for dropped in statements[:2]:
+        statement_id = dropped.name.removesuffix(".json")
+        dropped.unlink()
+        (bundle / "prc" / "leaves" / statement_id).unlink()
+        (bundle / "prc" / "proofs" / f"{statement_id}.tlog-proof").unlink()
+    report = verify_bundle(bundle, trusted=_identities(pair))
+    assert report.statements == 4
+
+
+def _files(bundle: Path) -> list[Path]:
+    return [
+        next((bundle / "us" / "leaves").iterdir()),
+        next((bundle / "prc" / "statements").iterdir()),
+        bundle / "us" / "checkpoint",
+        next((bundle / "prc" / "proofs").iterdir()),
+    ]
+
+
+@pytest.mark.parametrize("which", ["leaf", "statement", "checkpoint", "proof"])
+def test_flipping_any_single_byte_fails_verification(
+    pair: MemoryPair, bundle: Path, tmp_path: Path, which: str
+) -> None:
+    target = dict(zip(["leaf", "statement", "checkpoint", "proof"], _files(bundle), strict=True))[
+        which
+    ]
+    original = target.read_bytes()
+    trusted = _identities(pair)
+    relative = target.relative_to(bundle)
+    failures = set()
+    for position in range(len(original)):
+        flipped = bytearray(original)
+        flipped[position] ^= 0x01
+        target.write_bytes(bytes(flipped))
+        with pytest.raises(VerificationError) as caught:
+            verify_bundle(bundle, trusted=trusted)
+        failures.add(caught.value.field)
+    target.write_bytes(original)
+    verify_bundle(bundle, trusted=trusted)
+    # Each failure names a file of the bundle; a flip in this file names this file
+    # or, for a statement, the id it no longer hashes to.
+    assert all(f and f.split("/")[0] in ("us", "prc") for f in failures)
+    assert str(relative) in failures or which == "statement"
+
+
+def test_flipping_a_cosignature_byte_names_the_checkpoint(pair: MemoryPair, bundle: Path) -> None:
+    target = bundle / "us" / "checkpoint"
+    note = target.read_bytes()
+    cosig_start = note.rindex("— redline.prc/witness ".encode()) + len("— redline.prc/witness ")
+    for position in range(cosig_start, len(note) - 1):
+        flipped = bytearray(note)
+        flipped[position] ^= 0x01
+        target.write_bytes(bytes(flipped))
+        with pytest.raises(VerificationError) as caught:
+            verify_bundle(bundle, trusted=_identities(pair))
+        assert caught.value.field == "us/checkpoint"
+    target.write_bytes(note)
+
+
+def test_did_not_respond_is_a_verifiable_fact(pair: MemoryPair, tmp_path: Path) -> None:
+    clock = pair.clock
+    deadline = clock.now.replace(hour=10)
+    request = pair.us.service.send(
+        to="prc",
+        kind="request",
+        body={
+            "id": "req-austin-1",
+            "from_office": "us-secdef",
+            "to_office": "prc-cmc-vice-chairman",
+            "mechanism": "dtl",
+            "mode": "call",
+            "windows": [
+                {
+                    "start": format_time(clock.now.replace(hour=12)),
+                    "end": format_time(clock.now.replace(hour=13)),
+                }
+            ],
+            "deadline": format_time(deadline),
+            "agenda": ["Unsafe intercepts"],
+            "notes": [],
+        },
+    )
+    pair.deliver()
+    pair.witness()
+    clock.advance(hours=3)  # past the deadline, with no response
+    pair.prc.service.send_message(to="us", precedence="routine", subject="weather", text="")
+    pair.deliver()
+    pair.witness()
+    out = tmp_path / "evidence"
+    export_bundle(pair.us.record, out)
+    report = verify_bundle(out, trusted=_identities(pair))
+    (finding,) = [f for f in report.findings if f["statement"] == request.id]
+    assert finding["outcome"] == "no-response"
+    assert finding["evidence"]["log"] == "prc"
+    assert finding["evidence"]["cosigned_at"] > format_time(deadline)
+    assert any("NO RESPONSE" in line for line in report.lines)
+
+
+def test_unknown_party_log_in_bundle_is_refused(pair: MemoryPair, bundle: Path) -> None:
+    shutil.copytree(bundle / "prc", bundle / "zz")
+    with pytest.raises(VerificationError, match="not among the trusted"):
+        verify_bundle(bundle, trusted=_identities(pair))
+
+
+def test_base64_helper_roundtrip() -> None:
+    assert base64.b64decode(base64.b64encode(b"x")) == b"x"
