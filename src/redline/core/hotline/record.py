@@ -675,7 +675,10 @@ def check_incoming(
     """
     if statement.kind not in k.HOTLINE_KINDS:
         return
-    record = fold(held, catalogue=catalogue, history=history, now=statement.sent_at)
+    # Fold as of the latest time anything held carries: the receiver's own acts
+    # may be signed after the incoming one (they crossed on the wire).
+    as_of = max([statement.sent_at, *(s.sent_at for s in held)])
+    record = fold(held, catalogue=catalogue, history=history, now=as_of)
     try:
         _check_sides(statement, record)
         _Folder(record, history).apply(statement, strict=True)

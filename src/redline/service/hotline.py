@@ -1,0 +1,765 @@
+"""The hotline's use cases: directory, requests, calls, mechanisms, readouts, board.
+
+Every act is a signed statement sent to the peer through
+:meth:`NodeService.send`, so it is in the node's log and delivered with
+receipts. Each act is checked inside the transaction that signs it, against
+the state folded from every hotline statement the node holds
+(:func:`redline.core.hotline.record.fold`) at the very time the statement
+will carry; on any error nothing is stored.
+
+Statements from the peer are checked on receipt by :func:`check_incoming`
+(registered as one of the node's ``receive_checks``); see that module for
+which rules are refused on receipt (422, nothing stored) and which are
+folded as refused events.
+
+The public history is shown only when it is loaded into the node directory
+(``DIR/public-history.json``, written by ``redline history load`` and by
+``redline demo``), always marked ``public-record``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from redline.core.errors import Conflict, InvalidInput, NotFound, RedlineError
+from redline.core.hotline import kinds as k
+from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
+from redline.core.hotline.history import PublicHistory, load_history, parse_history
+from redline.core.hotline.lifecycle import MECHANISM, CallState, RequestState, transition
+from redline.core.hotline.record import (
+    Record,
+    check_incoming,
+    directory_body,
+    fold,
+    mechanism_state,
+)
+from redline.core.hotline.requests import (
+    Counter,
+    Response,
+    Window,
+    counter_request,
+    propose,
+    request_outcome,
+)
+from redline.core.statement import Statement, format_time
+from redline.service.hotline_views import board_view, calendar_ics, directory_view, timeline_view
+from redline.service.node import NodeService
+from redline.store.hotline import statement_wires
+
+__all__ = [
+    "HISTORY_FILE",
+    "DueTicker",
+    "HotlineService",
+    "load_history_into",
+    "parse_when",
+    "parse_window",
+]
+
+log = logging.getLogger("redline.hotline")
+
+#: Where a node keeps its copy of the public history (``redline history load``).
+HISTORY_FILE = "public-history.json"
+
+_catalogue: PublicHistory | None = None
+
+
+def catalogue() -> PublicHistory:
+    """The packaged directory of parties, offices and mechanisms (parsed once).
+
+    Raises:
+        InvalidInput: the packaged file is broken.
+    """
+    global _catalogue
+    if _catalogue is None:
+        _catalogue = load_history()
+    return _catalogue
+
+
+def load_history_into(node_path: Path) -> Path:
+    """Copy the packaged public history into the node directory; return its path.
+
+    Raises:
+        InvalidInput: ``node_path`` is not a directory.
+    """
+    if not node_path.is_dir():
+        raise InvalidInput(f"{node_path} is not a node directory", field="dir")
+    target = node_path / HISTORY_FILE
+    source = resources.files("redline").joinpath("data").joinpath("history.json")
+    with resources.as_file(source) as path:
+        shutil.copyfile(path, target)
+    return target
+
+
+def parse_when(text: str, field: str) -> datetime:
+    """Parse an ISO 8601 / RFC 3339 time with a zone (``Z`` or ``+08:00``) to UTC.
+
+    Raises:
+        InvalidInput: not such a time, or no zone given.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{text!r} is not a time such as 2026-11-22T09:00Z", field=field
+        ) from exc
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{text!r} has no time zone; add Z or +08:00", field=field)
+    # Round to whole microseconds in UTC, the statement time format.
+    return datetime.fromisoformat(format_time(moment).replace("Z", "+00:00"))
+
+
+def parse_window(text: str, field: str) -> Window:
+    """Parse ``START/END`` into a :class:`Window`.
+
+    Raises:
+        InvalidInput: not two times separated by ``/``, or end not after start.
+    """
+    start, sep, end = text.partition("/")
+    if not sep:
+        raise InvalidInput(f"{text!r} is not START/END", field=field)
+    try:
+        return Window(start=parse_when(start, field), end=parse_when(end, field))
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field=field) from exc
+
+
+def _window_json(w: Window) -> dict[str, str]:
+    return {"start": format_time(w.start), "end": format_time(w.end)}
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(5)}"
+
+
+class HotlineService:
+    """The hotline over one node's :class:`NodeService`.
+
+    Registers the receipt-time check with ``node`` on construction.
+    """
+
+    def __init__(self, node: NodeService, *, node_path: Path | None = None) -> None:
+        self.node = node
+        self.node_path = node_path
+        self._history: tuple[float, PublicHistory] | None = None
+        self._lock = threading.Lock()
+        node.receive_checks.append(self._check_incoming)
+
+    @property
+    def party(self) -> str:
+        """This node's party id. Raises nothing."""
+        return self.node.party
+
+    def now(self) -> datetime:
+        """The node's clock. Raises nothing."""
+        return self.node.clock()
+
+    # -- reading the record ---------------------------------------------------------
+
+    def history(self) -> PublicHistory | None:
+        """The public history loaded into this node, or None.
+
+        Raises:
+            InvalidInput: the loaded file is not a valid history.
+        """
+        if self.node_path is None:
+            return None
+        path = self.node_path / HISTORY_FILE
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            if self._history is None or self._history[0] != mtime:
+                try:
+                    doc = json.loads(path.read_text("utf-8"))
+                except ValueError as exc:
+                    raise InvalidInput(f"{path} is not JSON: {exc}", field="history") from exc
+                self._history = (mtime, parse_history(doc))
+            return self._history[1]
+
+    def _held(self, conn: Connection) -> list[Statement]:
+        return [Statement.from_wire(w) for w in statement_wires(conn, k.HOTLINE_KINDS)]
+
+    def _fold(self, conn: Connection, now: datetime) -> Record:
+        return fold(self._held(conn), catalogue=catalogue(), history=self.history(), now=now)
+
+    def record(self, now: datetime | None = None) -> Record:
+        """The folded record as of ``now`` (default: the clock). Raises nothing new."""
+        with self.node.store.read() as conn:
+            return self._fold(conn, now or self.now())
+
+    def _check_incoming(self, conn: Connection, fresh: Sequence[Statement]) -> None:
+        held = self._held(conn)
+        for st in fresh:
+            check_incoming(st, held=held, catalogue=catalogue(), history=self.history())
+            held.append(st)
+
+    # -- sending, checked in the transaction -------------------------------------------
+
+    def _send(
+        self,
+        to: str,
+        kind: str,
+        body: dict[str, Any],
+        check: Callable[[Record, datetime], None],
+    ) -> Statement:
+        def in_transaction(conn: Connection, at: datetime) -> None:
+            check(self._fold(conn, at), at)
+
+        return self.node.send(to=to, kind=kind, body=body, check=in_transaction)
+
+    def _office(self, rec: Record, office_id: str, field: str) -> Any:
+        for o in rec.directory.offices:
+            if o.id == office_id:
+                return o
+        raise InvalidInput(f"unknown office {office_id!r}", field=field)
+
+    def _own_office(self, rec: Record, office_id: str, field: str) -> Any:
+        office = self._office(rec, office_id, field)
+        if office.party != self.party:
+            raise InvalidInput(f"{office_id} is not an office of {self.party}", field=field)
+        return office
+
+    def _peer_office(self, rec: Record, office_id: str, field: str) -> Any:
+        office = self._office(rec, office_id, field)
+        if office.party == self.party:
+            raise InvalidInput(
+                f"{office_id} is an office of {self.party}; ask the other party", field=field
+            )
+        return office
+
+    def _peer_party(self) -> str:
+        peers = [p.party for p in self.node.peers()]
+        if not peers:
+            raise NotFound("no pinned peer; pin one with `redline peer add`", field="to")
+        return peers[0]
+
+    # -- directory ----------------------------------------------------------------
+
+    def publish_directory(self) -> list[Statement]:
+        """Publish this party's offices, holders and counterpart declarations to the peer.
+
+        Statements already published with the same body are not sent again.
+
+        Raises:
+            NotFound: no pinned peer, or this party is not in the catalogue.
+        """
+        to = self._peer_party()
+        base = catalogue().directory
+        bodies: list[tuple[str, dict[str, Any]]] = [(k.DIRECTORY, directory_body(base, self.party))]
+        for d in base.declarations:
+            if d.declaring_party == self.party:
+                body: dict[str, Any] = {
+                    "own_office": d.own_office,
+                    "counterpart_office": d.counterpart_office,
+                }
+                if d.note:
+                    body["note"] = d.note
+                bodies.append((k.COUNTERPART, body))
+        with self.node.store.read() as conn:
+            sent = {
+                (s.kind, json.dumps(s.body, sort_keys=True))
+                for s in self._held(conn)
+                if s.sender == self.party
+            }
+        out = []
+        for kind, body in bodies:
+            if (kind, json.dumps(body, sort_keys=True)) not in sent:
+                out.append(self.node.send(to=to, kind=kind, body=body))
+        return out
+
+    def declare_counterpart(
+        self, *, own_office: str, counterpart_office: str, note: str = ""
+    ) -> Statement:
+        """Declare which office of the other party is ``own_office``'s counterpart.
+
+        Raises:
+            InvalidInput: an unknown office, or one on the wrong side.
+            NotFound: no pinned peer.
+        """
+
+        def check(rec: Record, _at: datetime) -> None:
+            self._own_office(rec, own_office, "own_office")
+            self._peer_office(rec, counterpart_office, "counterpart_office")
+
+        body: dict[str, Any] = {"own_office": own_office, "counterpart_office": counterpart_office}
+        if note:
+            body["note"] = note
+        return self._send(self._peer_party(), k.COUNTERPART, body, check)
+
+    # -- mechanisms -----------------------------------------------------------------
+
+    def set_mechanism(self, *, mechanism: str, status: str, reason: str) -> Statement:
+        """Record that this party moves ``mechanism`` to ``status`` (suspended, resumed, active).
+
+        Raises:
+            InvalidInput: unknown mechanism or status, blank reason.
+            Conflict: the move is illegal from the mechanism's current status.
+            NotFound: no pinned peer.
+        """
+        if status not in ("active", "suspended", "resumed"):
+            raise InvalidInput("must be active, suspended or resumed", field="status")
+        if not reason.strip():
+            raise InvalidInput("say why", field="reason")
+
+        def check(rec: Record, at: datetime) -> None:
+            if mechanism not in {m.id for m in rec.mechanisms}:
+                raise InvalidInput(f"unknown mechanism {mechanism!r}", field="mechanism")
+            state = mechanism_state(rec.mechanism_events, mechanism, at)
+            try:
+                transition(MECHANISM, state, status)
+            except Conflict as exc:
+                raise Conflict(f"{mechanism} is {state}: {exc.message}", field="status") from exc
+
+        body = {"mechanism": mechanism, "status": status, "reason": reason}
+        return self._send(self._peer_party(), k.MECHANISM_STATUS, body, check)
+
+    # -- engagement requests -----------------------------------------------------------
+
+    def request(
+        self,
+        *,
+        from_office: str,
+        to_office: str,
+        mechanism: str,
+        mode: str,
+        windows: Sequence[Window],
+        deadline: datetime | None = None,
+        agenda: Sequence[str] = (),
+        notes: Sequence[str] = (),
+    ) -> Statement:
+        """Ask an office of the other party for a call, video conference or meeting.
+
+        Without ``deadline`` the mechanism's response window applies.
+
+        Raises:
+            InvalidInput: an unknown office or mechanism, an office on the wrong
+                side, no window or one in the past, a deadline not in the future.
+            NotFound: no pinned peer.
+        """
+        now = self.now()
+        with self.node.store.read() as conn:
+            rec = self._fold(conn, now)
+        self._own_office(rec, from_office, "from_office")
+        to = self._peer_office(rec, to_office, "to_office").party
+        if deadline is None:
+            mech = next((m for m in rec.mechanisms if m.id == mechanism), None)
+            if mech is not None and mech.response_window is not None:
+                deadline = now + mech.response_window
+        request_id = _new_id(f"{self.party}-req")
+
+        def check(rec: Record, at: datetime) -> None:
+            self._own_office(rec, from_office, "from_office")
+            self._peer_office(rec, to_office, "to_office")
+            propose(
+                id=request_id,
+                from_office=from_office,
+                to_office=to_office,
+                mechanism=mechanism,
+                mode=mode,
+                windows=windows,
+                now=at,
+                directory=rec.directory,
+                mechanisms=rec.mechanisms,
+                deadline=deadline,
+                agenda=agenda,
+                notes=notes,
+            )
+
+        if deadline is None:
+            # propose() names the missing deadline (no default for this mechanism).
+            check(rec, now)
+        assert deadline is not None
+        body: dict[str, Any] = {
+            "id": request_id,
+            "from_office": from_office,
+            "to_office": to_office,
+            "mechanism": mechanism,
+            "mode": mode,
+            "windows": [_window_json(w) for w in windows],
+            "deadline": format_time(deadline),
+            "agenda": list(agenda),
+            "notes": list(notes),
+        }
+        return self._send(to, k.REQUEST, body, check)
+
+    def _pending_request(self, rec: Record, request_id: str, at: datetime) -> Any:
+        req = rec.requests.get(request_id)
+        if req is None:
+            history = rec.history
+            if history is not None and f"request:{request_id}" in history.records:
+                raise Conflict(
+                    f"{request_id} is public record, not a live request", field="request_id"
+                )
+            raise NotFound(f"no request {request_id!r}", field="request_id")
+        outcome = request_outcome(req, rec.request_events(req.id), max(at, req.proposed_at))
+        if outcome.state is not RequestState.PROPOSED:
+            why = f" ({outcome.reason})" if outcome.reason else ""
+            raise Conflict(
+                f"request {request_id} is already {outcome.state.value}{why}", field="request_id"
+            )
+        return req
+
+    def respond(
+        self,
+        request_id: str,
+        *,
+        accept: Window | None = None,
+        decline: str | None = None,
+        counter_office: str | None = None,
+        counter_windows: Sequence[Window] = (),
+        counter_deadline: datetime | None = None,
+        note: str = "",
+    ) -> Statement:
+        """Accept (choosing a proposed window), decline (with a reason) or counter a request.
+
+        Raises:
+            InvalidInput: not exactly one of accept/decline/counter; a window
+                that was not proposed; a bad counter-proposal.
+            NotFound: no such request.
+            Conflict: the request is already answered, withdrawn or lapsed, or
+                this party was not asked.
+        """
+        chosen = [x is not None for x in (accept, decline, counter_office)]
+        if sum(chosen) != 1:
+            raise InvalidInput("give exactly one of accept, decline or counter", field="action")
+        body: dict[str, Any] = {"request": request_id}
+        counter: Counter | None = None
+        if accept is not None:
+            body |= {"action": "accept", "window": _window_json(accept)}
+        elif decline is not None:
+            if not decline.strip():
+                raise InvalidInput("a decline gives a reason", field="reason")
+            body |= {"action": "decline", "reason": decline}
+        else:
+            assert counter_office is not None
+            if not counter_windows:
+                raise InvalidInput("a counter proposes at least one window", field="windows")
+            deadline = counter_deadline or self.now() + timedelta(hours=48)
+            counter = Counter(
+                new_request_id=_new_id(f"{self.party}-req"),
+                offered_office=counter_office,
+                windows=tuple(counter_windows),
+                deadline=deadline,
+                note=note,
+            )
+            c: dict[str, Any] = {
+                "id": counter.new_request_id,
+                "offered_office": counter_office,
+                "windows": [_window_json(w) for w in counter_windows],
+                "deadline": format_time(deadline),
+            }
+            if note:
+                c["note"] = note
+            body |= {"action": "counter", "counter": c}
+
+        def check(rec: Record, at: datetime) -> None:
+            req = rec.requests.get(request_id)
+            if req is not None and req.to_party != self.party:
+                raise Conflict(
+                    f"{self.party} was not asked: only {req.to_party} can respond to {request_id}",
+                    field="request_id",
+                )
+            req = self._pending_request(rec, request_id, at)
+            resp = Response(
+                request_id=request_id,
+                action=body["action"],
+                by_party=self.party,
+                at=at,
+                window=accept,
+                reason=decline or "",
+                counter=counter,
+            )
+            request_outcome(req, rec.request_events(req.id) + [resp], at)
+            if counter is not None:
+                counter_request(req, resp, directory=rec.directory)
+
+        return self._send(self._peer_party(), k.RESPONSE, body, check)
+
+    def withdraw(self, request_id: str, *, reason: str = "") -> Statement:
+        """Withdraw one of this party's open requests.
+
+        Raises:
+            NotFound: no such request.
+            Conflict: not this party's request, or no longer open.
+        """
+
+        def check(rec: Record, at: datetime) -> None:
+            req = self._pending_request(rec, request_id, at)
+            if req.from_party != self.party:
+                raise Conflict(
+                    f"only {req.from_party} can withdraw {request_id}", field="request_id"
+                )
+
+        body: dict[str, Any] = {"request": request_id, "action": "withdraw"}
+        if reason:
+            body["reason"] = reason
+        return self._send(self._peer_party(), k.RESPONSE, body, check)
+
+    # -- calls -------------------------------------------------------------------------
+
+    def place_call(
+        self,
+        *,
+        from_office: str,
+        to_office: str,
+        mechanism: str,
+        mode: str = "call",
+        purpose: str = "",
+        ring_timeout: int = int(DEFAULT_RING_TIMEOUT.total_seconds()),
+    ) -> Statement:
+        """Ring an office of the other party over ``mechanism``.
+
+        Raises:
+            InvalidInput: an unknown office or mechanism, a bad mode or timeout.
+            NotFound: no pinned peer.
+        """
+        if not 1 <= ring_timeout <= k.MAX_RING_TIMEOUT:
+            raise InvalidInput(f"must be 1 to {k.MAX_RING_TIMEOUT} seconds", field="ring_timeout")
+        if mode not in k.CALL_MODES:
+            raise InvalidInput("must be call or video", field="mode")
+        call_id = _new_id(f"{self.party}-call")
+
+        def check(rec: Record, _at: datetime) -> None:
+            self._own_office(rec, from_office, "from_office")
+            self._peer_office(rec, to_office, "to_office")
+            if mechanism not in {m.id for m in rec.mechanisms}:
+                raise InvalidInput(f"unknown mechanism {mechanism!r}", field="mechanism")
+
+        with self.node.store.read() as conn:
+            to = self._peer_office(self._fold(conn, self.now()), to_office, "to_office").party
+        body: dict[str, Any] = {
+            "id": call_id,
+            "from_office": from_office,
+            "to_office": to_office,
+            "mechanism": mechanism,
+            "mode": mode,
+            "ring_timeout": ring_timeout,
+        }
+        if purpose:
+            body["purpose"] = purpose
+        return self._send(to, k.CALL, body, check)
+
+    def _call_state(self, rec: Record, call_id: str, at: datetime) -> tuple[Any, CallState]:
+        call = rec.calls.get(call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id!r}", field="call_id")
+        view = call_view(
+            call,
+            rec.call_events_of(call_id),
+            max(at, call.placed_at),
+            ring_timeout=rec.ring_timeouts[call_id],
+        )
+        return call, view.state
+
+    def call_event(self, call_id: str, action: str, *, reason: str = "") -> Statement:
+        """Answer, decline or end a call.
+
+        Raises:
+            InvalidInput: unknown action.
+            NotFound: no such call.
+            Conflict: the call is not in a state that allows it, or this party
+                may not do it (only the called party answers or declines).
+        """
+        if action not in k.CALL_EVENT_ACTIONS:
+            raise InvalidInput("must be answer, decline or end", field="action")
+
+        def check(rec: Record, at: datetime) -> None:
+            call, state = self._call_state(rec, call_id, at)
+            if action != "end" and call.to_party != self.party:
+                raise Conflict(f"only {call.to_party} can {action} {call_id}", field="call_id")
+            wanted = CallState.ANSWERED if action == "end" else CallState.RINGING
+            if state is not wanted:
+                raise Conflict(f"call {call_id} is {state.value}; cannot {action}", field="call_id")
+
+        body: dict[str, Any] = {"call": call_id, "action": action}
+        if reason:
+            body["reason"] = reason
+        return self._send(self._peer_party(), k.CALL_EVENT, body, check)
+
+    def say(self, call_id: str, text: str, *, lang: str = "en") -> Statement:
+        """Say ``text`` on an answered call.
+
+        Raises:
+            NotFound: no such call.
+            Conflict: the call is not open (not answered, or over).
+            InvalidInput: blank text or a bad language tag.
+        """
+
+        def check(rec: Record, at: datetime) -> None:
+            _call, state = self._call_state(rec, call_id, at)
+            if state is not CallState.ANSWERED:
+                raise Conflict(f"call {call_id} is {state.value}, not open", field="call_id")
+
+        body = {"call": call_id, "text": text, "lang": lang}
+        return self._send(self._peer_party(), k.CALL_MESSAGE, body, check)
+
+    # -- readouts ------------------------------------------------------------------------
+
+    def file_readout(self, engagement: str, text: str, *, lang: str = "en") -> Statement:
+        """File this party's own readout of an engagement (request, call or contact id).
+
+        Raises:
+            InvalidInput: a bad id, blank text.
+            NotFound: no pinned peer.
+        """
+        body = {
+            "id": _new_id(f"{self.party}-readout"),
+            "engagement": engagement,
+            "text": text,
+            "lang": lang,
+        }
+        return self._send(self._peer_party(), k.READOUT, body, lambda _r, _a: None)
+
+    def propose_joint_summary(self, engagement: str, text: str, *, lang: str = "en") -> Statement:
+        """Propose a joint summary; it counts once the other party signs it.
+
+        Raises:
+            InvalidInput: a bad id, blank text.
+        """
+        body = {
+            "id": _new_id(f"{self.party}-joint"),
+            "engagement": engagement,
+            "text": text,
+            "lang": lang,
+        }
+        return self._send(self._peer_party(), k.JOINT_SUMMARY, body, lambda _r, _a: None)
+
+    def sign_joint_summary(self, summary_id: str) -> Statement:
+        """Co-sign the other party's joint summary.
+
+        Raises:
+            NotFound: no such summary.
+            Conflict: this party proposed it or signed it already.
+        """
+        with self.node.store.read() as conn:
+            summary = self._fold(conn, self.now()).summaries.get(summary_id)
+        if summary is None:
+            raise NotFound(f"no joint summary {summary_id!r}", field="summary_id")
+
+        def check(rec: Record, _at: datetime) -> None:
+            s = rec.summaries.get(summary_id)
+            if s is None:
+                raise NotFound(f"no joint summary {summary_id!r}", field="summary_id")
+            if self.party in s.signed_by:
+                raise Conflict(f"{self.party} has signed {summary_id} already", field="summary_id")
+
+        body = {"summary": summary_id, "sha256": hashlib.sha256(summary.text.encode()).hexdigest()}
+        return self._send(self._peer_party(), k.JOINT_SUMMARY_SIGN, body, check)
+
+    # -- views -------------------------------------------------------------------------
+
+    def board(self) -> dict[str, Any]:
+        """The board as data, after recording what is due. See :func:`board_view`.
+
+        Raises:
+            InvalidInput: the loaded history is broken.
+        """
+        self.record_due_quietly()
+        return board_view(self.record(), party=self.party)
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """Public record and signed statements, oldest first, after recording what is due.
+
+        Raises:
+            InvalidInput: the loaded history is broken.
+        """
+        self.record_due_quietly()
+        return timeline_view(self.record())
+
+    def directory(self) -> dict[str, Any]:
+        """Parties, offices, holders and counterpart views. Raises nothing new."""
+        return directory_view(self.record())
+
+    def calendar(self) -> bytes:
+        """Scheduled engagements as an iCalendar file. Raises nothing new."""
+        return calendar_ics(self.record(), party=self.party)
+
+    # -- what is due -----------------------------------------------------------------------
+
+    def record_due(self, now: datetime | None = None) -> list[Statement]:
+        """Record "no response" for this party's requests past their deadline, and
+        missed calls past their ring timeout; return the statements sent.
+
+        Raises:
+            NotFound: no pinned peer (only when something is due).
+        """
+        now = now or self.now()
+        rec = self.record(now)
+        out: list[Statement] = []
+        for req in rec.requests.values():
+            if req.from_party != self.party or req.id in rec.lapse_records:
+                continue
+            if now < req.deadline:
+                continue
+            outcome = request_outcome(req, rec.request_events(req.id), max(now, req.proposed_at))
+            if outcome.state is not RequestState.LAPSED:
+                continue
+
+            def lapse_check(r: Record, _at: datetime, rid: str = req.id) -> None:
+                if rid in r.lapse_records:
+                    raise Conflict(f"{rid} is recorded as lapsed already", field="request_id")
+
+            body = {"request": req.id, "deadline": format_time(req.deadline)}
+            out.append(self._send(req.to_party, k.REQUEST_LAPSED, body, lapse_check))
+        for call in rec.calls.values():
+            if call.from_party != self.party or call.id in rec.missed_records:
+                continue
+            _c, state = self._call_state(rec, call.id, now)
+            if state is not CallState.MISSED:
+                continue
+
+            def missed_check(r: Record, _at: datetime, cid: str = call.id) -> None:
+                if cid in r.missed_records:
+                    raise Conflict(f"{cid} is recorded as missed already", field="call_id")
+
+            out.append(self._send(call.to_party, k.CALL_MISSED, {"call": call.id}, missed_check))
+        return out
+
+    def record_due_quietly(self) -> None:
+        """:meth:`record_due`, logging instead of raising (for the ticker). Raises nothing."""
+        try:
+            self.record_due()
+        except Conflict:
+            pass  # another process recorded it first
+        except RedlineError as exc:
+            log.warning("could not record what is due: %s", exc)
+
+
+class DueTicker:
+    """A thread calling :meth:`HotlineService.record_due` every ``interval`` seconds."""
+
+    def __init__(self, hotline: HotlineService, *, interval: float = 1.0) -> None:
+        self.hotline = hotline
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hotline-due", daemon=True)
+
+    def start(self) -> None:
+        """Start ticking. Raises nothing."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop and wait for the thread. Raises nothing."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.hotline.record_due_quietly()
+            except Exception:  # the ticker must outlive any one bad tick
+                log.exception("hotline ticker failed")

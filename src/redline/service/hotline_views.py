@@ -1,0 +1,531 @@
+"""The hotline as data for people: board, timeline, directory, calendar.
+
+Pure functions over a folded :class:`~redline.core.hotline.record.Record`;
+the web and CLI layers only lay out what these return. Every item says where
+it comes from: ``"source": "public-record"`` for the loaded public history,
+``"source": "signed"`` with the ``statement_id`` for what a node signed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event
+
+from redline.core.errors import RedlineError
+from redline.core.hotline.board import build_board
+from redline.core.hotline.directory import Directory
+from redline.core.hotline.history import PUBLIC_RECORD
+from redline.core.hotline.lifecycle import RequestState
+from redline.core.hotline.mechanism import Cadence
+from redline.core.hotline.record import Record
+from redline.core.hotline.requests import EngagementRequest, Window, request_outcome
+from redline.core.statement import Statement, format_time
+
+__all__ = ["board_view", "calendar_ics", "directory_view", "jsonable", "timeline_view"]
+
+
+def jsonable(value: Any) -> Any:
+    """Turn dates, durations, enums and tuples into JSON values (no floats). Raises nothing."""
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _src(record: Record, key: str) -> dict[str, Any]:
+    sid = record.source(key)
+    if sid == PUBLIC_RECORD:
+        return {"source": PUBLIC_RECORD}
+    return {"source": "signed", "statement_id": sid}
+
+
+def _zones(directory: Directory) -> dict[str, str]:
+    return {p.id: p.time_zone for p in directory.parties}
+
+
+def _local(moment: datetime, zones: dict[str, str]) -> dict[str, str]:
+    return {
+        party: moment.astimezone(ZoneInfo(zone)).isoformat(timespec="minutes")
+        for party, zone in zones.items()
+    }
+
+
+def _window(w: Window | None, zones: dict[str, str]) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    return {
+        "start": format_time(w.start),
+        "end": format_time(w.end),
+        "local": {
+            p: {"start": s, "end": _local(w.end, zones)[p]}
+            for p, s in _local(w.start, zones).items()
+        },
+    }
+
+
+def _all_requests(record: Record) -> list[EngagementRequest]:
+    history = record.history
+    return [*(history.requests if history else ()), *record.requests.values()]
+
+
+def board_view(record: Record, *, party: str) -> dict[str, Any]:
+    """The board as of ``record.as_of``: levels, mechanisms, requests, calls, tallies,
+    counterparts (with disputes), readouts and refused statements.
+
+    Raises:
+        InvalidInput: the record names an office the directory does not know.
+        Conflict: a timeline makes an illegal move (the fold prevents this).
+    """
+    now = record.as_of
+    history = record.history
+    events_at = [r.at for r in record.responses] + [e.at for e in record.call_events]
+    board_now = max([now, *events_at])
+    board = build_board(
+        directory=record.directory,
+        mechanisms=record.mechanisms,
+        mechanism_events=record.mechanism_events,
+        requests=_all_requests(record),
+        responses=[*(history.responses if history else ()), *record.responses],
+        calls=[*(history.calls if history else ()), *record.calls.values()],
+        call_events=[*(history.call_events if history else ()), *record.call_events],
+        contacts=[*(history.contacts if history else ()), *record.contacts],
+        now=board_now,
+        ring_timeouts=record.ring_timeouts,
+    )
+    zones = _zones(record.directory)
+    live_contacts = {c.id for c in record.contacts} | set(record.calls)
+    event_index = {id(e): i for i, e in enumerate(record.mechanism_events)}
+    mechs = {m.id: m for m in record.mechanisms}
+    requests = {r.id: r for r in _all_requests(record)}
+
+    def mechanism_line(line: Any) -> dict[str, Any]:
+        m = mechs[line.mechanism_id]
+        last = line.history[-1] if line.history else None
+        return {
+            "id": m.id,
+            "name_en": m.name_en,
+            "name_zh": m.name_zh,
+            "kind": m.kind.value,
+            "offices": list(m.offices),
+            "cadence": m.cadence.value if m.cadence else None,
+            "response_window": jsonable(m.response_window),
+            "status": line.status.value if line.status else "unrecorded",
+            "since": jsonable(line.since),
+            "by_party": line.by_party,
+            "reason": line.reason,
+            **(_src(record, f"mechanism_event:{event_index[id(last)]}") if last else {}),
+            "history": [
+                {
+                    "status": e.status.value,
+                    "at": format_time(e.at),
+                    "by_party": e.by_party,
+                    "reason": e.reason,
+                    **_src(record, f"mechanism_event:{event_index[id(e)]}"),
+                }
+                for e in line.history
+            ],
+        }
+
+    def request_line(o: Any) -> dict[str, Any]:
+        r = requests[o.request_id]
+        return {
+            "id": r.id,
+            "from_office": r.from_office,
+            "to_office": r.to_office,
+            "from_party": r.from_party,
+            "to_party": r.to_party,
+            "mechanism": r.mechanism,
+            "mode": r.mode.value,
+            "windows": [_window(w, zones) for w in r.windows],
+            "proposed_at": format_time(r.proposed_at),
+            "deadline": format_time(r.deadline),
+            "agenda": list(r.agenda),
+            "notes": list(r.notes),
+            "in_reply_to": r.in_reply_to,
+            "state": o.state.value,
+            "decided_at": jsonable(o.at),
+            "by_party": o.by_party,
+            "reason": o.reason,
+            "window": _window(o.window, zones),
+            "counter_request": o.counter.new_request_id if o.counter else None,
+            "lapse_recorded_by": record.lapse_records.get(r.id),
+            **_src(record, f"request:{r.id}"),
+        }
+
+    messages: dict[str, list[dict[str, Any]]] = {}
+    for msg in record.messages:
+        messages.setdefault(msg.call_id, []).append(
+            {
+                "from": msg.sender,
+                "at": format_time(msg.at),
+                "text": msg.text,
+                "lang": msg.lang,
+                "statement_id": msg.statement_id,
+            }
+        )
+    calls = []
+    for line in board.calls:
+        calls.append(
+            {
+                "id": line.call_id,
+                "from_office": line.from_office,
+                "to_office": line.to_office,
+                "placed_at": format_time(line.placed_at),
+                "state": line.state.value,
+                "reason": line.reason,
+                "messages": messages.get(line.call_id, []),
+                "missed_recorded_by": record.missed_records.get(line.call_id),
+                **_src(record, f"call:{line.call_id}"),
+            }
+        )
+    return {
+        "party": party,
+        "now": format_time(now),
+        "history_loaded": history is not None,
+        "levels": [
+            {
+                "level": line.level.value,
+                "last_contact": jsonable(line.last_contact),
+                "days_since": line.days_since,
+                "contact_id": line.contact_id,
+                "source": None
+                if line.contact_id is None
+                else ("signed" if line.contact_id in live_contacts else PUBLIC_RECORD),
+            }
+            for line in board.levels
+        ],
+        "mechanisms": [mechanism_line(line) for line in board.mechanisms],
+        "open_requests": [
+            {
+                "id": o.request_id,
+                "from_office": o.from_office,
+                "to_office": o.to_office,
+                "deadline": format_time(o.deadline),
+                "seconds_left": max(0, int((o.deadline - now).total_seconds())),
+            }
+            for o in board.open_requests
+        ],
+        "requests": [request_line(o) for o in board.requests],
+        "calls": calls,
+        "tallies": [
+            {
+                "party": t.party,
+                "answered": t.answered,
+                "declined": t.declined,
+                "lapsed": t.lapsed,
+                "countered": t.countered,
+            }
+            for t in board.tallies
+        ],
+        "counterparts": counterpart_lines(record),
+        "engagements": _engagements(record),
+        "refused": [
+            {
+                "statement_id": r.statement_id,
+                "kind": r.kind,
+                "from": r.sender,
+                "at": format_time(r.at),
+                "reason": r.reason,
+            }
+            for r in record.refused
+        ],
+    }
+
+
+def counterpart_lines(record: Record) -> list[dict[str, Any]]:
+    """Each office named in a counterpart declaration, with every party's view and
+    whether they disagree. Raises nothing."""
+    directory = record.directory
+    offices: list[str] = []
+    for d in directory.declarations:
+        for office_id in (d.own_office, d.counterpart_office):
+            if office_id not in offices:
+                offices.append(office_id)
+    lines = []
+    for office_id in offices:
+        views = []
+        for d in directory.declarations:
+            if office_id not in (d.own_office, d.counterpart_office):
+                continue
+            other = d.counterpart_office if d.own_office == office_id else d.own_office
+            views.append(
+                {
+                    "party": d.declaring_party,
+                    "counterpart_office": other,
+                    "note": d.note,
+                    **_src(record, f"declaration:{d.declaring_party}:{d.own_office}"),
+                }
+            )
+        office = directory.office(office_id)
+        lines.append(
+            {
+                "office": office_id,
+                "party": office.party,
+                "title_en": office.title_en,
+                "title_zh": office.title_zh,
+                "views": views,
+                "disputed": len({v["counterpart_office"] for v in views}) > 1,
+            }
+        )
+    return lines
+
+
+def _engagements(record: Record) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for r in record.readouts:
+        e = found.setdefault(
+            r.engagement, {"engagement": r.engagement, "readouts": [], "joint": []}
+        )
+        e["readouts"].append(
+            {
+                "id": r.id,
+                "party": r.party,
+                "at": format_time(r.at),
+                "text": r.text,
+                "lang": r.lang,
+                "statement_id": r.statement_id,
+            }
+        )
+    for s in record.summaries.values():
+        e = found.setdefault(
+            s.engagement, {"engagement": s.engagement, "readouts": [], "joint": []}
+        )
+        e["joint"].append(
+            {
+                "id": s.id,
+                "proposer": s.proposer,
+                "text": s.text,
+                "lang": s.lang,
+                "signed_by": list(s.signed_by),
+                "counts": s.counts,
+                "statement_id": s.statement_id,
+            }
+        )
+    return list(found.values())
+
+
+def directory_view(record: Record) -> dict[str, Any]:
+    """Parties, offices with today's holders, holders over time, counterpart views.
+
+    Raises nothing.
+    """
+    d = record.directory
+    today = record.as_of.date()
+    parties = []
+    for p in d.parties:
+        offices = []
+        for o in d.offices:
+            if o.party != p.id:
+                continue
+            holders = [h for h in d.holdings if h.office_id == o.id]
+            offices.append(
+                {
+                    "id": o.id,
+                    "title_en": o.title_en,
+                    "title_zh": o.title_zh,
+                    "level": o.level.value,
+                    "seats": o.seats,
+                    "holders_now": [h.person_en for h in holders if h.covers(today)],
+                    "holders": [
+                        {
+                            "person_en": h.person_en,
+                            "person_zh": h.person_zh,
+                            "start": h.start.isoformat(),
+                            "end": h.end.isoformat() if h.end else None,
+                            "note": h.note,
+                        }
+                        for h in sorted(holders, key=lambda h: h.start)
+                    ],
+                }
+            )
+        parties.append(
+            {
+                "id": p.id,
+                "name_en": p.name_en,
+                "name_zh": p.name_zh,
+                "time_zone": p.time_zone,
+                "offices": offices,
+                **_src(record, f"party:{p.id}"),
+            }
+        )
+    return {
+        "parties": parties,
+        "mechanisms": [
+            {
+                "id": m.id,
+                "name_en": m.name_en,
+                "name_zh": m.name_zh,
+                "kind": m.kind.value,
+                "offices": list(m.offices),
+                "response_window": jsonable(m.response_window),
+                "cadence": m.cadence.value if m.cadence else None,
+            }
+            for m in record.mechanisms
+        ],
+        "counterparts": counterpart_lines(record),
+    }
+
+
+def _statement_title(st: Statement, record: Record) -> str:
+    b = st.body
+    kind = st.kind
+    if kind == "request":
+        return (
+            f"{b['from_office']} asks {b['to_office']} for a {b['mode']} over "
+            f"{b['mechanism']} (deadline {b['deadline']})"
+        )
+    if kind == "response":
+        extra = b.get("reason") or (b["window"]["start"] if "window" in b else "")
+        return f"{st.sender} {b['action']}s request {b['request']}" + (
+            f": {extra}" if extra else ""
+        )
+    if kind == "request-lapsed":
+        return f"request {b['request']} lapsed: no response by {b['deadline']}"
+    if kind == "call":
+        return f"{b['from_office']} calls {b['to_office']} over {b['mechanism']}"
+    if kind == "call-event":
+        return f"{st.sender} {b['action']}s call {b['call']}" + (
+            f": {b['reason']}" if b.get("reason") else ""
+        )
+    if kind == "call-missed":
+        return f"call {b['call']} missed: no answer"
+    if kind == "call-message":
+        return f"{st.sender} on call {b['call']}: {b['text']}"
+    if kind == "mechanism-status":
+        return f"{st.sender}: {b['mechanism']} {b['status']}: {b['reason']}"
+    if kind == "directory":
+        return f"{st.sender} publishes its directory ({len(b['offices'])} offices)"
+    if kind == "counterpart":
+        return (
+            f"{st.sender} declares {b['counterpart_office']} the counterpart of {b['own_office']}"
+        )
+    if kind == "readout":
+        return f"{st.sender} readout of {b['engagement']}: {b['text']}"
+    if kind == "joint-summary":
+        return f"{st.sender} proposes a joint summary of {b['engagement']}: {b['text']}"
+    return f"{st.sender} signs joint summary {b['summary']}"
+
+
+def timeline_view(record: Record) -> list[dict[str, Any]]:
+    """Public-record events and signed statements, oldest first. Raises nothing."""
+    refused = {r.statement_id: r.reason for r in record.refused}
+    entries: list[dict[str, Any]] = []
+    if record.history is not None:
+        for ev in record.history.events:
+            entries.append(
+                {
+                    "at": ev.on.isoformat(),
+                    "precision": ev.precision.value,
+                    "kind": ev.kind.value,
+                    "title": ev.title,
+                    "refs": list(ev.refs),
+                    "citations": [{"seed": c.seed, "quote": c.quote} for c in ev.citations],
+                    "note": ev.note,
+                    "source": PUBLIC_RECORD,
+                }
+            )
+    for st in record.statements:
+        entries.append(
+            {
+                "at": st.time,
+                "kind": st.kind,
+                "title": _statement_title(st, record),
+                "from": st.sender,
+                "to": st.to,
+                "source": "signed",
+                "statement_id": st.id,
+                "refused": refused.get(st.id),
+            }
+        )
+    return sorted(entries, key=lambda e: str(e["at"]))
+
+
+_CADENCE_RULE = {
+    Cadence.ANNUAL: ("YEARLY", 1),
+    Cadence.SEMIANNUAL: ("MONTHLY", 6),
+    Cadence.QUARTERLY: ("MONTHLY", 3),
+    Cadence.MONTHLY: ("MONTHLY", 1),
+}
+
+
+def calendar_ics(record: Record, *, party: str) -> bytes:
+    """Scheduled engagements as iCalendar: accepted requests at their chosen window,
+    and each mechanism with a cadence, recurring from its last meeting.
+
+    Times are UTC; each description gives them in both parties' zones.
+
+    Raises nothing.
+    """
+    zones = _zones(record.directory)
+    cal = Calendar()
+    cal.add("prodid", "-//Redline//hotline calendar//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"Redline engagements ({party})")
+    stamp = record.as_of.astimezone(UTC).replace(microsecond=0)
+    for req in record.requests.values():
+        try:
+            outcome = request_outcome(
+                req, record.request_events(req.id), max(record.as_of, req.proposed_at)
+            )
+        except RedlineError:  # a broken timeline is not a calendar entry
+            continue
+        if outcome.state is not RequestState.ACCEPTED or outcome.window is None:
+            continue
+        w = outcome.window
+        ev = Event()
+        ev.add("uid", f"{req.id}@redline")
+        ev.add("dtstamp", stamp)
+        ev.add("dtstart", w.start.replace(microsecond=0))
+        ev.add("dtend", w.end.replace(microsecond=0))
+        ev.add(
+            "summary", f"{req.mode.value}: {req.from_office} / {req.to_office} ({req.mechanism})"
+        )
+        ev.add("description", _both_zones(w, zones) + _agenda(req))
+        cal.add_component(ev)
+    history = record.history
+    contacts = [*(history.contacts if history else ()), *record.contacts]
+    for m in record.mechanisms:
+        if m.cadence is None:
+            continue
+        held = sorted(c.on for c in contacts if c.mechanism == m.id)
+        if not held:
+            continue
+        freq, interval = _CADENCE_RULE[m.cadence]
+        ev = Event()
+        ev.add("uid", f"{m.id}-cadence@redline")
+        ev.add("dtstamp", stamp)
+        ev.add("dtstart", held[-1])
+        ev.add("rrule", {"freq": freq, "interval": interval})
+        ev.add("summary", f"{m.name_en} ({m.cadence.value}); {m.name_zh}")
+        ev.add(
+            "description",
+            f"Last held {held[-1].isoformat()}; due again on its {m.cadence.value} cadence.",
+        )
+        cal.add_component(ev)
+    return bytes(cal.to_ical())
+
+
+def _both_zones(w: Window, zones: dict[str, str]) -> str:
+    lines = [f"UTC: {format_time(w.start)} to {format_time(w.end)}"]
+    for p, zone in zones.items():
+        s = w.start.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+        e = w.end.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"{p} ({zone}): {s} to {e}")
+    return "\n".join(lines)
+
+
+def _agenda(req: EngagementRequest) -> str:
+    return "".join(f"\nAgenda: {a}" for a in req.agenda)

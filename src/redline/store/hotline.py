@@ -1,0 +1,27 @@
+"""Reading the hotline's signed statements back out of the ``statements`` table.
+
+Hotline state has no tables of its own: it is folded from these statements
+(:mod:`redline.core.hotline.record`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, and_, select
+
+from redline.core.statement import MAIN_STREAM
+from redline.store.schema import statements
+
+__all__ = ["statement_wires"]
+
+
+def statement_wires(conn: Connection, kinds: Iterable[str]) -> list[bytes]:
+    """The wire bytes of every stored main-stream statement of ``kinds``, both directions,
+    oldest signed time first."""
+    rows = conn.execute(
+        select(statements.c.wire)
+        .where(and_(statements.c.kind.in_(list(kinds)), statements.c.stream == MAIN_STREAM))
+        .order_by(statements.c.time, statements.c.id)
+    )
+    return [bytes(row.wire) for row in rows]

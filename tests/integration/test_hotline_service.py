@@ -1,0 +1,393 @@
+"""The hotline service in process: two nodes on SQLite, statements carried by hand.
+
+Each side is a real NodeService + HotlineService over its own database; the
+"network" is :func:`carry`, which hands one side's outbox to the other's
+``receive`` and brings the receipts back, as the link would. The clock is
+injected, so deadlines and ring timeouts pass without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from redline.core.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidStatement,
+    NotFound,
+    RedlineError,
+)
+from redline.core.statement import Statement
+from redline.node import init_node
+from redline.service.hotline import HotlineService, parse_window
+from redline.service.node import NodeService
+from redline.store import repo
+from redline.store.db import Store, open_store
+from redline.store.schema import statements
+
+START = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    """Moves one millisecond per read; ``advance`` jumps."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class Side:
+    node: NodeService
+    hotline: HotlineService
+    store: Store
+
+    @property
+    def party(self) -> str:
+        return self.node.party
+
+    def count(self) -> int:
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(statements)).scalar_one())
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sides(tmp_path: Path, clock: Clock) -> Iterator[tuple[Side, Side]]:
+    made = []
+    for party, name in (("us", "US DoD"), ("prc", "PRC MND")):
+        d = init_node(tmp_path / party, party=party, name=name, now=START)
+        store = open_store(d.database_url)
+        node = NodeService(party=party, signing_key=d.signing_key(), store=store, clock=clock)
+        made.append((d, store, node))
+    for d, store, _node in made:
+        for other, _s, _n in made:
+            if other is not d:
+                with store.write() as conn:
+                    repo.add_peer(conn, other.identity(), "https://peer.test:8443", "t")
+    pair = tuple(Side(node=n, hotline=HotlineService(n), store=s) for _d, s, n in made)
+    try:
+        yield pair[0], pair[1]
+    finally:
+        for side in pair:
+            side.store.dispose()
+
+
+def carry(a: Side, b: Side) -> int:
+    """Deliver ``a``'s outbox to ``b`` and bring the receipts back, as the link does."""
+    wires = a.node.due(b.party, 1000)
+    if not wires:
+        return 0
+    result = b.node.receive(a.party, [Statement.from_wire(w) for w in wires])
+    a.node.take_receipts(b.party, [Statement.from_wire(w) for w in result.receipts])
+    return len(wires)
+
+
+def sync(us: Side, prc: Side) -> None:
+    while carry(us, prc) + carry(prc, us):
+        pass
+
+
+def window(clock: Clock, hours: int = 24) -> str:
+    start = clock.now + timedelta(hours=hours)
+    return f"{start.isoformat()}/{(start + timedelta(hours=1)).isoformat()}"
+
+
+def ask(us: Side, clock: Clock, **kw: object) -> str:
+    args: dict[str, object] = {
+        "from_office": "us-secdef",
+        "to_office": "prc-mnd",
+        "mechanism": "dtl",
+        "mode": "call",
+        "windows": [parse_window(window(clock), "window")],
+    }
+    args.update(kw)
+    st = us.hotline.request(**args)  # type: ignore[arg-type]
+    return str(st.body["id"])
+
+
+def request_line(side: Side, request_id: str) -> dict[str, object]:
+    return next(r for r in side.hotline.board()["requests"] if r["id"] == request_id)
+
+
+def refuses(side: Side, exc: type[RedlineError], field: str, act: object) -> RedlineError:
+    before = side.count()
+    with pytest.raises(exc) as info:
+        act()  # type: ignore[operator]
+    assert info.value.field == field, info.value
+    assert side.count() == before, "something was stored on error"
+    return info.value
+
+
+# -- bad input changes nothing -------------------------------------------------------
+
+
+def test_unknown_office_is_refused(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, _prc = sides
+    refuses(us, InvalidInput, "to_office", lambda: ask(us, clock, to_office="prc-nobody"))
+    refuses(us, InvalidInput, "from_office", lambda: ask(us, clock, from_office="us-nobody"))
+    # An office of the wrong side is refused too: the US cannot ask for the PRC.
+    refuses(us, InvalidInput, "from_office", lambda: ask(us, clock, from_office="prc-mnd"))
+
+
+def test_window_in_the_past_is_refused(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, _prc = sides
+    past = parse_window(window(clock, hours=-2), "window")
+    err = refuses(us, InvalidInput, "windows[0]", lambda: ask(us, clock, windows=[past]))
+    assert "in the past" in str(err)
+
+
+def test_response_to_a_lapsed_request_is_refused(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    rid = ask(us, clock, deadline=clock.now + timedelta(hours=1))
+    sync(us, prc)
+    clock.advance(hours=2)
+    w = parse_window(window(clock, hours=-2 + 24), "w")
+    err = refuses(prc, Conflict, "request_id", lambda: prc.hotline.respond(rid, accept=w))
+    assert "lapsed" in str(err) and "no response" in str(err)
+
+
+def test_response_from_a_party_that_was_not_asked(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    rid = ask(us, clock)
+    sync(us, prc)
+    err = refuses(us, Conflict, "request_id", lambda: us.hotline.respond(rid, decline="no"))
+    assert "us was not asked" in str(err)
+
+
+def test_other_bad_responses(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    rid = ask(us, clock)
+    sync(us, prc)
+    refuses(prc, NotFound, "request_id", lambda: prc.hotline.respond("nope", decline="no"))
+    not_proposed = parse_window(window(clock, hours=30), "w")
+    refuses(prc, InvalidInput, "window", lambda: prc.hotline.respond(rid, accept=not_proposed))
+    refuses(prc, InvalidInput, "action", lambda: prc.hotline.respond(rid))
+    prc.hotline.respond(rid, decline="Not the appropriate counterpart")
+    refuses(prc, Conflict, "request_id", lambda: prc.hotline.respond(rid, decline="again"))
+    refuses(prc, Conflict, "request_id", lambda: prc.hotline.withdraw(rid))
+
+
+# -- refused on receipt: nothing stored ------------------------------------------------
+
+
+def test_a_late_response_is_refused_on_receipt(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    rid = ask(us, clock, deadline=clock.now + timedelta(hours=1))
+    sync(us, prc)
+    clock.advance(hours=2)
+    # The PRC node bypasses its own hotline checks and signs a late acceptance.
+    late = prc.node.send(
+        to="us", kind="response", body={"request": rid, "action": "decline", "reason": "late"}
+    )
+    before = us.count()
+    with pytest.raises(InvalidStatement) as info:
+        us.node.receive("prc", [late])
+    assert info.value.field == "body.request" and "lapsed" in str(info.value)
+    assert us.count() == before
+
+
+def test_a_response_from_the_requester_is_refused_on_receipt(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    st = prc.hotline.request(
+        from_office="prc-mnd",
+        to_office="us-secdef",
+        mechanism="dtl",
+        mode="call",
+        windows=[parse_window(window(clock), "w")],
+    )
+    sync(us, prc)
+    own = prc.node.send(
+        to="us",
+        kind="response",
+        body={"request": st.body["id"], "action": "decline", "reason": "x"},
+    )
+    before = us.count()
+    with pytest.raises(InvalidStatement) as info:
+        us.node.receive("prc", [own])
+    assert info.value.field == "body.request" and "not asked" in str(info.value)
+    assert us.count() == before
+
+
+# -- outcomes, agreed by both sides ------------------------------------------------------
+
+
+def test_accept_decline_and_lapse_agree_on_both_sides(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    accepted = ask(us, clock)
+    declined = ask(us, clock)
+    lapsing = ask(us, clock, deadline=clock.now + timedelta(minutes=5))
+    sync(us, prc)
+    chosen = prc.hotline.record().requests[accepted].windows[0]
+    prc.hotline.respond(accepted, accept=chosen)
+    prc.hotline.respond(declined, decline="The balloon")
+    sync(us, prc)
+    clock.advance(minutes=10)
+    lapses = us.hotline.record_due()
+    assert [s.kind for s in lapses] == ["request-lapsed"]
+    assert us.hotline.record_due() == []  # recorded once
+    sync(us, prc)
+    for side in (us, prc):
+        assert request_line(side, accepted)["state"] == "accepted"
+        line = request_line(side, declined)
+        assert (line["state"], line["reason"]) == ("declined", "The balloon")
+        line = request_line(side, lapsing)
+        assert (line["state"], line["reason"]) == ("lapsed", "no response")
+        assert line["lapse_recorded_by"] == lapses[0].id
+        tally = next(t for t in side.hotline.board()["tallies"] if t["party"] == "prc")
+        assert (tally["answered"], tally["declined"], tally["lapsed"]) == (1, 1, 1)
+
+
+def test_a_withdrawal_crossing_an_acceptance_is_folded_not_refused(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    rid = ask(us, clock)
+    sync(us, prc)
+    withdrawal = us.hotline.withdraw(rid)
+    chosen = prc.hotline.record().requests[rid].windows[0]
+    acceptance = prc.hotline.respond(rid, accept=chosen)  # PRC has not seen the withdrawal
+    sync(us, prc)
+    for side in (us, prc):
+        board = side.hotline.board()
+        assert request_line(side, rid)["state"] == "withdrawn"
+        refused = {r["statement_id"]: r["reason"] for r in board["refused"]}
+        assert acceptance.id in refused and withdrawal.id not in refused
+
+
+def test_counter_makes_a_new_request_back(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    rid = ask(us, clock, to_office="prc-mnd")
+    sync(us, prc)
+    w = parse_window(window(clock, hours=48), "w")
+    st = prc.hotline.respond(rid, counter_office="prc-mnd", counter_windows=[w])
+    sync(us, prc)
+    new_id = st.body["counter"]["id"]
+    assert request_line(us, rid)["state"] == "countered"
+    assert request_line(us, new_id)["in_reply_to"] == rid
+    us.hotline.respond(new_id, accept=w)
+    sync(us, prc)
+    assert request_line(prc, new_id)["state"] == "accepted"
+
+
+def test_calls_answered_declined_missed(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+
+    def ring(timeout: int = 120) -> str:
+        return str(
+            us.hotline.place_call(
+                from_office="us-secdef", to_office="prc-mnd", mechanism="dtl", ring_timeout=timeout
+            ).body["id"]
+        )
+
+    answered, declined, missed = ring(), ring(), ring(timeout=5)
+    sync(us, prc)
+    prc.hotline.call_event(answered, "answer")
+    prc.hotline.call_event(declined, "decline", reason="Would acknowledge tension")
+    sync(us, prc)
+    us.hotline.say(answered, "We propose a call on the incident.")
+    sync(us, prc)
+    prc.hotline.say(answered, "收到。", lang="zh")
+    clock.advance(seconds=30)
+    prc.hotline.call_event(answered, "end")
+    sync(us, prc)
+    refuses(prc, Conflict, "call_id", lambda: prc.hotline.call_event(missed, "answer"))
+    refuses(us, Conflict, "call_id", lambda: us.hotline.say(declined, "hello?"))
+    refuses(us, Conflict, "call_id", lambda: us.hotline.call_event(answered, "end"))
+    assert [s.kind for s in us.hotline.record_due()] == ["call-missed"]
+    sync(us, prc)
+    for side in (us, prc):
+        calls = {c["id"]: c for c in side.hotline.board()["calls"]}
+        assert calls[answered]["state"] == "ended"
+        assert [m["text"] for m in calls[answered]["messages"]] == [
+            "We propose a call on the incident.",
+            "收到。",
+        ]
+        assert (calls[declined]["state"], calls[declined]["reason"]) == (
+            "declined",
+            "Would acknowledge tension",
+        )
+        assert calls[missed]["state"] == "missed"
+
+
+def test_mechanism_suspended_and_resumed(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    prc.hotline.set_mechanism(mechanism="mmca", status="suspended", reason="Pelosi visit")
+    refuses(
+        prc,
+        Conflict,
+        "status",
+        lambda: prc.hotline.set_mechanism(mechanism="mmca", status="suspended", reason="again"),
+    )
+    refuses(
+        us,
+        InvalidInput,
+        "mechanism",
+        lambda: us.hotline.set_mechanism(mechanism="nope", status="active", reason="x"),
+    )
+    sync(us, prc)
+    prc.hotline.set_mechanism(mechanism="mmca", status="resumed", reason="Summit")
+    sync(us, prc)
+    for side in (us, prc):
+        line = next(m for m in side.hotline.board()["mechanisms"] if m["id"] == "mmca")
+        assert [h["status"] for h in line["history"]] == ["suspended", "resumed"]
+        assert (line["status"], line["by_party"], line["source"]) == ("resumed", "prc", "signed")
+
+
+def test_joint_summary_counts_when_both_sign(sides: tuple[Side, Side], clock: Clock) -> None:
+    us, prc = sides
+    us.hotline.file_readout("dtl-call-1", "Short and professional.")
+    prc.hotline.file_readout("dtl-call-1", "双方进行了坦诚交流。", lang="zh")
+    proposal = us.hotline.propose_joint_summary("dtl-call-1", "Both sides spoke.")
+    sync(us, prc)
+    summary_id = str(proposal.body["id"])
+    joint = prc.hotline.board()["engagements"][0]["joint"][0]
+    assert joint["counts"] is False
+    refuses(us, Conflict, "summary_id", lambda: us.hotline.sign_joint_summary(summary_id))
+    prc.hotline.sign_joint_summary(summary_id)
+    sync(us, prc)
+    for side in (us, prc):
+        engagement = side.hotline.board()["engagements"][0]
+        assert {r["party"] for r in engagement["readouts"]} == {"us", "prc"}
+        assert engagement["joint"][0]["counts"] is True
+
+
+def test_directory_publish_and_counterpart_dispute(sides: tuple[Side, Side]) -> None:
+    us, prc = sides
+    assert [s.kind for s in us.hotline.publish_directory()] == [
+        "directory",
+        "counterpart",
+        "counterpart",
+    ]
+    assert us.hotline.publish_directory() == []
+    prc.hotline.publish_directory()
+    sync(us, prc)
+    for side in (us, prc):
+        lines = {c["office"]: c for c in side.hotline.directory()["counterparts"]}
+        secdef = lines["us-secdef"]
+        assert secdef["disputed"] is True
+        assert {v["party"]: v["counterpart_office"] for v in secdef["views"]} == {
+            "us": "prc-cmc-vc",
+            "prc": "prc-mnd",
+        }
+        assert all(v["source"] == "signed" for v in secdef["views"])
