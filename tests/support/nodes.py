@@ -84,6 +84,7 @@ class NodeProcess:
         # Short retries keep the tests quick after a peer comes back.
         self.dir.config.retry_base_seconds = 0.05
         self.dir.config.retry_cap_seconds = 0.5
+        self.dir.config.checkpoint_interval_seconds = 0.5
         self.dir.save_config()
         self.store: Store = open_store(self.dir.database_url)
         self.process: subprocess.Popen[bytes] | None = None
