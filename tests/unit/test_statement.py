@@ -449,3 +449,27 @@ def test_message_and_heartbeat_text_round_trip(subject: str, text: str, nonce: s
     verify_statement(again, keys=KEYS)
     heartbeat = make(kind="heartbeat", body={"nonce": nonce})
     assert Statement.from_wire(heartbeat.canonical).id == heartbeat.id
+
+
+@settings(max_examples=200)
+@given(body_text=st.text(max_size=50), subject=st.text(min_size=1, max_size=20).filter(str.strip))
+def test_spliced_canonical_bytes_equal_rfc8785_of_the_whole(body_text: str, subject: str) -> None:
+    # The signed form is spliced from the unsigned canonical bytes; it must be
+    # exactly what RFC 8785 gives for the whole object, whatever the body holds
+    # (including text that looks like a "time" key).
+    key = Ed25519PrivateKey.generate()
+    statement = Statement.create(
+        key=key,
+        sender="us",
+        to="prc",
+        kind="message",
+        seq=1,
+        time=datetime(2026, 11, 22, tzinfo=UTC),
+        body={
+            "precedence": "flash",
+            "subject": subject + ',"time":"x',
+            "text": body_text,
+            "lang": "en",
+        },
+    )
+    assert statement.canonical == rfc8785.dumps(statement.to_json())
