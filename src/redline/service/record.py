@@ -74,8 +74,8 @@ class WitnessSizeMismatch(Conflict):
 
     code = "witness-size-mismatch"
 
-    def __init__(self, message: str, *, size: int) -> None:
-        super().__init__(message, field="old")
+    def __init__(self, message: str, *, size: int = 0, field: str | None = "old") -> None:
+        super().__init__(message, field=field)
         self.size = size
 
 
