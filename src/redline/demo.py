@@ -8,6 +8,7 @@ served by its own ``redline serve`` process, so ``redline send DIR/us ...``,
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,9 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from redline.core.errors import InvalidInput
 from redline.core.statement import format_time
 from redline.node import NodeDir, init_node, load_node
-from redline.service.node import system_clock
+from redline.service.hotline import HotlineService, load_history_into
+from redline.service.node import NodeService, system_clock
 from redline.store import repo
 from redline.store.db import open_store
 
@@ -36,12 +39,31 @@ DEMO_NODES = (
     DemoNode("us", "US Department of Defense", 8443, 8080),
     DemoNode("prc", "PRC Ministry of National Defense", 8444, 8081),
 )
+#: ``US_LINK,US_API,PRC_LINK,PRC_API``: ports for newly created demo nodes (tests, busy hosts).
+PORTS_ENV = "REDLINE_DEMO_PORTS"
+
+
+def _specs() -> tuple[DemoNode, ...]:
+    ports = os.environ.get(PORTS_ENV)
+    if not ports:
+        return DEMO_NODES
+    try:
+        us_link, us_api, prc_link, prc_api = (int(p) for p in ports.split(","))
+    except ValueError as exc:
+        raise InvalidInput(
+            "must be four ports: US_LINK,US_API,PRC_LINK,PRC_API", field=PORTS_ENV
+        ) from exc
+    us, prc = DEMO_NODES
+    return (
+        DemoNode(us.party, us.name, us_link, us_api),
+        DemoNode(prc.party, prc.name, prc_link, prc_api),
+    )
 
 
 def prepare_demo(directory: Path) -> list[NodeDir]:
     """Create and pair the two demo nodes if they do not exist yet."""
     nodes = []
-    for spec in DEMO_NODES:
+    for spec in _specs():
         path = directory / spec.party
         if (path / "redline.toml").exists():
             nodes.append(load_node(path))
@@ -65,6 +87,13 @@ def prepare_demo(directory: Path) -> list[NodeDir]:
                         continue
                     url = f"https://127.0.0.1:{other.config.link_port}"
                     repo.add_peer(conn, other.identity(), url, format_time(system_clock()))
+            # The public history, shown as public record, and each party's directory
+            # published to the other as signed statements (once).
+            load_history_into(node.path)
+            service = NodeService(
+                party=node.config.party, signing_key=node.signing_key(), store=store
+            )
+            HotlineService(service, node_path=node.path).publish_directory()
         finally:
             store.dispose()
     return nodes
@@ -91,6 +120,8 @@ def run_demo(directory: Path) -> None:
     print("Try, in another terminal:")
     print(f"  redline send {us} --to prc --precedence flash --subject 'Link test' --body 'Hello'")
     print(f"  redline status {prc}")
+    print(f"  redline board {us}")
+    print(f"  redline timeline {us}")
     print("Stop with Ctrl-C.")
     stopping = False
 

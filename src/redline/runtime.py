@@ -22,6 +22,7 @@ from redline.link.server import PeerCertProtocol, create_link_app
 from redline.link.transport import PeerClient, server_ssl_context
 from redline.link.worker import DeliveryWorker
 from redline.node import NodeDir
+from redline.service.hotline import DueTicker, HotlineService
 from redline.service.node import Clock, NodeService, system_clock
 from redline.service.record import RecordService
 from redline.store.db import open_store
@@ -55,6 +56,9 @@ class Node:
             clock=clock,
             on_outbox=self._wake,
         )
+        # Registers the hotline's receipt checks; the ticker records lapses and missed calls.
+        self.hotline = HotlineService(self.service, node_path=node_dir.path)
+        self.ticker = DueTicker(self.hotline, interval=1.0)
         clients: dict[str, PeerClient] = {}
         for peer in self.service.peers():
             client = clients[peer.party] = PeerClient(
@@ -127,7 +131,12 @@ class Node:
             peer_cert_pems=[p.identity.tls_cert_pem for p in self.service.peers()],
         )
         api_config = uvicorn.Config(
-            create_api_app(self.service, token=self.dir.api_token(), identity=self.dir.identity()),
+            create_api_app(
+                self.service,
+                token=self.dir.api_token(),
+                identity=self.dir.identity(),
+                hotline=self.hotline,
+            ),
             host=api_host,
             port=api_port,
             lifespan="off",
@@ -140,8 +149,10 @@ class Node:
         for worker in self.workers.values():
             worker.start()
         self.checkpointer.start()
+        self.ticker.start()
 
     def stop(self) -> None:
+        self.ticker.stop()
         self.checkpointer.stop()
         for worker in self.workers.values():
             worker.stop()

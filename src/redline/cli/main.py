@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from redline.cli.hotline import register as register_hotline
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
 from redline.core.statement import format_time
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 peer_app = typer.Typer(help="Pin and list peers.", no_args_is_help=True)
 app.add_typer(peer_app, name="peer")
+register_hotline(app)
 
 T = TypeVar("T")
 DirArg = Annotated[Path, typer.Argument(help="The node directory.")]

@@ -16,7 +16,9 @@ from starlette.types import ASGIApp
 
 from redline.core.errors import LocalError
 from redline.core.identity import Identity
+from redline.service.hotline import HotlineService
 from redline.service.node import NodeService
+from redline.web.hotline_api import create_hotline_router
 from redline.web.problems import BodyLimit, install_problem_handlers
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
@@ -44,8 +46,14 @@ class MessageIn(BaseModel):
     lang: str = Field(default="en", min_length=2, max_length=16)
 
 
-def create_api_app(service: NodeService, *, token: str, identity: Identity) -> ASGIApp:
-    """The operator API application."""
+def create_api_app(
+    service: NodeService,
+    *,
+    token: str,
+    identity: Identity,
+    hotline: HotlineService | None = None,
+) -> ASGIApp:
+    """The operator API application (``hotline`` is built on first use if not given)."""
     app = FastAPI(title="Redline operator API", version="1")
     install_problem_handlers(app)
 
@@ -85,4 +93,14 @@ def create_api_app(service: NodeService, *, token: str, identity: Identity) -> A
     async def status() -> dict[str, Any]:
         return await run_in_threadpool(service.status)
 
+    hotlines = [hotline] if hotline is not None else []
+
+    def get_hotline() -> HotlineService:
+        if not hotlines:
+            hotlines.append(HotlineService(service))
+        return hotlines[0]
+
+    # Added route by route (not include_router) so the app lists them, as docs tests expect.
+    hotline_routes = create_hotline_router(get_hotline, dependencies=[Depends(authorised)])
+    app.router.routes.extend(hotline_routes.routes)
     return BodyLimit(app, max_bytes=MAX_API_BODY)

@@ -1,0 +1,244 @@
+"""The hotline's operator API routes, under ``/api/v1/hotline``.
+
+Thin over :class:`~redline.service.hotline.HotlineService`: each route parses
+its JSON (pydantic, unknown fields refused) and calls one service method.
+Every act answers ``201`` with the signed statement's id, kind and body;
+errors are problem+json naming the field (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from redline.core.errors import InvalidInput
+from redline.core.hotline.requests import Window
+from redline.core.statement import Statement
+from redline.service.hotline import HotlineService, parse_when
+
+__all__ = ["create_hotline_router"]
+
+PREFIX = "/api/v1/hotline"
+Id = Field(min_length=1, max_length=80)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WindowIn(_In):
+    start: str = Field(min_length=1, max_length=64)
+    end: str = Field(min_length=1, max_length=64)
+
+
+class CounterpartIn(_In):
+    own_office: str = Id
+    counterpart_office: str = Id
+    note: str = Field(default="", max_length=2000)
+
+
+class RequestIn(_In):
+    from_office: str = Id
+    to_office: str = Id
+    mechanism: str = Id
+    mode: Literal["call", "video", "meeting"]
+    windows: list[WindowIn] = Field(min_length=1, max_length=20)
+    deadline: str | None = Field(default=None, max_length=64)
+    agenda: list[str] = Field(default_factory=list, max_length=50)
+    notes: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ResponseIn(_In):
+    action: Literal["accept", "decline", "counter"]
+    window: WindowIn | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    counter_office: str | None = Field(default=None, min_length=1, max_length=80)
+    counter_windows: list[WindowIn] = Field(default_factory=list, max_length=20)
+    counter_deadline: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=2000)
+
+
+class WithdrawIn(_In):
+    reason: str = Field(default="", max_length=2000)
+
+
+class CallIn(_In):
+    from_office: str = Id
+    to_office: str = Id
+    mechanism: str = Id
+    mode: Literal["call", "video"] = "call"
+    purpose: str = Field(default="", max_length=2000)
+    ring_timeout: int = Field(default=120, ge=1, le=86_400)
+
+
+class CallEventIn(_In):
+    action: Literal["answer", "decline", "end"]
+    reason: str = Field(default="", max_length=2000)
+
+
+class SayIn(_In):
+    text: str = Field(min_length=1, max_length=32_000)
+    lang: str = Field(default="en", min_length=2, max_length=16)
+
+
+class MechanismStatusIn(_In):
+    status: Literal["active", "suspended", "resumed"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReadoutIn(_In):
+    engagement: str = Id
+    text: str = Field(min_length=1, max_length=32_000)
+    lang: str = Field(default="en", min_length=2, max_length=16)
+
+
+def _window(w: WindowIn, field: str) -> Window:
+    try:
+        return Window(
+            start=parse_when(w.start, f"{field}.start"), end=parse_when(w.end, f"{field}.end")
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(
+            exc.message, field=exc.field if exc.field and exc.field.startswith(field) else field
+        ) from exc
+
+
+def _out(st: Statement) -> dict[str, Any]:
+    return {
+        "statement_id": st.id,
+        "kind": st.kind,
+        "seq": st.seq,
+        "time": st.time,
+        "body": dict(st.body),
+    }
+
+
+def create_hotline_router(
+    get: Callable[[], HotlineService], *, dependencies: Sequence[Any] = ()
+) -> APIRouter:
+    """The hotline routes; ``get`` returns the node's HotlineService (built lazily).
+
+    ``dependencies`` (the operator token check) apply to every route.
+    """
+    router = APIRouter(prefix=PREFIX, dependencies=list(dependencies))
+
+    async def act(fn: Callable[..., Statement], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return _out(await run_in_threadpool(fn, *args, **kwargs))
+
+    @router.get("/directory")
+    async def directory() -> dict[str, Any]:
+        return await run_in_threadpool(lambda: get().directory())
+
+    @router.post("/directory/publish", status_code=201)
+    async def publish() -> list[dict[str, Any]]:
+        return [_out(st) for st in await run_in_threadpool(lambda: get().publish_directory())]
+
+    @router.post("/counterparts", status_code=201)
+    async def counterpart(body: CounterpartIn) -> dict[str, Any]:
+        return await act(
+            get().declare_counterpart,
+            own_office=body.own_office,
+            counterpart_office=body.counterpart_office,
+            note=body.note,
+        )
+
+    @router.post("/requests", status_code=201)
+    async def request(body: RequestIn) -> dict[str, Any]:
+        windows = [_window(w, f"windows[{i}]") for i, w in enumerate(body.windows)]
+        deadline = parse_when(body.deadline, "deadline") if body.deadline else None
+        return await act(
+            get().request,
+            from_office=body.from_office,
+            to_office=body.to_office,
+            mechanism=body.mechanism,
+            mode=body.mode,
+            windows=windows,
+            deadline=deadline,
+            agenda=body.agenda,
+            notes=body.notes,
+        )
+
+    @router.post("/requests/{request_id}/responses", status_code=201)
+    async def respond(request_id: str, body: ResponseIn) -> dict[str, Any]:
+        if body.action == "accept":
+            if body.window is None:
+                raise InvalidInput("an acceptance names the chosen window", field="window")
+            return await act(get().respond, request_id, accept=_window(body.window, "window"))
+        if body.action == "decline":
+            return await act(get().respond, request_id, decline=body.reason or "")
+        if body.counter_office is None:
+            raise InvalidInput("a counter names the office offered", field="counter_office")
+        return await act(
+            get().respond,
+            request_id,
+            counter_office=body.counter_office,
+            counter_windows=[
+                _window(w, f"counter_windows[{i}]") for i, w in enumerate(body.counter_windows)
+            ],
+            counter_deadline=parse_when(body.counter_deadline, "counter_deadline")
+            if body.counter_deadline
+            else None,
+            note=body.note,
+        )
+
+    @router.post("/requests/{request_id}/withdraw", status_code=201)
+    async def withdraw(request_id: str, body: WithdrawIn) -> dict[str, Any]:
+        return await act(get().withdraw, request_id, reason=body.reason)
+
+    @router.post("/calls", status_code=201)
+    async def call(body: CallIn) -> dict[str, Any]:
+        return await act(
+            get().place_call,
+            from_office=body.from_office,
+            to_office=body.to_office,
+            mechanism=body.mechanism,
+            mode=body.mode,
+            purpose=body.purpose,
+            ring_timeout=body.ring_timeout,
+        )
+
+    @router.post("/calls/{call_id}/events", status_code=201)
+    async def call_event(call_id: str, body: CallEventIn) -> dict[str, Any]:
+        return await act(get().call_event, call_id, body.action, reason=body.reason)
+
+    @router.post("/calls/{call_id}/messages", status_code=201)
+    async def say(call_id: str, body: SayIn) -> dict[str, Any]:
+        return await act(get().say, call_id, body.text, lang=body.lang)
+
+    @router.post("/mechanisms/{mechanism_id}/status", status_code=201)
+    async def mechanism(mechanism_id: str, body: MechanismStatusIn) -> dict[str, Any]:
+        return await act(
+            get().set_mechanism, mechanism=mechanism_id, status=body.status, reason=body.reason
+        )
+
+    @router.post("/readouts", status_code=201)
+    async def readout(body: ReadoutIn) -> dict[str, Any]:
+        return await act(get().file_readout, body.engagement, body.text, lang=body.lang)
+
+    @router.post("/joint-summaries", status_code=201)
+    async def joint(body: ReadoutIn) -> dict[str, Any]:
+        return await act(get().propose_joint_summary, body.engagement, body.text, lang=body.lang)
+
+    @router.post("/joint-summaries/{summary_id}/sign", status_code=201)
+    async def sign(summary_id: str) -> dict[str, Any]:
+        return await act(get().sign_joint_summary, summary_id)
+
+    @router.get("/board")
+    async def board() -> dict[str, Any]:
+        return await run_in_threadpool(lambda: get().board())
+
+    @router.get("/timeline")
+    async def timeline() -> list[dict[str, Any]]:
+        return await run_in_threadpool(lambda: get().timeline())
+
+    @router.get("/calendar.ics")
+    async def calendar() -> Response:
+        data = await run_in_threadpool(lambda: get().calendar())
+        return Response(data, media_type="text/calendar")
+
+    return router
