@@ -201,6 +201,8 @@ class HotlineService:
             return self._fold(conn, now or self.now())
 
     def _check_incoming(self, conn: Connection, fresh: Sequence[Statement]) -> None:
+        if not any(st.kind in k.HOTLINE_KINDS for st in fresh):
+            return  # messages, heartbeats: nothing to fold (and no query on the hot path)
         held = self._held(conn)
         for st in fresh:
             check_incoming(st, held=held, catalogue=catalogue(), history=self.history())
