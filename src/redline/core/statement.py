@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from redline.core.canonical import canonical_json
 from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
 from redline.core.kinds import validate_body
 
@@ -109,14 +109,38 @@ def _with_signature(unsigned: bytes, signature: bytes) -> bytes:
     the end finds the top-level ``time``: only ``time``, ``to`` and ``v``
     follow it, and their validated values cannot contain that text. This
     saves canonicalizing the statement twice (the test suite checks the
-    result against ``rfc8785.dumps`` of the whole object).
+    result against RFC 8785 of the whole object).
     """
     at = unsigned.rindex(_TIME_KEY)
     sig = base64.b64encode(signature)
     return unsigned[: at + 1] + b'"sig":"' + sig + b'",' + unsigned[at + 1 :]
 
 
+def _plain_json(value: Any) -> bool:
+    """Fast check: only JSON types, no floats, integers in range, ASCII keys.
+
+    No paths are built; a False sends the caller to the slow checks.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_MAX_SEQ <= value <= _MAX_SEQ)
+    if kind is dict:
+        # Non-ASCII keys are legal, but take the slow paths (naming, RFC 8785 sort).
+        return all(k.isascii() and _plain_json(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain_json(v) for v in value)
+    return False
+
+
 def _check_json_value(value: Any, path: str) -> None:
+    if _plain_json(value):
+        return
+    _name_bad_value(value, path)
+
+
+def _name_bad_value(value: Any, path: str) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int):
@@ -127,11 +151,11 @@ def _check_json_value(value: Any, path: str) -> None:
         raise InvalidStatement("floats are not allowed in statements", field=path)
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _check_json_value(item, f"{path}[{i}]")
+            _name_bad_value(item, f"{path}[{i}]")
         return
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_json_value(item, f"{path}.{key}")
+            _name_bad_value(item, f"{path}.{key}")
         return
     raise InvalidStatement(f"unsupported JSON type {type(value).__name__}", field=path)
 
@@ -188,11 +212,14 @@ class Statement:
         parse_time(self.time)
         if not isinstance(self.body, Mapping):
             raise InvalidStatement("must be a JSON object", field="body")
-        _check_json_value(dict(self.body), "body")
+        plain = _plain_json(dict(self.body))
+        if not plain:
+            _name_bad_value(dict(self.body), "body")  # raises unless only keys are non-ASCII
         validate_body(self.kind, self.body)
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
             raise InvalidStatement("must be a 64-byte Ed25519 signature", field="sig")
-        unsigned = rfc8785.dumps(self.unsigned_json())
+        # Envelope keys are ASCII; the body's were checked just above.
+        unsigned = canonical_json(self.unsigned_json(), ascii_keys=plain)
         canonical = _with_signature(unsigned, self.signature)
         if len(canonical) > MAX_STATEMENT_BYTES:
             raise InvalidStatement(
@@ -223,7 +250,7 @@ class Statement:
         """
         unsigned = cls._unsigned_json(sender, to, kind, seq, format_time(time), body)
         _check_json_value(dict(body), "body")
-        signature = key.sign(SIGNING_CONTEXT + rfc8785.dumps(unsigned))
+        signature = key.sign(SIGNING_CONTEXT + canonical_json(unsigned))
         return cls(
             sender=sender,
             to=to,
@@ -240,7 +267,8 @@ class Statement:
 
         Raises :class:`InvalidStatement` for every way the bytes can be wrong
         (not UTF-8, not JSON, duplicate or missing or unknown keys, bad types,
-        floats, a malformed signature). The signature itself is not checked here.
+        floats, a malformed signature, not the RFC 8785 canonical form). The
+        signature itself is not checked here.
         """
         if not isinstance(data, bytes | bytearray):
             raise InvalidStatement("statement must be bytes")
@@ -253,12 +281,20 @@ class Statement:
         except UnicodeDecodeError as exc:
             raise InvalidStatement(f"statement is not UTF-8: {exc.reason}") from exc
         try:
-            obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-        except InvalidStatement:
-            raise
+            obj = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise InvalidStatement(f"malformed JSON: {exc}") from exc
-        return cls.from_json(obj)
+        try:
+            statement = cls.from_json(obj)
+        except InvalidStatement:
+            json.loads(text, object_pairs_hook=_no_duplicate_keys)  # a duplicate explains it
+            raise
+        if statement.canonical != data:
+            # One wire form per statement: anything else (whitespace, key order,
+            # escapes, a duplicate key that json.loads silently dropped) is refused.
+            json.loads(text, object_pairs_hook=_no_duplicate_keys)  # names a duplicate key
+            raise InvalidStatement("statement is not in RFC 8785 canonical form")
+        return statement
 
     @classmethod
     def from_json(cls, obj: Any) -> Statement:

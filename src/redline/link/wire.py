@@ -31,7 +31,8 @@ def decode_batch(data: bytes, *, max_count: int = MAX_BATCH) -> list[Statement]:
     """
     # Numbered as sent, blank lines included, so the error names the line a
     # reader finds in the body.
-    lines = [(n, line) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+    # A line may end in CRLF; the statement itself is the canonical bytes between.
+    lines = [(n, line.strip()) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
     if not lines:
         raise InvalidStatement("batch holds no statements", field="body")
     if len(lines) > max_count:
