@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Generator
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
 
 import uvicorn
 
@@ -121,6 +122,7 @@ class Node:
             http=PeerCertProtocol,
             lifespan="off",
             log_level="warning",
+            timeout_graceful_shutdown=2,
             access_log=False,
         )
         link_config.load()
@@ -141,6 +143,7 @@ class Node:
             port=api_port,
             lifespan="off",
             log_level="warning",
+            timeout_graceful_shutdown=2,
             access_log=False,
         )
         return [_QuietServer(link_config), _QuietServer(api_config)]
@@ -179,6 +182,15 @@ async def _serve(node: Node, servers: list[uvicorn.Server]) -> None:
     await asyncio.gather(*(server.serve() for server in servers))
 
 
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop's runner where it is installed (it is a dependency), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run
+    return uvloop.run
+
+
 def serve(
     node_dir: NodeDir,
     *,
@@ -205,6 +217,6 @@ def serve(
         servers[1].config.port,
     )
     try:
-        asyncio.run(_serve(node, servers))
+        _event_loop_runner()(_serve(node, servers))
     finally:
         node.stop()

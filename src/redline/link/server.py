@@ -32,11 +32,13 @@ __all__ = ["MAX_LINK_BODY", "PeerCertProtocol", "create_link_app"]
 MAX_LINK_BODY = 8 * 1024 * 1024
 
 
-class PeerCertProtocol(H11Protocol):
-    """uvicorn's h11 protocol, telling the app which certificate the client showed."""
+class _PeerCert:
+    """Mixin for a uvicorn HTTP protocol: tell the app which certificate the client showed."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    app: ASGIApp
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         fingerprint = hashlib.sha256(der).hexdigest() if der else None
@@ -47,6 +49,22 @@ class PeerCertProtocol(H11Protocol):
             await inner(scope, receive, send)
 
         self.app = with_tls
+
+
+class PeerCertH11Protocol(_PeerCert, H11Protocol):
+    """uvicorn's pure-Python h11 protocol, with the client certificate in the scope."""
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - httptools is a dependency; h11 is the fallback
+    PeerCertProtocol: type[asyncio.Protocol] = PeerCertH11Protocol
+else:
+
+    class PeerCertHttpToolsProtocol(_PeerCert, HttpToolsProtocol):
+        """uvicorn's httptools protocol (C parser), with the client certificate in the scope."""
+
+    PeerCertProtocol = PeerCertHttpToolsProtocol
 
 
 def create_link_app(
