@@ -299,7 +299,8 @@ class RecordService:
                     )
                 )
             )
-            reader = repo.DbHashReader(conn)
+            # Proofs of neighbouring leaves share most of their hashes: read each once.
+            reader = repo.CachingHashReader(repo.DbHashReader(conn))
             answers = []
             for row in rows:
                 index = int(row.leaf_index)

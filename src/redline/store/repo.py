@@ -402,6 +402,21 @@ class DbHashReader:
             raise NotFound(f"stored hash {exc.args[0]} is missing from the log") from exc
 
 
+class CachingHashReader:
+    """Wraps a hash reader; each stored hash is read at most once (stored hashes
+    never change, so the cache cannot go stale within a transaction)."""
+
+    def __init__(self, inner: DbHashReader) -> None:
+        self._inner = inner
+        self._cache: dict[int, bytes] = {}
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        missing = [i for i in indexes if i not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, self._inner.read_hashes(missing), strict=True))
+        return [self._cache[i] for i in indexes]
+
+
 def log_size(conn: Connection) -> int:
     """The number of leaves in this node's log."""
     value = conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar_one_or_none()
