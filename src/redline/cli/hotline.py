@@ -10,20 +10,17 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from redline.core.errors import RedlineError
+from redline.cli.common import guard, open_service
 from redline.core.statement import Statement
 from redline.node import load_node
 from redline.service.hotline import HotlineService, load_history_into, parse_when, parse_window
-from redline.service.node import NodeService
-from redline.store.db import open_store
 
 __all__ = ["register"]
 
-T = TypeVar("T")
 DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -35,28 +32,10 @@ readout_app = typer.Typer(help="Readouts and joint summaries.", no_args_is_help=
 history_app = typer.Typer(help="The public history (public record).", no_args_is_help=True)
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _guard(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except RedlineError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
-
-
 @contextmanager
 def _hotline(path: Path) -> Iterator[HotlineService]:
-    node = _guard(lambda: load_node(path))
-    store = _guard(lambda: open_store(node.database_url))
-    try:
-        service = NodeService(party=node.config.party, signing_key=node.signing_key(), store=store)
+    with open_service(path) as (node, service):
         yield HotlineService(service, node_path=node.path)
-    finally:
-        store.dispose()
 
 
 def _print_json(value: Any) -> None:
@@ -65,7 +44,7 @@ def _print_json(value: Any) -> None:
 
 def _act(path: Path, as_json: bool, action: Callable[[HotlineService], Statement]) -> None:
     with _hotline(path) as hotline:
-        st = _guard(lambda: action(hotline))
+        st = guard(lambda: action(hotline))
     if as_json:
         _print_json({"statement_id": st.id, "kind": st.kind, "seq": st.seq, "body": dict(st.body)})
         return
@@ -86,9 +65,9 @@ def directory(
     """Parties, offices and holders; counterpart views, disputes marked."""
     with _hotline(path) as hotline:
         if publish:
-            sent = _guard(hotline.publish_directory)
+            sent = guard(hotline.publish_directory)
             typer.echo(f"published {len(sent)} statement(s)", err=as_json)
-        view = _guard(hotline.directory)
+        view = guard(hotline.directory)
     if as_json:
         _print_json(view)
         return
@@ -349,7 +328,7 @@ def readout_sign(
 def board(path: DirArg, as_json: JsonOpt = False) -> None:
     """Last contact per level, mechanisms, open requests, calls, tallies, disputes."""
     with _hotline(path) as hotline:
-        view = _guard(hotline.board)
+        view = guard(hotline.board)
     if as_json:
         _print_json(view)
         return
@@ -388,7 +367,7 @@ def board(path: DirArg, as_json: JsonOpt = False) -> None:
 def timeline(path: DirArg, as_json: JsonOpt = False) -> None:
     """Public record and signed statements, oldest first."""
     with _hotline(path) as hotline:
-        entries = _guard(hotline.timeline)
+        entries = guard(hotline.timeline)
     if as_json:
         _print_json(entries)
         return
@@ -404,7 +383,7 @@ def calendar(
 ) -> None:
     """Export scheduled engagements as iCalendar, with both parties' time zones."""
     with _hotline(path) as hotline:
-        data = _guard(hotline.calendar)
+        data = guard(hotline.calendar)
     out.write_bytes(data)
     typer.echo(f"wrote {out}")
 
@@ -412,8 +391,8 @@ def calendar(
 @history_app.command("load")
 def history_load(path: DirArg) -> None:
     """Load the packaged public history into the node (shown as public record)."""
-    _guard(lambda: load_node(path))
-    target = _guard(lambda: load_history_into(path))
+    guard(lambda: load_node(path))
+    target = guard(lambda: load_history_into(path))
     typer.echo(f"public history loaded into {target}")
 
 

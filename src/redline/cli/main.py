@@ -9,20 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from redline.cli.common import fail, guard, open_service
 from redline.cli.hotline import register as register_hotline
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
 from redline.core.statement import format_time
-from redline.node import NodeDir, init_node, load_node
-from redline.service.node import NodeService, system_clock
+from redline.node import init_node, load_node
+from redline.service.node import system_clock
 from redline.service.record import RecordService
 from redline.store import repo
 from redline.store.db import open_store
@@ -40,34 +39,7 @@ peer_app = typer.Typer(help="Pin and list peers.", no_args_is_help=True)
 app.add_typer(peer_app, name="peer")
 register_hotline(app)
 
-T = TypeVar("T")
 DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _guard(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except RedlineError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
-
-
-@contextmanager
-def _service(path: Path) -> Iterator[tuple[NodeDir, NodeService]]:
-    node = _guard(lambda: load_node(path))
-    store = _guard(lambda: open_store(node.database_url))
-    try:
-        yield (
-            node,
-            NodeService(party=node.config.party, signing_key=node.signing_key(), store=store),
-        )
-    finally:
-        store.dispose()
 
 
 def _print_json(value: Any) -> None:
@@ -101,14 +73,14 @@ def init(
         typer.echo(f"created node {party!r} in {path}")
         typer.echo(f"hand this to your peer out of band: redline identity {path} > {party}.json")
 
-    _guard(run)
+    guard(run)
 
 
 @app.command()
 def identity(path: DirArg) -> None:
     """Print this node's public identity as JSON, to hand to the peer out of band."""
-    node = _guard(lambda: load_node(path))
-    _print_json(_guard(node.identity).to_json())
+    node = guard(lambda: load_node(path))
+    _print_json(guard(node.identity).to_json())
 
 
 @peer_app.command("add")
@@ -129,7 +101,7 @@ def peer_add(
         peer = Identity.from_json(data)
         if not url.startswith("https://"):
             raise InvalidInput("must be an https:// URL", field="url")
-        with _service(path) as (node, service):
+        with open_service(path) as (node, service):
             if peer.party == node.config.party:
                 raise InvalidInput("a node cannot pin its own party as a peer", field="party")
             with service.store.write() as conn:
@@ -138,7 +110,7 @@ def peer_add(
             f"pinned {peer.party!r} ({peer.name}) at {url}, cert {peer.tls_cert_sha256[:16]}"
         )
 
-    _guard(run)
+    guard(run)
 
 
 @peer_app.command("list")
@@ -146,8 +118,8 @@ def peer_list(
     path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """List pinned peers."""
-    with _service(path) as (_node, service):
-        peers = _guard(service.peers)
+    with open_service(path) as (_node, service):
+        peers = guard(service.peers)
     rows = [
         {
             "party": p.party,
@@ -176,8 +148,8 @@ def send(
     lang: Annotated[str, typer.Option(help="Language of the original text (en, zh).")] = "en",
 ) -> None:
     """Sign and queue a message; prints the statement id. Works while `serve` runs."""
-    with _service(path) as (_node, service):
-        statement = _guard(
+    with open_service(path) as (_node, service):
+        statement = guard(
             lambda: service.send_message(
                 to=to, precedence=precedence, subject=subject, text=body, lang=lang
             )
@@ -190,12 +162,12 @@ def status(
     path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """Every statement with its direction, peer, kind, seq and delivery state."""
-    with _service(path) as (node, service):
-        report = _guard(service.status)
+    with open_service(path) as (node, service):
+        report = guard(service.status)
         record = RecordService(
             node=service, log_signer=node.log_signer(), witness_signer=node.witness_signer()
         )
-        report["record"] = _guard(record.status)
+        report["record"] = guard(record.status)
     if as_json:
         _print_json(report)
         return
@@ -247,11 +219,11 @@ def export(
     """Write an evidence bundle that `redline verify` checks offline."""
     from redline.bundle import export_bundle
 
-    with _service(path) as (node, service):
+    with open_service(path) as (node, service):
         record = RecordService(
             node=service, log_signer=node.log_signer(), witness_signer=node.witness_signer()
         )
-        manifest = _guard(
+        manifest = guard(
             lambda: export_bundle(
                 record,
                 out,
@@ -291,7 +263,7 @@ def verify(
         typer.echo(f"FAILED: {exc.message}", err=True)
         raise typer.Exit(1) from None
     except RedlineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         _print_json(
@@ -321,8 +293,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    node = _guard(lambda: load_node(path))
-    _guard(lambda: run_serve(node, host=host, port=port, api_port=api_port))
+    node = guard(lambda: load_node(path))
+    guard(lambda: run_serve(node, host=host, port=port, api_port=api_port))
 
 
 @app.command()
@@ -334,7 +306,7 @@ def demo(
     """Start two paired nodes (US DoD in DIR/us, PRC MND in DIR/prc) on loopback."""
     from redline.demo import run_demo
 
-    _guard(lambda: run_demo(directory))
+    guard(lambda: run_demo(directory))
 
 
 def main() -> None:
