@@ -42,6 +42,13 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _duration(seconds: int) -> str:
+    """Time left as a watch officer reads it: 47h 59m, 12m 5s."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
 def _act(path: Path, as_json: bool, action: Callable[[HotlineService], Statement]) -> None:
     with _hotline(path) as hotline:
         st = guard(lambda: action(hotline))
@@ -339,13 +346,17 @@ def board(path: DirArg, as_json: JsonOpt = False) -> None:
         typer.echo(f"  {line['level']:18} {when if line['last_contact'] else 'none'}")
     typer.echo("mechanisms:")
     for m in view["mechanisms"]:
+        if m["since"] is None:
+            typer.echo(f"  {m['id']:14} no status on record")
+            continue
         typer.echo(
             f"  {m['id']:14} {m['status']:10} since {m['since']} by {m['by_party']}: {m['reason']}"
         )
     typer.echo("open requests:")
     for r in view["open_requests"]:
         typer.echo(
-            f"  {r['id']} {r['from_office']} -> {r['to_office']}, {r['seconds_left']} s left"
+            f"  {r['id']} {r['from_office']} -> {r['to_office']}, "
+            f"{_duration(r['seconds_left'])} left to answer"
         )
     typer.echo("requests:")
     for r in view["requests"]:
