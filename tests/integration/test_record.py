@@ -324,3 +324,38 @@ def test_unknown_party_log_in_bundle_is_refused(pair: MemoryPair, bundle: Path) 
 
 def test_base64_helper_roundtrip() -> None:
     assert base64.b64decode(base64.b64encode(b"x")) == b"x"
+
+
+def test_a_line_planted_in_the_peers_note_does_not_spoil_our_evidence(
+    pair: MemoryPair, tmp_path: Path
+) -> None:
+    # The PRC log appends a garbage "signature" in the US witness's name to its
+    # checkpoint; the US node must keep only the log's own signature.
+    _traffic(pair)
+    pair.witness()
+    _traffic(pair)
+    checkpoint = pair.prc.record.checkpoint_if_due(every=1, interval=0)
+    assert checkpoint is not None
+    request = pair.prc.record.add_checkpoint_body("us")
+    assert request is not None
+    us_witness = Verifier.parse(pair.us.dir.identity().witness_vkey)
+    garbage = us_witness.key_hash.to_bytes(4, "big") + bytes(72)
+    planted = request[1] + f"— {us_witness.name} {base64.b64encode(garbage).decode()}\n".encode()
+    lines = pair.us.record.add_checkpoint("prc", planted)
+    pair.prc.record.store_cosignatures("us", request[0], lines)
+    out = tmp_path / "evidence"
+    export_bundle(pair.us.record, out)
+    assert verify_bundle(out, trusted=_identities(pair)).statements > 0
+
+
+def test_asking_again_for_a_cosignature_gets_the_same_one(pair: MemoryPair) -> None:
+    _traffic(pair)
+    pair.us.record.checkpoint_if_due(every=1, interval=0)
+    request = pair.us.record.add_checkpoint_body("prc")
+    assert request is not None
+    first = pair.prc.record.add_checkpoint("us", request[1])
+    size = pair.us.record.latest_checkpoint().size
+    # The answer was lost; the log asks again from the size the witness now holds.
+    again = pair.us.record.add_checkpoint_body("prc", old=size)
+    assert again is not None
+    assert pair.prc.record.add_checkpoint("us", again[1]) == first

@@ -156,3 +156,17 @@ def test_identity_file_written_by_a_node_reads_back(
     path = tmp_path / "us.json"
     path.write_text(json.dumps(nodes[0].identity().to_json(), indent=2))
     assert Identity.from_json(json.loads(path.read_text())) == nodes[0].identity()
+
+
+def test_a_pem_with_two_certificates_is_refused(tmp_path: Path) -> None:
+    # TLS would trust every certificate in the PEM while the pin covers only one.
+    from redline.core.identity import cert_sha256
+    from redline.node import init_node
+    from redline.service.node import system_clock
+
+    a = init_node(tmp_path / "a", party="aa", name="A", now=system_clock())
+    b = init_node(tmp_path / "b", party="bb", name="B", now=system_clock())
+    both = a.tls_cert_file.read_text() + b.tls_cert_file.read_text()
+    with pytest.raises(InvalidInput) as info:
+        cert_sha256(both)
+    assert info.value.field == "tls_cert_pem"

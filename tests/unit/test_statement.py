@@ -479,3 +479,9 @@ def test_spliced_canonical_bytes_equal_rfc8785_of_the_whole(body_text: str, subj
         },
     )
     assert statement.canonical == rfc8785.dumps(statement.to_json())
+
+
+def test_a_lone_surrogate_is_an_invalid_statement() -> None:
+    with pytest.raises(InvalidStatement) as info:
+        make(body={"precedence": "flash", "subject": "s", "text": "\ud800", "lang": "en"})
+    assert info.value.field == "body"

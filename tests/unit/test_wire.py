@@ -62,9 +62,29 @@ def test_batch_over_the_count_limit_is_refused() -> None:
 
 
 def test_default_count_limit() -> None:
-    assert MAX_BATCH == 1024
     exc = error_of(encode_batch([GOOD[0]] * (MAX_BATCH + 1)))
     assert exc.field == "body"
+
+
+def test_a_receipt_for_a_full_batch_fits_in_one_statement() -> None:
+    # The receiver acknowledges a whole batch in one receipt; it must not
+    # outgrow MAX_STATEMENT_BYTES, or the link would wedge on that batch.
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from redline.core.statement import MAX_STATEMENT_BYTES, Statement
+
+    receipt = Statement.create(
+        key=Ed25519PrivateKey.generate(),
+        sender="prc",
+        to="us",
+        kind="receipt",
+        seq=2**53 - 1,
+        time=datetime(2026, 11, 22, tzinfo=UTC),
+        body={"ack": [{"id": "f" * 64, "seq": 2**53 - 1 - i} for i in range(MAX_BATCH)]},
+    )
+    assert len(receipt.canonical) <= MAX_STATEMENT_BYTES
 
 
 def test_malformed_json_names_the_line() -> None:

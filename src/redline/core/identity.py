@@ -39,9 +39,15 @@ def cert_sha256(cert_pem: str) -> str:
     Raises :class:`InvalidInput` (field ``tls_cert_pem``) if it is not a certificate.
     """
     try:
-        cert = x509.load_pem_x509_certificate(cert_pem.encode("ascii"))
+        certs = x509.load_pem_x509_certificates(cert_pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:
         raise InvalidInput(f"not a PEM certificate: {exc}", field="tls_cert_pem") from exc
+    if len(certs) != 1:
+        # TLS would trust every certificate in the PEM, but the pin covers one.
+        raise InvalidInput(
+            f"must hold exactly one certificate, not {len(certs)}", field="tls_cert_pem"
+        )
+    cert = certs[0]
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 

@@ -22,7 +22,7 @@ __all__ = [
 PRECEDENCES = ("flash", "immediate", "priority", "routine")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-MAX_RECEIPT_ACKS = 1024
+MAX_RECEIPT_ACKS = 512  # = link.wire.MAX_BATCH; a receipt must fit in 64 KiB
 
 BodyRule = Callable[[Mapping[str, Any]], None]
 

@@ -99,6 +99,13 @@ def stream_of(kind: str) -> str:
     return RECEIPT_STREAM if kind == "receipt" else MAIN_STREAM
 
 
+def _canonical(value: Any, *, ascii_keys: bool | None = None) -> bytes:
+    try:
+        return canonical_json(value, ascii_keys=ascii_keys)
+    except ValueError as exc:  # rfc8785 refuses e.g. a lone surrogate
+        raise InvalidStatement(f"cannot be canonicalized: {exc}", field="body") from exc
+
+
 _TIME_KEY = b',"time":"'
 
 
@@ -219,7 +226,7 @@ class Statement:
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
             raise InvalidStatement("must be a 64-byte Ed25519 signature", field="sig")
         # Envelope keys are ASCII; the body's were checked just above.
-        unsigned = canonical_json(self.unsigned_json(), ascii_keys=plain)
+        unsigned = _canonical(self.unsigned_json(), ascii_keys=plain)
         canonical = _with_signature(unsigned, self.signature)
         if len(canonical) > MAX_STATEMENT_BYTES:
             raise InvalidStatement(
@@ -250,7 +257,7 @@ class Statement:
         """
         unsigned = cls._unsigned_json(sender, to, kind, seq, format_time(time), body)
         _check_json_value(dict(body), "body")
-        signature = key.sign(SIGNING_CONTEXT + canonical_json(unsigned))
+        signature = key.sign(SIGNING_CONTEXT + _canonical(unsigned))
         return cls(
             sender=sender,
             to=to,

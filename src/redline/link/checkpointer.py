@@ -56,16 +56,19 @@ class CheckpointWorker:
         """Sign a checkpoint if due, then collect missing cosignatures."""
         try:
             self.record.checkpoint_if_due(every=self.every, interval=self.interval)
-        except RedlineError:
+        except Exception:  # a database hiccup must not end checkpointing for good
             log.exception("could not sign a checkpoint")
             return
         for peer, client in self.clients.items():
             try:
                 self.cosign(peer, client)
                 self.errors.pop(peer, None)
-            except RedlineError as exc:
+            except Exception as exc:  # reported, retried next tick
                 if self.errors.get(peer) != str(exc):
-                    log.warning("witnessing by %s failed: %s", peer, exc)
+                    if isinstance(exc, RedlineError):
+                        log.warning("witnessing by %s failed: %s", peer, exc)
+                    else:
+                        log.exception("witnessing by %s hit an unexpected error", peer)
                 self.errors[peer] = str(exc)
 
     def cosign(self, peer: str, client: PeerClient) -> bool:

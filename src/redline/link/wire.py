@@ -15,7 +15,9 @@ from redline.core.statement import Statement
 __all__ = ["MAX_BATCH", "NDJSON", "decode_batch", "encode_batch"]
 
 NDJSON = "application/x-ndjson"
-MAX_BATCH = 1024
+# A receipt acknowledges a whole batch in one statement: 512 acks (about 89
+# bytes each) stay well inside MAX_STATEMENT_BYTES.
+MAX_BATCH = 512
 
 
 def encode_batch(wires: Iterable[bytes]) -> bytes:

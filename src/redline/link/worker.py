@@ -15,7 +15,7 @@ import random
 import threading
 from datetime import timedelta
 
-from redline.core.errors import RedlineError
+from redline.core.errors import RedlineError, RemoteError
 from redline.link.transport import PeerClient
 from redline.link.wire import MAX_BATCH
 from redline.service.node import NodeService
@@ -23,6 +23,9 @@ from redline.service.node import NodeService
 __all__ = ["DeliveryWorker", "backoff_delay"]
 
 log = logging.getLogger("redline.link")
+
+# Under the link's 8 MiB body limit (link.server.MAX_LINK_BODY), with room to spare.
+MAX_PUSH_BYTES = 6 * 1024 * 1024
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
@@ -96,7 +99,11 @@ class DeliveryWorker:
             try:
                 if self._pull_wanted.is_set() or now >= next_pull:
                     self._pull_wanted.clear()
-                    self._catch_up()
+                    try:
+                        self._catch_up()
+                    except Exception:
+                        self._pull_wanted.set()  # try again after the backoff
+                        raise
                     next_pull = now + self.pull_interval
                 if self._deliver_once():
                     self._failures = 0
@@ -133,8 +140,17 @@ class DeliveryWorker:
         wires = self.service.due(self.peer, self.batch_size)
         if not wires:
             return False
-        receipts = self.client.push(wires)
-        self.service.take_receipts(self.peer, receipts)
+        # Keep the request under the peer's body limit, whatever the statements weigh.
+        batch: list[bytes] = []
+        total = 0
+        for wire in wires:
+            total += len(wire) + 1
+            if batch and total > MAX_PUSH_BYTES:
+                break
+            batch.append(wire)
+        receipts = self.client.push(batch)
+        if self.service.take_receipts(self.peer, receipts) == 0:
+            raise RemoteError(f"{self.peer} answered a push with no receipt for it")
         return True
 
     def _catch_up(self) -> None:

@@ -220,6 +220,8 @@ class NodeService:
         now = self.clock()
         stamp = format_time(now)
         with self.store.write() as conn:
+            # A push and a catch-up pull of the same statements may race: one at a time.
+            repo.lock_peer(conn, peer)
             known = repo.existing_ids(conn, (s.id for s in ordered))
             through = repo.last_in_seq(conn, peer)
             fresh: list[Statement] = []

@@ -44,7 +44,7 @@ from redline.core.note import CosignatureSigner, Signer, Verifier
 from redline.core.statement import Statement, format_time, parse_time
 from redline.service.node import NodeService
 from redline.store import repo
-from redline.store.schema import checkpoints, cosignatures, log_leaves, peers, statements
+from redline.store.schema import checkpoints, cosignatures, log_leaves, statements
 
 __all__ = [
     "BadWitnessRequest",
@@ -374,8 +374,7 @@ class RecordService:
     ) -> bytes:
         stamp = format_time(now)
         with self.node.store.write() as conn:
-            # Serialise witnessing of one peer (FOR UPDATE on PostgreSQL; SQLite has one writer).
-            conn.execute(select(peers.c.party).where(peers.c.party == peer).with_for_update())
+            repo.lock_peer(conn, peer)
             self._check_against_history(conn, peer, checkpoint)
             latest = self._latest(conn, peer, cosigned_by=self.party)
             latest_size = int(latest.size) if latest is not None else 0
@@ -386,6 +385,17 @@ class RecordService:
             if latest is not None:
                 self._check_consistency(latest, checkpoint, proof)
             checkpoint_id = self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
+            given = conn.execute(
+                select(cosignatures.c.line).where(
+                    and_(
+                        cosignatures.c.checkpoint_id == checkpoint_id,
+                        cosignatures.c.witness == self.party,
+                    )
+                )
+            ).first()
+            if given is not None:
+                # Asked again (the answer was lost): the same cosignature, once more.
+                return str(given.line).encode()
             line = self._witness_signer.cosign(
                 checkpoint.format(), timestamp=int(now.timestamp())
             ).decode()
@@ -525,10 +535,10 @@ class RecordService:
         except InvalidProof as exc:
             raise _Caught(exc, kept=latest.note, why=f"is inconsistent ({exc})") from exc
 
-    @staticmethod
     def _store_peer_checkpoint(
-        conn: Connection, peer: str, checkpoint: Checkpoint, note: bytes, stamp: str
+        self, conn: Connection, peer: str, checkpoint: Checkpoint, note: bytes, stamp: str
     ) -> int:
+        log_key = Verifier.parse(repo.get_peer(conn, peer).identity.log_vkey)
         existing = conn.execute(
             select(checkpoints.c.id).where(
                 and_(
@@ -545,7 +555,7 @@ class RecordService:
                 party=peer,
                 size=checkpoint.size,
                 root_hash=checkpoint.root_hash,
-                note=_note_without_foreign_signatures(note),
+                note=_log_signed_note(note, log_key),
                 created_at=stamp,
             )
         )
@@ -611,8 +621,30 @@ def _note_text(note: bytes) -> str:
         raise InvalidCheckpoint("note is not UTF-8", field="checkpoint") from exc
 
 
-def _note_without_foreign_signatures(note: bytes) -> str:
-    return note.decode("utf-8")
+def _log_signed_note(note: bytes, log_key: Verifier) -> str:
+    """The note as the log signed it: its text and only the log key's signature lines.
+
+    Lines by other keys were ignored when the note was checked; kept, a peer
+    could plant one that names a key the verifier of a bundle knows, and
+    spoil that evidence.
+    """
+    text, _, signatures = note.decode("utf-8").partition("\n\n")
+    prefix = f"\u2014 {log_key.name} "
+    kept = []
+    for line in signatures.splitlines():
+        if not line.startswith(prefix):
+            continue
+        try:
+            raw = base64.b64decode(line[len(prefix) :], validate=True)
+        except ValueError:
+            continue
+        if len(raw) > 4 and int.from_bytes(raw[:4], "big") == log_key.key_hash:
+            try:
+                log_key.check((text + "\n").encode(), raw[4:])
+            except InvalidNote:
+                continue
+            kept.append(line + "\n")
+    return text + "\n\n" + "".join(kept)
 
 
 def _find_cosignature(

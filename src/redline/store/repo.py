@@ -156,6 +156,12 @@ _SET_RECEIPT = (
 _WIRES = select(statements.c.wire).where(statements.c.id.in_(_IDS)).order_by(statements.c.id)
 
 
+def lock_peer(conn: Connection, party: str) -> None:
+    """Serialise writers that act for one peer (row lock on PostgreSQL; SQLite
+    already has a single writer)."""
+    conn.execute(select(peers.c.party).where(peers.c.party == party).with_for_update())
+
+
 def peer_exists(conn: Connection, party: str) -> bool:
     """Whether ``party`` is pinned."""
     return conn.execute(_PEER_EXISTS, {"b_party": party}).first() is not None
