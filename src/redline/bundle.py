@@ -17,7 +17,6 @@ against.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,17 +26,18 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from redline.core import merkle
 from redline.core.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.hotline.lifecycle import ACK_DEADLINES, Precedence
 from redline.core.identity import Identity
-from redline.core.leaf import check_leaf
+from redline.core.leaf import LeafFields, check_leaf, parse_leaf, split_leaves
 from redline.core.note import Verifier
 from redline.core.statement import Statement, format_time, parse_time, verify_statement
 from redline.core.tlogproof import TlogProof, build_tlog_proof, verify_tlog_proof
 from redline.service.record import RecordService, StoredCheckpoint
 from redline.store import repo
-from redline.store.schema import checkpoints, log_leaves, statements
+from redline.store.schema import checkpoints, cosignatures, log_leaves, statements
 
 __all__ = ["BUNDLE_FORMAT", "VerifyReport", "export_bundle", "verify_bundle"]
 
@@ -125,6 +125,7 @@ def _export_own(
     base = _log_dir(out, node.party, note)
     exported = pending = 0
     with node.store.read() as conn:
+        (base / "log").write_bytes(b"".join(repo.leaves_between(conn, 0, latest.size)))
         rows = conn.execute(
             select(
                 statements.c.id,
@@ -137,7 +138,7 @@ def _export_own(
             .where(and_(statements.c.direction == "out", statements.c.peer.in_(list(peers))))
             .order_by(statements.c.leaf_index)
         )
-        reader = repo.DbHashReader(conn)
+        reader = repo.CachingHashReader(repo.DbHashReader(conn))
         for row in rows:
             if not _in_window(row.time, since, until):
                 continue
@@ -151,14 +152,24 @@ def _export_own(
 
 
 def _latest_cosigned_own(record: RecordService, peers: Sequence[str]) -> StoredCheckpoint | None:
-    best: StoredCheckpoint | None = None
-    for peer in peers:
-        candidate = record.latest_checkpoint(cosigned_by=peer)
-        if candidate is not None and (best is None or candidate.size < best.size):
-            best = candidate  # the largest size every chosen peer has cosigned
-        elif candidate is None:
-            return None
-    return best
+    """The largest checkpoint of this node's log that every one of ``peers`` cosigned."""
+    with record.node.store.read() as conn:
+        rows = conn.execute(
+            select(checkpoints)
+            .where(checkpoints.c.party == record.party)
+            .order_by(checkpoints.c.size.desc())
+        )
+        for row in rows:
+            witnesses = set(
+                conn.execute(
+                    select(cosignatures.c.witness).where(cosignatures.c.checkpoint_id == row.id)
+                ).scalars()
+            )
+            if set(peers) <= witnesses:
+                return StoredCheckpoint(
+                    int(row.id), row.party, int(row.size), bytes(row.root_hash), row.note
+                )
+    return None
 
 
 def _export_peer(
@@ -172,39 +183,25 @@ def _export_peer(
     latest = record.latest_checkpoint(party, cosigned_by=node.party)
     if latest is None:
         return {"checkpoint": None, "statements": 0, "pending": "not witnessed yet"}
-    base = _log_dir(out, party, record.cosigned_note(latest))
+    note = record.cosigned_note(latest)
+    base = _log_dir(out, party, note)
     exported = pending = 0
-    notes: dict[int, bytes] = {}
     with node.store.read() as conn:
+        # This node's copy of the peer's log, as far as the checkpoint goes.
+        (base / "log").write_bytes(b"".join(repo.peer_leaves_between(conn, party, 0, latest.size)))
         rows = conn.execute(
             select(statements)
             .where(and_(statements.c.direction == "in", statements.c.peer == party))
             .order_by(statements.c.stream, statements.c.seq)
         ).all()
+        reader = repo.CachingHashReader(repo.PeerHashReader(conn, party))
         for row in rows:
             if not _in_window(row.time, since, until):
                 continue
-            if row.proof is None:
+            if row.leaf_index is None or int(row.leaf_index) >= latest.size:
                 pending += 1
                 continue
-            checkpoint_id = int(row.proof_checkpoint_id)
-            if checkpoint_id not in notes:
-                stored = conn.execute(
-                    select(checkpoints).where(checkpoints.c.id == checkpoint_id)
-                ).one()
-                notes[checkpoint_id] = record.cosigned_note(
-                    StoredCheckpoint(
-                        checkpoint_id,
-                        party,
-                        int(stored.size),
-                        bytes(stored.root_hash),
-                        stored.note,
-                    )
-                )
-            hashes = [base64.b64decode(h) for h in row.proof.split("\n") if h]
-            proof = TlogProof(
-                index=int(row.leaf_index), hashes=tuple(hashes), checkpoint=notes[checkpoint_id]
-            )
+            proof = build_tlog_proof(index=int(row.leaf_index), checkpoint=note, reader=reader)
             _write_entry(base, row.id, bytes(row.wire), bytes(row.leaf_record), proof.format())
             exported += 1
     return {"checkpoint": latest.size, "statements": exported, "pending": pending}
@@ -230,6 +227,8 @@ class _Log:
     party: str
     checkpoint: SignedCheckpoint
     statements: dict[str, Statement] = field(default_factory=dict)
+    # Every leaf of the log up to the checkpoint, when the bundle holds them all.
+    leaves: list[LeafFields] | None = None
 
 
 def _fail(where: str, exc: Exception | str) -> VerificationError:
@@ -274,6 +273,8 @@ def verify_bundle(path: Path, *, trusted: Sequence[Identity]) -> VerifyReport:
         except RedlineError as exc:
             raise _fail(f"{party}/checkpoint", exc) from exc
         log = logs[party] = _Log(party, signed)
+        if (base / "log").is_file():
+            log.leaves = _verify_whole_log(base / "log", party, signed.checkpoint, report)
         witnesses = ", ".join(
             f"{p} at {format_time(_utc(ts))}"
             for p, t in trust.items()
@@ -288,6 +289,27 @@ def verify_bundle(path: Path, *, trusted: Sequence[Identity]) -> VerifyReport:
         raise InvalidInput(f"{path} holds no log", field="bundle")
     _report_responses(logs, trust, report)
     return report
+
+
+def _verify_whole_log(
+    path: Path, party: str, checkpoint: Checkpoint, report: VerifyReport
+) -> list[LeafFields]:
+    """Check that ``path`` holds exactly the leaves of ``checkpoint``'s tree."""
+    where = f"{party}/log"
+    try:
+        records = split_leaves(path.read_bytes())
+        fields = [parse_leaf(record) for record in records]
+    except RedlineError as exc:
+        raise _fail(where, exc) from exc
+    if len(records) != checkpoint.size:
+        raise _fail(where, f"holds {len(records)} leaves; the checkpoint has {checkpoint.size}")
+    root = merkle.root_from_leaf_hashes([merkle.leaf_hash(r) for r in records])
+    if root != checkpoint.root_hash:
+        raise _fail(where, "its leaves do not hash to the checkpoint's root")
+    if any(leaf.sender != party for leaf in fields):
+        raise _fail(where, "holds a leaf signed by another party")
+    report.say(f"{party}: the whole log ({len(records)} leaves) hashes to the checkpoint")
+    return fields
 
 
 def _utc(timestamp: int) -> datetime:
@@ -346,6 +368,10 @@ def _verify_entries(
         except RedlineError as exc:
             raise _fail(f"{party}/proofs/{statement_id}.tlog-proof", exc) from exc
         _check_same_tree(proven.checkpoint, log.checkpoint.checkpoint, party, statement_id)
+        if log.leaves is not None:
+            index = TlogProof.parse(proof_path.read_bytes()).index
+            if index >= len(log.leaves) or log.leaves[index].id != statement.id:
+                raise _fail(f"{party}/log", f"leaf {index} is not statement {statement_id[:16]}")
         log.statements[statement.id] = statement
         report.statements += 1
     report.say(f"{party}: {len(names)} statements verified (signature, leaf, inclusion proof)")
@@ -374,20 +400,27 @@ def _answers(statement: Statement, other: _Log) -> tuple[list[Statement], list[S
         for s in other.statements.values()
         if s.kind == "receipt" and any(a["id"] == statement.id for a in s.body["ack"])
     ]
-    if statement.kind == "request":
-        ref = statement.body["id"]
-        replies = [
-            s
-            for s in other.statements.values()
-            if s.kind == "response" and s.body.get("request") == ref
-        ]
-    else:
-        replies = [
-            s
-            for s in other.statements.values()
-            if s.kind != "receipt" and s.body.get("in_reply_to") == statement.id
-        ]
+    replies = [s for s in other.statements.values() if _is_reply(s, statement)]
     return receipts, replies
+
+
+def _is_reply(candidate: Statement, statement: Statement) -> bool:
+    if candidate.to != statement.sender:
+        return False
+    if statement.kind == "request":
+        return (
+            candidate.kind == "response" and candidate.body.get("request") == statement.body["id"]
+        )
+    return candidate.kind != "receipt" and candidate.body.get("in_reply_to") == statement.id
+
+
+# Kinds a reply could take: a response to a request; any non-receipt to a message.
+def _could_reply(leaf: LeafFields, statement: Statement) -> bool:
+    if leaf.to != statement.sender:
+        return False
+    if statement.kind == "request":
+        return leaf.kind == "response"
+    return leaf.kind not in ("receipt", "heartbeat")
 
 
 def _report_responses(
@@ -404,49 +437,65 @@ def _report_responses(
                 else f"{statement.body['precedence'].upper()} message {statement.id[:16]}"
             )
             head = f"{log.party} -> {statement.to}: {what} sent {statement.time}"
-            other = logs.get(statement.to)
             finding: dict[str, Any] = {
                 "statement": statement.id,
                 "from": log.party,
                 "to": statement.to,
                 "deadline": format_time(deadline),
             }
-            if other is None:
-                report.say(f"{head}: {statement.to}'s log is not in this bundle")
-                finding["outcome"] = "unknown"
-                report.findings.append(finding)
-                continue
-            receipts, replies = _answers(statement, other)
-            delivered = f"delivered (receipt {receipts[0].id[:16]})" if receipts else "no receipt"
-            if replies:
-                first = min(replies, key=lambda s: s.time)
-                late = " (after the deadline)" if first.sent_at > deadline else ""
-                report.say(
-                    f"{head}: {delivered}; answered {first.time}{late} "
-                    f"by {first.kind} {first.id[:16]}"
-                )
-                finding["outcome"] = "answered"
-            else:
-                witness = Verifier.parse(trust[log.party].witness_vkey)
-                stamp = other.checkpoint.cosigned_by(witness)
-                size = other.checkpoint.checkpoint.size
-                if stamp is not None and _utc(stamp) > deadline:
-                    report.say(
-                        f"{head}: {delivered}; NO RESPONSE. {statement.to}'s log at size {size}, "
-                        f"cosigned by {log.party} at {format_time(_utc(stamp))} (after the "
-                        f"deadline {format_time(deadline)}), holds no response among the "
-                        f"{len(other.statements)} statements of it in this bundle"
-                    )
-                    finding["outcome"] = "no-response"
-                    finding["evidence"] = {
-                        "log": statement.to,
-                        "size": size,
-                        "cosigned_at": format_time(_utc(stamp)),
-                    }
-                else:
-                    report.say(
-                        f"{head}: {delivered}; no response yet, and no checkpoint of "
-                        f"{statement.to}'s log cosigned after the deadline"
-                    )
-                    finding["outcome"] = "open"
             report.findings.append(finding)
+            outcome, line = _outcome(statement, deadline, logs.get(statement.to), finding)
+            finding["outcome"] = outcome
+            report.say(f"{head}: {line}")
+
+
+def _outcome(
+    statement: Statement, deadline: datetime, other: _Log | None, finding: dict[str, Any]
+) -> tuple[str, str]:
+    """Whether ``other``'s log answers ``statement``, and how the bundle shows it.
+
+    "no-response" is said only when it is proven: the bundle holds the whole
+    of the addressee's log up to a checkpoint (its root recomputed), that log
+    runs past the deadline by the addressee's own leaf times, and every leaf
+    in it that could be a reply is disclosed and is not one.
+    """
+    if other is None:
+        return "unknown", f"{statement.to}'s log is not in this bundle"
+    receipts, replies = _answers(statement, other)
+    delivered = f"delivered (receipt {receipts[0].id[:16]})" if receipts else "no receipt"
+    if replies:
+        first = min(replies, key=lambda s: s.time)
+        late = " (after the deadline)" if first.sent_at > deadline else ""
+        return (
+            "answered",
+            f"{delivered}; answered {first.time}{late} by {first.kind} {first.id[:16]}",
+        )
+    if other.leaves is None:
+        return "unknown", (
+            f"{delivered}; no reply among the disclosed statements, but the bundle does not "
+            f"hold {statement.to}'s whole log, so absence is not proven"
+        )
+    hidden = [
+        leaf
+        for leaf in other.leaves
+        if _could_reply(leaf, statement) and leaf.id not in other.statements
+    ]
+    if hidden:
+        return "unknown", (
+            f"{delivered}; {statement.to}'s log holds {len(hidden)} statement(s) to "
+            f"{statement.sender} that this bundle does not disclose (first {hidden[0].id[:16]}); "
+            "one may be the reply"
+        )
+    size = other.checkpoint.checkpoint.size
+    last = max((leaf.time for leaf in other.leaves), default=None)
+    if last is None or parse_time(last) <= deadline:
+        return "open", (
+            f"{delivered}; no reply yet, and {statement.to}'s log (size {size}) does not run "
+            f"past the deadline {format_time(deadline)}"
+        )
+    finding["evidence"] = {"log": statement.to, "size": size, "last_leaf_time": last}
+    return "no-response", (
+        f"{delivered}; NO RESPONSE. {statement.to}'s own log, whole up to size {size} and "
+        f"signed by {statement.to}, runs to {last}, past the deadline {format_time(deadline)}, "
+        f"and holds no reply to {statement.sender}"
+    )

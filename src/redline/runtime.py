@@ -77,7 +77,7 @@ class Node:
                 retry_cap=config.retry_cap_seconds,
                 pull_interval=config.pull_interval_seconds,
             )
-        # The witness fetches inclusion proofs over its own connection to the log.
+        # The witness fetches the log's leaves over its own connection to the log.
         witness_clients = {
             party: PeerClient(
                 url=client.url,
@@ -91,7 +91,7 @@ class Node:
             node=self.service,
             log_signer=node_dir.log_signer(),
             witness_signer=node_dir.witness_signer(),
-            fetch_proofs=lambda peer, size, ids: witness_clients[peer].proofs(size, ids),
+            fetch_leaves=lambda peer, start, end: witness_clients[peer].leaves(start, end),
         )
         self.checkpointer = CheckpointWorker(
             record=self.record,

@@ -23,7 +23,7 @@ from redline.core.errors import (
     VerificationError,
 )
 from redline.core.note import Signer, Verifier
-from redline.core.statement import format_time
+from redline.core.statement import Statement, format_time
 from redline.service.record import (
     BadWitnessRequest,
     WitnessSizeMismatch,
@@ -169,16 +169,42 @@ def test_a_proof_that_does_not_connect_is_refused_and_kept(pair: MemoryPair) -> 
 
 
 def test_witness_refuses_a_log_that_left_out_its_statement(pair: MemoryPair) -> None:
+    # The US log shows the PRC a tree that lacks a message it sent the PRC,
+    # though the tree runs past that message's time: a statement left out.
+    _traffic(pair, count=1)
+    left_out = pair.us.service.send_message(
+        to="prc", precedence="flash", subject="later denied", text="x"
+    )
+    pair.deliver()
+    pair.clock.advance(minutes=5)
+    pair.us.service.send_message(to="prc", precedence="routine", subject="after", text="y")
+    pair.deliver()
+    with pair.us.store.read() as conn:
+        from redline.store.repo import leaves_between, log_size
+
+        honest = leaves_between(conn, 0, log_size(conn))
+    forged = [r for r in honest if left_out.id.encode() not in r]
+    store = merkle.MemoryHashStore()
+    for record in forged:
+        store.append(record)
+    note = _forge(pair, len(forged), store.tree_hash())
+    pair.prc.record.fetch_leaves = lambda peer, start, end: forged[start:end]
+    with pytest.raises(InvalidProof, match="missing from us's log"):
+        pair.prc.record.add_checkpoint("us", format_add_checkpoint(0, [], note))
+    assert pair.prc.record.latest_checkpoint("us", cosigned_by="prc") is None
+    assert pair.prc.service.status()["alarms"][0]["kind"] == "equivocation"
+
+
+def test_witness_refuses_leaves_that_do_not_hash_to_the_checkpoint(pair: MemoryPair) -> None:
     _traffic(pair)
-    real = pair.prc.record.fetch_proofs
-    assert real is not None
-    pair.prc.record.fetch_proofs = lambda peer, size, ids: real(peer, size, ids)[1:]
     pair.us.record.checkpoint_if_due(every=1, interval=0)
+    real = pair.prc.record.fetch_leaves
+    assert real is not None
+    pair.prc.record.fetch_leaves = lambda peer, start, end: list(reversed(real(peer, start, end)))
     request = pair.us.record.add_checkpoint_body("prc")
     assert request is not None
-    with pytest.raises(InvalidProof, match="missing from the log"):
+    with pytest.raises(InvalidProof, match="do not hash"):
         pair.prc.record.add_checkpoint("us", request[1])
-    assert pair.prc.record.latest_checkpoint("us", cosigned_by="prc") is None
 
 
 def test_cosignature_from_the_wrong_key_is_refused(pair: MemoryPair) -> None:
@@ -234,16 +260,16 @@ def _files(bundle: Path) -> list[Path]:
         next((bundle / "prc" / "statements").iterdir()),
         bundle / "us" / "checkpoint",
         next((bundle / "prc" / "proofs").iterdir()),
+        bundle / "prc" / "log",
     ]
 
 
-@pytest.mark.parametrize("which", ["leaf", "statement", "checkpoint", "proof"])
+@pytest.mark.parametrize("which", ["leaf", "statement", "checkpoint", "proof", "log"])
 def test_flipping_any_single_byte_fails_verification(
     pair: MemoryPair, bundle: Path, tmp_path: Path, which: str
 ) -> None:
-    target = dict(zip(["leaf", "statement", "checkpoint", "proof"], _files(bundle), strict=True))[
-        which
-    ]
+    names = ["leaf", "statement", "checkpoint", "proof", "log"]
+    target = dict(zip(names, _files(bundle), strict=True))[which]
     original = target.read_bytes()
     trusted = _identities(pair)
     relative = target.relative_to(bundle)
@@ -277,14 +303,13 @@ def test_flipping_a_cosignature_byte_names_the_checkpoint(pair: MemoryPair, bund
     target.write_bytes(note)
 
 
-def test_did_not_respond_is_a_verifiable_fact(pair: MemoryPair, tmp_path: Path) -> None:
+def _request(pair: MemoryPair, request_id: str, deadline_hour: int = 10) -> Statement:
     clock = pair.clock
-    deadline = clock.now.replace(hour=10)
-    request = pair.us.service.send(
+    return pair.us.service.send(
         to="prc",
         kind="request",
         body={
-            "id": "req-austin-1",
+            "id": request_id,
             "from_office": "us-secdef",
             "to_office": "prc-cmc-vice-chairman",
             "mechanism": "dtl",
@@ -295,25 +320,100 @@ def test_did_not_respond_is_a_verifiable_fact(pair: MemoryPair, tmp_path: Path) 
                     "end": format_time(clock.now.replace(hour=13)),
                 }
             ],
-            "deadline": format_time(deadline),
+            "deadline": format_time(clock.now.replace(hour=deadline_hour)),
             "agenda": ["Unsafe intercepts"],
             "notes": [],
         },
     )
+
+
+def _finding(report, statement: Statement) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    (finding,) = [f for f in report.findings if f["statement"] == statement.id]
+    return finding
+
+
+def _decline(pair: MemoryPair, request_id: str) -> Statement:
+    return pair.prc.service.send(
+        to="us",
+        kind="response",
+        body={"request": request_id, "action": "decline", "reason": "Not now"},
+    )
+
+
+def test_did_not_respond_is_a_verifiable_fact(pair: MemoryPair, tmp_path: Path) -> None:
+    request = _request(pair, "req-austin-1")
     pair.deliver()
     pair.witness()
-    clock.advance(hours=3)  # past the deadline, with no response
+    pair.clock.advance(hours=3)  # past the deadline, with no response
     pair.prc.service.send_message(to="us", precedence="routine", subject="weather", text="")
     pair.deliver()
     pair.witness()
     out = tmp_path / "evidence"
     export_bundle(pair.us.record, out)
     report = verify_bundle(out, trusted=_identities(pair))
-    (finding,) = [f for f in report.findings if f["statement"] == request.id]
+    finding = _finding(report, request)
     assert finding["outcome"] == "no-response"
     assert finding["evidence"]["log"] == "prc"
-    assert finding["evidence"]["cosigned_at"] > format_time(deadline)
+    # The PRC's own leaf times, in its whole log, run past the deadline.
+    assert finding["evidence"]["last_leaf_time"] > finding["deadline"]
     assert any("NO RESPONSE" in line for line in report.lines)
+
+
+def test_a_reply_before_the_deadline_is_answered(pair: MemoryPair, tmp_path: Path) -> None:
+    request = _request(pair, "req-2")
+    pair.deliver()
+    pair.clock.advance(minutes=30)
+    _decline(pair, "req-2")
+    pair.deliver()
+    pair.clock.advance(hours=3)
+    pair.prc.service.send_message(to="us", precedence="routine", subject="later", text="")
+    pair.deliver()
+    pair.witness()
+    out = tmp_path / "evidence"
+    export_bundle(pair.us.record, out)
+    assert _finding(verify_bundle(out, trusted=_identities(pair)), request)["outcome"] == (
+        "answered"
+    )
+
+
+def test_a_withheld_reply_makes_no_response_unprovable(pair: MemoryPair, tmp_path: Path) -> None:
+    # Deleting the reply's files from the bundle must not turn "answered" into
+    # "no response": the whole log shows an undisclosed statement that may be it.
+    request = _request(pair, "req-3")
+    pair.deliver()
+    pair.clock.advance(minutes=30)
+    reply = _decline(pair, "req-3")
+    pair.deliver()
+    pair.clock.advance(hours=3)
+    pair.prc.service.send_message(to="us", precedence="routine", subject="later", text="")
+    pair.deliver()
+    pair.witness()
+    out = tmp_path / "evidence"
+    export_bundle(pair.us.record, out)
+    (out / "prc" / "statements" / f"{reply.id}.json").unlink()
+    (out / "prc" / "leaves" / reply.id).unlink()
+    (out / "prc" / "proofs" / f"{reply.id}.tlog-proof").unlink()
+    finding = _finding(verify_bundle(out, trusted=_identities(pair)), request)
+    assert finding["outcome"] == "unknown"
+    # An honest export filtered to before the reply says the same.
+    filtered = tmp_path / "filtered"
+    export_bundle(pair.us.record, filtered, until=pair.clock.now.replace(hour=8, minute=10))
+    finding = _finding(verify_bundle(filtered, trusted=_identities(pair)), request)
+    assert finding["outcome"] == "unknown"
+
+
+def test_our_late_cosignature_alone_does_not_prove_silence(
+    pair: MemoryPair, tmp_path: Path
+) -> None:
+    # The requester cosigns the peer's log after the deadline, but the peer's
+    # own log does not run past it: that is not proof the peer ignored it.
+    request = _request(pair, "req-4")
+    pair.deliver()
+    pair.clock.advance(hours=3)
+    pair.witness()
+    out = tmp_path / "evidence"
+    export_bundle(pair.us.record, out)
+    assert _finding(verify_bundle(out, trusted=_identities(pair)), request)["outcome"] == "open"
 
 
 def test_unknown_party_log_in_bundle_is_refused(pair: MemoryPair, bundle: Path) -> None:

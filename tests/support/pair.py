@@ -54,8 +54,8 @@ class MemoryPair:
         for a, b in ((self.us, self.prc), (self.prc, self.us)):
             with a.store.write() as conn:
                 repo.add_peer(conn, b.dir.identity(), "https://127.0.0.1:1", stamp)
-        self.us.record.fetch_proofs = self._fetcher(self.us, self.prc)
-        self.prc.record.fetch_proofs = self._fetcher(self.prc, self.us)
+        self.us.record.fetch_leaves = self._fetcher(self.prc)
+        self.prc.record.fetch_leaves = self._fetcher(self.us)
 
     def _node(self, path: Path, party: str, name: str) -> MemoryNode:
         node_dir = init_node(path, party=party, name=name, now=self.clock())
@@ -71,11 +71,11 @@ class MemoryPair:
         return MemoryNode(node_dir, store, service, record)
 
     @staticmethod
-    def _fetcher(witness: MemoryNode, log: MemoryNode):  # type: ignore[no-untyped-def]
-        # ``witness`` is the node asking; ``log`` answers about its own log.
-        def fetch(peer: str, size: int, ids: list[str]) -> list[dict[str, object]]:
+    def _fetcher(log: MemoryNode):  # type: ignore[no-untyped-def]
+        # The witness asks ``log`` for leaf records of its own log.
+        def fetch(peer: str, start: int, end: int) -> list[bytes]:
             assert peer == log.party
-            return log.record.proofs_for(witness.party, size, ids)
+            return log.record.leaves_for(start, end)
 
         return fetch
 

@@ -10,6 +10,7 @@ is refused.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -138,21 +139,18 @@ def _add_witness_routes(
             return Response(f"{exc.size}\n", status_code=409, media_type="text/x.tlog.size")
         return Response(lines, media_type="text/plain; charset=utf-8")
 
-    @app.post("/link/v1/log/proofs")
-    async def proofs(request: Request) -> Response:
-        # Where each statement this peer received from us sits in our log, with proofs.
-        peer = peer_of(request)
+    @app.post("/link/v1/log/leaves")
+    async def leaves(request: Request) -> Response:
+        # Leaf records of our log, for the witness's copy of it.
+        peer_of(request)
         try:
             query = json.loads(await request.body())
-            size = query["size"]
-            ids = query["ids"]
-            if not isinstance(size, int) or not isinstance(ids, list):
-                raise TypeError
-            if not all(isinstance(i, str) for i in ids):
+            start = query["start"]
+            end = query["end"]
+            if type(start) is not int or type(end) is not int:
                 raise TypeError
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(
-                'body must be {"size": <int>, "ids": [<statement id>, ...]}', field="body"
-            ) from exc
-        answers = await run_in_threadpool(record.proofs_for, peer, size, ids)
-        return Response(json.dumps(answers), media_type="application/json")
+            raise InvalidInput('body must be {"start": <int>, "end": <int>}', field="body") from exc
+        records = await run_in_threadpool(record.leaves_for, start, end)
+        body = {"records": [base64.b64encode(r).decode("ascii") for r in records]}
+        return Response(json.dumps(body), media_type="application/json")

@@ -9,10 +9,10 @@ Every httpx and ssl exception is mapped here to :class:`LinkUnavailable` or
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -152,19 +152,17 @@ class PeerClient:
             raise _rejected(response)
         return response.content
 
-    def proofs(self, size: int, ids: list[str]) -> list[dict[str, Any]]:
-        """Ask the peer's log where our statements sit, with inclusion proofs at ``size``.
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        """Fetch the peer log's leaf records [start, end) for our copy of it.
 
         Raises :class:`LinkUnavailable`, :class:`PeerRejected` or :class:`RemoteError`.
         """
-        response = self._request("POST", "/link/v1/log/proofs", json={"size": size, "ids": ids})
+        response = self._request("POST", "/link/v1/log/leaves", json={"start": start, "end": end})
         try:
-            answers = response.json()
-        except json.JSONDecodeError as exc:
-            raise RemoteError("peer answered a proof query with invalid JSON") from exc
-        if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
-            raise RemoteError("peer answered a proof query with something other than a list")
-        return answers
+            records = response.json()["records"]
+            return [base64.b64decode(r, validate=True) for r in records]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RemoteError("peer answered a leaf query with something malformed") from exc
 
     def get_json(self, path: str) -> object:
         """GET a JSON document from the peer's link endpoint."""

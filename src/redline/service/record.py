@@ -20,7 +20,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
@@ -39,16 +39,16 @@ from redline.core.errors import (
     RemoteError,
     VerificationError,
 )
-from redline.core.leaf import check_leaf
+from redline.core.leaf import LeafFields, check_leaf, parse_leaf
 from redline.core.note import CosignatureSigner, Signer, Verifier
 from redline.core.statement import Statement, format_time, parse_time
 from redline.service.node import NodeService
 from redline.store import repo
-from redline.store.schema import checkpoints, cosignatures, log_leaves, statements
+from redline.store.schema import checkpoints, cosignatures, peer_hashes, peer_leaves, statements
 
 __all__ = [
     "BadWitnessRequest",
-    "ProofFetcher",
+    "LeafFetcher",
     "RecordService",
     "StoredCheckpoint",
     "WitnessSizeMismatch",
@@ -56,9 +56,11 @@ __all__ = [
     "parse_add_checkpoint",
 ]
 
-# (peer, size, statement ids) -> the log's answers: {"id", "index", "record", "proof"}
-ProofFetcher = Callable[[str, int, list[str]], list[dict[str, Any]]]
-PROOF_CHUNK = 500
+# (peer, start, end) -> the peer log's leaf records [start, end)
+LeafFetcher = Callable[[str, int, int], list[bytes]]
+LEAF_CHUNK = 1000
+# A statement the log's own later leaves run past, by this much, was left out.
+OMISSION_SLACK = timedelta(seconds=60)
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
 
 
@@ -148,13 +150,13 @@ class RecordService:
         node: NodeService,
         log_signer: Signer,
         witness_signer: CosignatureSigner,
-        fetch_proofs: ProofFetcher | None = None,
+        fetch_leaves: LeafFetcher | None = None,
     ) -> None:
         self.node = node
         self.origin = log_signer.name
         self._log_signer = log_signer
         self._witness_signer = witness_signer
-        self.fetch_proofs = fetch_proofs
+        self.fetch_leaves = fetch_leaves
 
     @property
     def party(self) -> str:
@@ -276,59 +278,38 @@ class RecordService:
                 )
         return timestamp
 
-    def proofs_for(self, peer: str, size: int, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Answer a witness: where each of its statements sits in this log, with an
-        inclusion proof at ``size`` when it is inside that tree.
+    def leaves_for(self, start: int, end: int) -> list[bytes]:
+        """Leaf records [start, end) of this node's log, for a witness's copy.
 
-        Raises :class:`InvalidInput` for a size beyond the log or too many ids.
+        Raises :class:`InvalidInput` for a range outside the log or over
+        ``LEAF_CHUNK`` leaves.
         """
-        if len(ids) > PROOF_CHUNK:
-            raise InvalidInput(f"at most {PROOF_CHUNK} ids at a time", field="ids")
         with self.node.store.read() as conn:
-            log_size = repo.log_size(conn)
-            if not 0 < size <= log_size:
-                raise InvalidInput(f"size must be between 1 and {log_size}", field="size")
-            rows = conn.execute(
-                select(statements.c.id, statements.c.leaf_index, log_leaves.c.record)
-                .join(log_leaves, log_leaves.c.statement_id == statements.c.id)
-                .where(
-                    and_(
-                        statements.c.id.in_(list(ids)),
-                        statements.c.direction == "out",
-                        statements.c.peer == peer,
-                    )
-                )
-            )
-            # Proofs of neighbouring leaves share most of their hashes: read each once.
-            reader = repo.CachingHashReader(repo.DbHashReader(conn))
-            answers = []
-            for row in rows:
-                index = int(row.leaf_index)
-                proof = merkle.prove_record(size, index, reader) if index < size else None
-                answers.append(
-                    {
-                        "id": row.id,
-                        "index": index,
-                        "record": base64.b64encode(bytes(row.record)).decode("ascii"),
-                        "proof": None
-                        if proof is None
-                        else [base64.b64encode(h).decode("ascii") for h in proof],
-                    }
-                )
-        return answers
+            size = repo.log_size(conn)
+            if not 0 <= start < end <= size:
+                raise InvalidInput(f"range must lie within [0, {size})", field="start")
+            if end - start > LEAF_CHUNK:
+                raise InvalidInput(f"at most {LEAF_CHUNK} leaves at a time", field="end")
+            return repo.leaves_between(conn, start, end)
 
     # -- the witness side ------------------------------------------------------------
 
     def add_checkpoint(self, peer: str, body: bytes) -> bytes:
         """tlog-witness add-checkpoint for ``peer``'s log; returns cosignature lines.
 
-        Raises :class:`InvalidInput` (400) for a malformed body or old > size,
-        :class:`NotFound` (404) for a checkpoint of another origin,
+        Beyond tlog-witness, this witness keeps a copy of the whole log: it
+        fetches the new leaf records, recomputes the root, and checks that
+        every statement the peer sent it is in the log (or is newer than the
+        log's last leaf).
+
+        Raises :class:`BadWitnessRequest` (400) for a malformed body or old >
+        size, :class:`NotFound` (404) for a checkpoint of another origin,
         :class:`InvalidNote` (403) when the log signature does not verify,
         :class:`WitnessSizeMismatch` (409) when ``old`` is not the size last
         cosigned, :class:`Equivocation` (409) for a second root at one size,
         :class:`InvalidProof` (422) for a consistency proof that does not
-        verify or a statement to this node missing from the log.
+        verify, leaves that do not hash to the checkpoint, or a statement sent
+        to this node that the log left out.
         """
         old, proof, note = parse_add_checkpoint(body)
         identity = self.node.peer(peer).identity
@@ -342,11 +323,15 @@ class RecordService:
         open_checkpoint(note, log=log_key)  # 403 when the log signature fails
         if old > checkpoint.size:
             raise BadWitnessRequest(f"old size {old} is beyond the checkpoint size", field="old")
-        verified = self._check_inclusions(peer, checkpoint)
         now = self.node.clock()
         stamp = format_time(now)
         try:
-            return self._cosign(peer, old, proof, checkpoint, note, verified, now)
+            # The cheap checks first, before fetching leaves; repeated atomically below.
+            with self.node.store.read() as conn:
+                self._check_sizes(conn, peer, old, proof, checkpoint)
+                held = repo.peer_log_size(conn, peer)
+            records = self._fetch_leaves(peer, held, checkpoint.size)
+            return self._cosign(peer, old, proof, checkpoint, note, held, records, now)
         except _Caught as caught:
             # Keep the signed note that contradicts what we cosigned: it is the proof.
             with self.node.store.write() as conn:
@@ -362,6 +347,36 @@ class RecordService:
                 )
             raise caught.error from None
 
+    def _check_sizes(
+        self, conn: Connection, peer: str, old: int, proof: list[bytes], checkpoint: Checkpoint
+    ) -> Any:
+        """tlog-witness's checks of ``old`` and the consistency proof; returns the
+        latest checkpoint this node cosigned for ``peer`` (or None)."""
+        self._check_against_history(conn, peer, checkpoint)
+        latest = self._latest(conn, peer, cosigned_by=self.party)
+        latest_size = int(latest.size) if latest is not None else 0
+        if old != latest_size:
+            raise WitnessSizeMismatch(
+                f"this witness last cosigned size {latest_size}, not {old}", size=latest_size
+            )
+        if latest is not None:
+            self._check_consistency(latest, checkpoint, proof)
+        return latest
+
+    def _fetch_leaves(self, peer: str, held: int, size: int) -> list[bytes]:
+        if size <= held:
+            return []
+        if self.fetch_leaves is None:
+            raise RedlineError("this node cannot fetch its peer's leaves")
+        records: list[bytes] = []
+        for start in range(held, size, LEAF_CHUNK):
+            records += self.fetch_leaves(peer, start, min(size, start + LEAF_CHUNK))
+        if len(records) != size - held:
+            raise InvalidProof(
+                f"{peer}'s log sent {len(records)} leaves for [{held}, {size})", field="leaves"
+            )
+        return records
+
     def _cosign(
         self,
         peer: str,
@@ -369,21 +384,18 @@ class RecordService:
         proof: list[bytes],
         checkpoint: Checkpoint,
         note: bytes,
-        verified: dict[str, tuple[int, bytes, list[bytes] | None]],
+        held: int,
+        records: list[bytes],
         now: datetime,
     ) -> bytes:
         stamp = format_time(now)
         with self.node.store.write() as conn:
             repo.lock_peer(conn, peer)
-            self._check_against_history(conn, peer, checkpoint)
-            latest = self._latest(conn, peer, cosigned_by=self.party)
-            latest_size = int(latest.size) if latest is not None else 0
-            if old != latest_size:
-                raise WitnessSizeMismatch(
-                    f"this witness last cosigned size {latest_size}, not {old}", size=latest_size
-                )
-            if latest is not None:
-                self._check_consistency(latest, checkpoint, proof)
+            latest = self._check_sizes(conn, peer, old, proof, checkpoint)
+            if repo.peer_log_size(conn, peer) != held:
+                raise Conflict("the peer's log was witnessed meanwhile; ask again", field="old")
+            kept = latest.note if latest is not None else ""
+            reader, fields = self._mirror(conn, peer, checkpoint, held, records, kept)
             checkpoint_id = self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
             given = conn.execute(
                 select(cosignatures.c.line).where(
@@ -396,6 +408,27 @@ class RecordService:
             if given is not None:
                 # Asked again (the answer was lost): the same cosignature, once more.
                 return str(given.line).encode()
+            if records:
+                conn.execute(
+                    insert(peer_leaves),
+                    [
+                        {
+                            "party": peer,
+                            "idx": held + offset,
+                            "statement_id": leaf.id,
+                            "kind": leaf.kind,
+                            "recipient": leaf.to,
+                            "time": leaf.time,
+                            "record": record,
+                        }
+                        for offset, (leaf, record) in enumerate(zip(fields, records, strict=True))
+                    ],
+                )
+                conn.execute(
+                    insert(peer_hashes),
+                    [{"party": peer, "idx": i, "hash": h} for i, h in reader.pending.items()],
+                )
+            self._prove_received(conn, peer, checkpoint, checkpoint_id, reader, kept)
             line = self._witness_signer.cosign(
                 checkpoint.format(), timestamp=int(now.timestamp())
             ).decode()
@@ -407,95 +440,98 @@ class RecordService:
                     timestamp=int(now.timestamp()),
                 )
             )
-            for statement_id, (index, record, hashes) in verified.items():
-                conn.execute(
-                    update(statements)
-                    .where(statements.c.id == statement_id)
-                    .values(
-                        leaf_index=index,
-                        leaf_record=record,
-                        proof=None
-                        if hashes is None
-                        else "\n".join(base64.b64encode(h).decode("ascii") for h in hashes),
-                        proof_checkpoint_id=None if hashes is None else checkpoint_id,
-                    )
-                )
         return line.encode()
 
-    def _check_inclusions(
-        self, peer: str, checkpoint: Checkpoint
-    ) -> dict[str, tuple[int, bytes, list[bytes] | None]]:
-        """Fetch and check where each not-yet-proven statement from ``peer`` sits."""
-        with self.node.store.read() as conn:
-            rows = conn.execute(
-                select(statements.c.id, statements.c.wire, statements.c.leaf_index).where(
-                    and_(
-                        statements.c.direction == "in",
-                        statements.c.peer == peer,
-                        statements.c.proof.is_(None),
-                    )
-                )
-            ).all()
-        if not rows:
-            return {}
-        if self.fetch_proofs is None:
-            raise RedlineError("this node cannot fetch inclusion proofs from its peer")
-        pending = {row.id: row for row in rows}
-        verified: dict[str, tuple[int, bytes, list[bytes] | None]] = {}
-        ids = sorted(pending)
-        for start in range(0, len(ids), PROOF_CHUNK):
-            chunk = ids[start : start + PROOF_CHUNK]
-            answers = {a.get("id"): a for a in self.fetch_proofs(peer, checkpoint.size, chunk)}
-            for statement_id in chunk:
-                verified[statement_id] = self._check_one(
-                    checkpoint, pending[statement_id], answers.get(statement_id)
-                )
-        return verified
-
     @staticmethod
-    def _check_one(
-        checkpoint: Checkpoint, row: Any, answer: dict[str, Any] | None
-    ) -> tuple[int, bytes, list[bytes] | None]:
-        statement = Statement.from_wire(bytes(row.wire))
-        if answer is None:
-            raise InvalidProof(
-                f"statement {statement.id[:16]} sent to this node is missing from the log",
-                field="inclusion",
+    def _mirror(
+        conn: Connection,
+        peer: str,
+        checkpoint: Checkpoint,
+        held: int,
+        records: list[bytes],
+        kept: str,
+    ) -> tuple[repo.PendingHashReader, list[LeafFields]]:
+        """Extend the copy of ``peer``'s log with ``records`` and check its root."""
+        reader = repo.PendingHashReader(repo.PeerHashReader(conn, peer))
+        fields = []
+        for offset, record in enumerate(records):
+            index = held + offset
+            try:
+                leaf = parse_leaf(record)
+            except VerificationError as exc:
+                error = InvalidProof(f"leaf {index} of {peer}'s log: {exc.message}", field="leaves")
+                raise _Caught(error, kept=kept, why="holds a malformed leaf") from exc
+            if leaf.sender != peer:
+                error = InvalidProof(f"leaf {index} names signer {leaf.sender!r}", field="leaves")
+                raise _Caught(error, kept=kept, why="holds a leaf of another signer")
+            hashes = merkle.stored_hashes_for_leaf_hash(index, merkle.leaf_hash(record), reader)
+            reader.add(merkle.stored_hash_index(0, index), hashes)
+            fields.append(leaf)
+        if checkpoint.size and merkle.tree_hash(checkpoint.size, reader) != checkpoint.root_hash:
+            error = InvalidProof(
+                f"{peer}'s leaves do not hash to its checkpoint of size {checkpoint.size}",
+                field="leaves",
             )
-        try:
-            index = int(answer["index"])
-            record = base64.b64decode(answer["record"], validate=True)
-            hashes = (
-                None
-                if answer["proof"] is None
-                else [base64.b64decode(h, validate=True) for h in answer["proof"]]
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidProof("malformed inclusion answer from the log") from exc
-        try:
-            check_leaf(record, statement)
-        except VerificationError as exc:
-            raise InvalidProof(f"log's leaf for {statement.id[:16]}: {exc.message}") from exc
-        if row.leaf_index is not None and int(row.leaf_index) != index:
-            raise InvalidProof(
-                f"log moved statement {statement.id[:16]} from index {row.leaf_index} to {index}",
-                field="inclusion",
-            )
-        if index < checkpoint.size:
-            if hashes is None:
-                raise InvalidProof(
-                    f"statement {statement.id[:16]} at index {index} has no inclusion proof",
-                    field="inclusion",
+            raise _Caught(error, kept=kept, why="served leaves that do not match its checkpoint")
+        return reader, fields
+
+    def _prove_received(
+        self,
+        conn: Connection,
+        peer: str,
+        checkpoint: Checkpoint,
+        checkpoint_id: int,
+        reader: repo.PendingHashReader,
+        kept: str,
+    ) -> None:
+        """Find each statement ``peer`` sent this node in its log, or catch it left out."""
+        rows = conn.execute(
+            select(statements.c.id, statements.c.wire).where(
+                and_(
+                    statements.c.direction == "in",
+                    statements.c.peer == peer,
+                    statements.c.proof.is_(None),
                 )
-            merkle.verify_inclusion(
-                leaf_hash=merkle.leaf_hash(record),
-                index=index,
-                size=checkpoint.size,
-                proof=hashes,
-                root=checkpoint.root_hash,
             )
-            return index, record, hashes
-        return index, record, None
+        ).all()
+        if not rows or checkpoint.size == 0:
+            return
+        last = repo.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
+        log_time = parse_leaf(last[0]).time if last else None
+        for row in rows:
+            statement = Statement.from_wire(bytes(row.wire))
+            found = repo.peer_leaf_of(conn, peer, statement.id)
+            if found is None or found[0] >= checkpoint.size:
+                # Not in this tree. Fine if it is newer than the log's last leaf;
+                # if the log runs past it, the log left it out.
+                if (
+                    log_time is not None
+                    and parse_time(log_time) > statement.sent_at + OMISSION_SLACK
+                ):
+                    error = InvalidProof(
+                        f"statement {statement.id[:16]} of {statement.time}, sent to this node, "
+                        f"is missing from {peer}'s log, which runs to {log_time}",
+                        field="inclusion",
+                    )
+                    raise _Caught(error, kept=kept, why="left out a statement it sent us")
+                continue
+            index, record = found
+            try:
+                check_leaf(record, statement)
+            except VerificationError as exc:
+                error = InvalidProof(f"{peer}'s leaf {index}: {exc.message}", field="inclusion")
+                raise _Caught(error, kept=kept, why="logged a leaf that does not match") from exc
+            hashes = merkle.prove_record(checkpoint.size, index, reader)
+            conn.execute(
+                update(statements)
+                .where(statements.c.id == statement.id)
+                .values(
+                    leaf_index=index,
+                    leaf_record=record,
+                    proof="\n".join(base64.b64encode(h).decode("ascii") for h in hashes),
+                    proof_checkpoint_id=checkpoint_id,
+                )
+            )
 
     @staticmethod
     def _check_against_history(conn: Connection, peer: str, checkpoint: Checkpoint) -> None:

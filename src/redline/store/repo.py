@@ -20,6 +20,8 @@ from redline.store.schema import (
     log_leaves,
     log_state,
     outbox,
+    peer_hashes,
+    peer_leaves,
     peers,
     sequences,
     statements,
@@ -444,7 +446,7 @@ def append_to_log(conn: Connection, batch: Sequence[Statement]) -> list[int]:
         start = 0
     else:
         start = int(locked[0]) - len(batch)
-    reader = _AppendReader(conn)
+    reader = PendingHashReader(DbHashReader(conn))
     leaves = []
     indexes = []
     for offset, st in enumerate(batch):
@@ -460,11 +462,11 @@ def append_to_log(conn: Connection, batch: Sequence[Statement]) -> list[int]:
     return indexes
 
 
-class _AppendReader(DbHashReader):
+class PendingHashReader:
     """A hash reader that also sees hashes computed earlier in the same batch."""
 
-    def __init__(self, conn: Connection) -> None:
-        super().__init__(conn)
+    def __init__(self, inner: DbHashReader) -> None:
+        self._inner = inner
         self.pending: dict[int, bytes] = {}
 
     def add(self, base: int, hashes: Sequence[bytes]) -> None:
@@ -473,8 +475,70 @@ class _AppendReader(DbHashReader):
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         missing = [i for i in indexes if i not in self.pending]
-        fetched = dict(zip(missing, super().read_hashes(missing), strict=True))
+        fetched = dict(zip(missing, self._inner.read_hashes(missing), strict=True))
         return [self.pending[i] if i in self.pending else fetched[i] for i in indexes]
+
+
+class PeerHashReader(DbHashReader):
+    """Reads the stored hashes of this node's copy of a peer's log."""
+
+    def __init__(self, conn: Connection, party: str) -> None:
+        super().__init__(conn)
+        self._party = party
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        if not indexes:
+            return []
+        rows = self._conn.execute(
+            select(peer_hashes.c.idx, peer_hashes.c.hash).where(
+                and_(peer_hashes.c.party == self._party, peer_hashes.c.idx.in_(set(indexes)))
+            )
+        )
+        found = {int(row.idx): bytes(row.hash) for row in rows}
+        try:
+            return [found[i] for i in indexes]
+        except KeyError as exc:
+            raise NotFound(f"hash {exc.args[0]} of {self._party}'s log is not held") from exc
+
+
+def leaves_between(conn: Connection, start: int, end: int) -> list[bytes]:
+    """This node's own leaf records with index in [start, end)."""
+    rows = conn.execute(
+        select(log_leaves.c.record)
+        .where(and_(log_leaves.c.idx >= start, log_leaves.c.idx < end))
+        .order_by(log_leaves.c.idx)
+    )
+    return [bytes(row.record) for row in rows]
+
+
+def peer_log_size(conn: Connection, party: str) -> int:
+    """How many leaves of ``party``'s log this node holds."""
+    value = conn.execute(
+        select(func.max(peer_leaves.c.idx)).where(peer_leaves.c.party == party)
+    ).scalar_one()
+    return 0 if value is None else int(value) + 1
+
+
+def peer_leaves_between(conn: Connection, party: str, start: int, end: int) -> list[bytes]:
+    """The held leaf records of ``party``'s log with index in [start, end)."""
+    rows = conn.execute(
+        select(peer_leaves.c.record)
+        .where(
+            and_(peer_leaves.c.party == party, peer_leaves.c.idx >= start, peer_leaves.c.idx < end)
+        )
+        .order_by(peer_leaves.c.idx)
+    )
+    return [bytes(row.record) for row in rows]
+
+
+def peer_leaf_of(conn: Connection, party: str, statement_id: str) -> tuple[int, bytes] | None:
+    """Where a statement sits in the held copy of ``party``'s log, with its record."""
+    row = conn.execute(
+        select(peer_leaves.c.idx, peer_leaves.c.record).where(
+            and_(peer_leaves.c.party == party, peer_leaves.c.statement_id == statement_id)
+        )
+    ).first()
+    return None if row is None else (int(row.idx), bytes(row.record))
 
 
 def raise_alarm(

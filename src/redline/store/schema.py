@@ -30,6 +30,8 @@ __all__ = [
     "log_state",
     "metadata",
     "outbox",
+    "peer_hashes",
+    "peer_leaves",
     "peers",
     "sequences",
     "statements",
@@ -123,6 +125,29 @@ log_leaves = Table(
 log_hashes = Table(
     "log_hashes",
     metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# This node's copy of each peer's log, as witnessed: every leaf record and the
+# tlog stored hashes over them. With it the witness recomputes the peer's root,
+# finds each statement it received, and can later show the whole log.
+peer_leaves = Table(
+    "peer_leaves",
+    metadata,
+    Column("party", String(32), primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("statement_id", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("record", LargeBinary, nullable=False),
+)
+Index("ix_peer_leaves_statement", peer_leaves.c.party, peer_leaves.c.statement_id)
+peer_hashes = Table(
+    "peer_hashes",
+    metadata,
+    Column("party", String(32), primary_key=True),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary, nullable=False),
 )

@@ -60,6 +60,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "peer_hashes",
+        sa.Column("party", sa.String(length=32), nullable=False),
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("hash", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("party", "idx"),
+    )
+    op.create_table(
+        "peer_leaves",
+        sa.Column("party", sa.String(length=32), nullable=False),
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("statement_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("recipient", sa.String(length=32), nullable=False),
+        sa.Column("time", sa.String(length=32), nullable=False),
+        sa.Column("record", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("party", "idx"),
+    )
+    with op.batch_alter_table("peer_leaves", schema=None) as batch_op:
+        batch_op.create_index("ix_peer_leaves_statement", ["party", "statement_id"], unique=False)
+
+    op.create_table(
         "peers",
         sa.Column("party", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -149,6 +170,11 @@ def downgrade() -> None:
     op.drop_table("statements")
     op.drop_table("sequences")
     op.drop_table("peers")
+    with op.batch_alter_table("peer_leaves", schema=None) as batch_op:
+        batch_op.drop_index("ix_peer_leaves_statement")
+
+    op.drop_table("peer_leaves")
+    op.drop_table("peer_hashes")
     op.drop_table("log_state")
     op.drop_table("log_leaves")
     op.drop_table("log_hashes")
