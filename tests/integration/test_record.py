@@ -19,6 +19,7 @@ from redline.core.errors import (
     Equivocation,
     InvalidNote,
     InvalidProof,
+    InvalidStatement,
     NotFound,
     VerificationError,
 )
@@ -459,3 +460,29 @@ def test_asking_again_for_a_cosignature_gets_the_same_one(pair: MemoryPair) -> N
     again = pair.us.record.add_checkpoint_body("prc", old=size)
     assert again is not None
     assert pair.prc.record.add_checkpoint("us", again[1]) == first
+
+
+def test_a_backdated_leaf_is_refused(pair: MemoryPair) -> None:
+    # A reply dated before a deadline it missed would sit after later leaves.
+    pair.us.service.send_message(to="prc", precedence="routine", subject="first", text="")
+    pair.clock.advance(minutes=-10)
+    pair.us.service.send_message(to="prc", precedence="flash", subject="backdated", text="")
+    pair.clock.advance(minutes=10)
+    pair.deliver()
+    pair.us.record.checkpoint_if_due(every=1, interval=0)
+    request = pair.us.record.add_checkpoint_body("prc")
+    assert request is not None
+    with pytest.raises(InvalidProof, match="before the leaf ahead of it"):
+        pair.prc.record.add_checkpoint("us", request[1])
+    assert pair.prc.service.status()["alarms"][0]["kind"] == "equivocation"
+
+
+def test_a_statement_dated_in_the_future_is_refused(pair: MemoryPair) -> None:
+    pair.clock.advance(hours=1)
+    pair.us.service.send_message(to="prc", precedence="flash", subject="ahead", text="")
+    pair.clock.advance(hours=-1)
+    wires = pair.us.service.due("prc", 10)
+    with pytest.raises(InvalidStatement) as caught:
+        pair.prc.service.receive("us", [Statement.from_wire(w) for w in wires])
+    assert caught.value.field == "time"
+    assert pair.prc.service.status()["statements"] == []

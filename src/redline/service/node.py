@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -37,6 +37,8 @@ from redline.store.db import Store
 __all__ = ["Clock", "NodeService", "ReceiveCheck", "ReceiveResult", "SendCheck", "system_clock"]
 
 Clock = Callable[[], datetime]
+# A statement dated further ahead of the receiver's clock than this is refused.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 #: Run inside a send's write transaction, with the statement's time, before it is signed.
 SendCheck = Callable[[Connection, datetime], None]
 #: Run inside a receive's write transaction on the fresh statements, before they are stored.
@@ -197,6 +199,12 @@ class NodeService:
                     field="to",
                 )
             verify_statement(statement, keys={peer: key})
+            if statement.sent_at > self.clock() + MAX_CLOCK_SKEW:
+                raise InvalidStatement(
+                    f"statement {statement.id[:16]} is dated {statement.time}, ahead of this "
+                    f"node's clock by more than {MAX_CLOCK_SKEW}",
+                    field="time",
+                )
 
     def receive(self, peer: str, batch: Sequence[Statement]) -> ReceiveResult:
         """Accept statements pushed (or pulled) from ``peer``, then sign a receipt.

@@ -454,6 +454,8 @@ class RecordService:
         """Extend the copy of ``peer``'s log with ``records`` and check its root."""
         reader = repo.PendingHashReader(repo.PeerHashReader(conn, peer))
         fields = []
+        before = repo.peer_leaves_between(conn, peer, held - 1, held) if held else []
+        previous = parse_time(parse_leaf(before[0]).time) if before else None
         for offset, record in enumerate(records):
             index = held + offset
             try:
@@ -464,6 +466,16 @@ class RecordService:
             if leaf.sender != peer:
                 error = InvalidProof(f"leaf {index} names signer {leaf.sender!r}", field="leaves")
                 raise _Caught(error, kept=kept, why="holds a leaf of another signer")
+            # A log appends in signing order: a leaf much older than the one before
+            # it was backdated (say, a reply dated before a deadline it missed).
+            moment = parse_time(leaf.time)
+            if previous is not None and moment < previous - OMISSION_SLACK:
+                error = InvalidProof(
+                    f"leaf {index} is dated {leaf.time}, before the leaf ahead of it",
+                    field="leaves",
+                )
+                raise _Caught(error, kept=kept, why="holds a backdated leaf")
+            previous = max(previous, moment) if previous is not None else moment
             hashes = merkle.stored_hashes_for_leaf_hash(index, merkle.leaf_hash(record), reader)
             reader.add(merkle.stored_hash_index(0, index), hashes)
             fields.append(leaf)
