@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from redline.core.errors import ConfigError
 from redline.store.migrate import upgrade
+from redline.store.schema import log_state
 
 __all__ = ["Store", "open_store"]
 
@@ -106,6 +107,13 @@ class Store:
             upgrade(self._write_engine)
         except OperationalError as exc:
             raise ConfigError(f"cannot open database: {exc.orig}", field="database") from exc
+        # The log's size row exists from the start: appends lock it, never race to create it.
+        try:
+            with self.write() as conn:
+                if conn.execute(select(log_state.c.id)).first() is None:
+                    conn.execute(insert(log_state).values(id=1, size=0))
+        except IntegrityError:
+            pass  # another process created it first
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -13,7 +13,7 @@ from redline.core import merkle
 from redline.core.errors import NotFound
 from redline.core.identity import Identity
 from redline.core.leaf import leaf_record
-from redline.core.statement import MAIN_STREAM, Statement
+from redline.core.statement import MAIN_STREAM, RECEIPT_STREAM, Statement
 from redline.store.schema import (
     alarms,
     log_hashes,
@@ -59,6 +59,18 @@ class Peer:
 def add_peer(conn: Connection, identity: Identity, url: str, now: str) -> None:
     """Pin a peer, replacing an earlier pin of the same party."""
     conn.execute(delete(peers).where(peers.c.party == identity.party))
+    # Sequence rows exist before the first send, so concurrent first sends on
+    # PostgreSQL serialise on the row instead of racing to insert it.
+    for stream in (MAIN_STREAM, RECEIPT_STREAM):
+        if (
+            conn.execute(
+                select(sequences.c.last_seq).where(
+                    and_(sequences.c.peer == identity.party, sequences.c.stream == stream)
+                )
+            ).first()
+            is None
+        ):
+            conn.execute(insert(sequences).values(peer=identity.party, stream=stream, last_seq=0))
     conn.execute(
         insert(peers).values(
             party=identity.party,
