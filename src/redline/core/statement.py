@@ -217,11 +217,14 @@ class Statement:
         if not isinstance(self.time, str):
             raise InvalidStatement("must be a string", field="time")
         parse_time(self.time)
-        if not isinstance(self.body, Mapping):
-            raise InvalidStatement("must be a JSON object", field="body")
-        plain = _plain_json(dict(self.body))
+        body = self.body if type(self.body) is dict else None
+        if body is None:
+            if not isinstance(self.body, Mapping):
+                raise InvalidStatement("must be a JSON object", field="body")
+            body = dict(self.body)
+        plain = _plain_json(body)
         if not plain:
-            _name_bad_value(dict(self.body), "body")  # raises unless only keys are non-ASCII
+            _name_bad_value(body, "body")  # raises unless only keys are non-ASCII
         validate_body(self.kind, self.body)
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
             raise InvalidStatement("must be a 64-byte Ed25519 signature", field="sig")
@@ -284,7 +287,7 @@ class Statement:
                 f"statement is {len(data)} bytes; the limit is {MAX_STATEMENT_BYTES}"
             )
         try:
-            text = bytes(data).decode("utf-8")
+            text = (data if type(data) is bytes else bytes(data)).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidStatement(f"statement is not UTF-8: {exc.reason}") from exc
         try:
@@ -311,12 +314,11 @@ class Statement:
         """
         if not isinstance(obj, dict):
             raise InvalidStatement("statement must be a JSON object")
-        missing = sorted(_FIELDS - obj.keys())
-        if missing:
-            raise InvalidStatement("required field is missing", field=missing[0])
-        unknown = sorted(obj.keys() - _FIELDS)
-        if unknown:
-            raise InvalidStatement("unknown field", field=unknown[0])
+        if obj.keys() != _FIELDS:
+            missing = sorted(_FIELDS - obj.keys())
+            if missing:
+                raise InvalidStatement("required field is missing", field=missing[0])
+            raise InvalidStatement("unknown field", field=sorted(obj.keys() - _FIELDS)[0])
         sig = obj["sig"]
         if not isinstance(sig, str):
             raise InvalidStatement("must be a base64 string", field="sig")
