@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from redline.core.errors import (
     NotFound,
     VerificationError,
 )
+from redline.core.leaf import leaf_record
 from redline.core.note import Signer, Verifier
 from redline.core.statement import Statement, format_time
 from redline.service.record import (
@@ -465,16 +467,41 @@ def test_asking_again_for_a_cosignature_gets_the_same_one(pair: MemoryPair) -> N
 def test_a_backdated_leaf_is_refused(pair: MemoryPair) -> None:
     # A reply dated before a deadline it missed would sit after later leaves.
     pair.us.service.send_message(to="prc", precedence="routine", subject="first", text="")
+    pair.deliver()
+    with pair.us.store.read() as conn:
+        from redline.store.repo import leaves_between, log_size
+
+        honest = leaves_between(conn, 0, log_size(conn))
+    backdated = Statement.create(
+        key=pair.us.dir.signing_key(),
+        sender="us",
+        to="prc",
+        kind="message",
+        seq=99,
+        time=pair.clock.now - timedelta(minutes=10),
+        body={"precedence": "flash", "subject": "reply", "text": "", "lang": "en"},
+    )
+    forged = [*honest, leaf_record(backdated)]
+    store = merkle.MemoryHashStore()
+    for record in forged:
+        store.append(record)
+    pair.prc.record.fetch_leaves = lambda peer, start, end: forged[start:end]
+    note = _forge(pair, len(forged), store.tree_hash())
+    with pytest.raises(InvalidProof, match="before the leaf ahead of it"):
+        pair.prc.record.add_checkpoint("us", format_add_checkpoint(0, [], note))
+    assert pair.prc.service.status()["alarms"][0]["kind"] == "equivocation"
+
+
+def test_a_clock_stepped_back_does_not_date_a_leaf_backwards(pair: MemoryPair) -> None:
+    pair.us.service.send_message(to="prc", precedence="routine", subject="first", text="")
+    first_time = pair.clock.now
     pair.clock.advance(minutes=-10)
-    pair.us.service.send_message(to="prc", precedence="flash", subject="backdated", text="")
+    later = pair.us.service.send_message(to="prc", precedence="flash", subject="next", text="")
+    assert later.sent_at >= first_time
     pair.clock.advance(minutes=10)
     pair.deliver()
-    pair.us.record.checkpoint_if_due(every=1, interval=0)
-    request = pair.us.record.add_checkpoint_body("prc")
-    assert request is not None
-    with pytest.raises(InvalidProof, match="before the leaf ahead of it"):
-        pair.prc.record.add_checkpoint("us", request[1])
-    assert pair.prc.service.status()["alarms"][0]["kind"] == "equivocation"
+    pair.witness()
+    assert pair.prc.record.latest_checkpoint("us", cosigned_by="prc") is not None
 
 
 def test_a_statement_dated_in_the_future_is_refused(pair: MemoryPair) -> None:

@@ -139,6 +139,7 @@ class NodeService:
             if not repo.peer_exists(conn, to):
                 raise NotFound(f"no pinned peer {to!r}; pin it with `redline peer add`", field="to")
             seq = repo.next_seq(conn, to, MAIN_STREAM)
+            now = repo.not_before_last_leaf(conn, now)
             if check is not None:
                 # After next_seq: its row lock serialises concurrent sends to ``to``.
                 check(conn, now)
@@ -259,6 +260,7 @@ class NodeService:
                 for domain_check in self.receive_checks:
                     domain_check(conn, fresh)
                 repo.insert_statements(conn, fresh, direction="in", state="received", now=stamp)
+                now = repo.not_before_last_leaf(conn, now)
                 receipt = Statement.create(
                     key=self._key,
                     sender=self.party,

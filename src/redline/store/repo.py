@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
@@ -13,7 +14,7 @@ from redline.core import merkle
 from redline.core.errors import NotFound
 from redline.core.identity import Identity
 from redline.core.leaf import leaf_record
-from redline.core.statement import MAIN_STREAM, RECEIPT_STREAM, Statement
+from redline.core.statement import MAIN_STREAM, RECEIPT_STREAM, Statement, parse_time
 from redline.store.schema import (
     alarms,
     log_hashes,
@@ -435,6 +436,23 @@ class CachingHashReader:
         if missing:
             self._cache.update(zip(missing, self._inner.read_hashes(missing), strict=True))
         return [self._cache[i] for i in indexes]
+
+
+def not_before_last_leaf(conn: Connection, now: datetime) -> datetime:
+    """``now``, or the time of the log's last leaf if that is later.
+
+    A log appends in signing order and its witnesses refuse a leaf dated well
+    before the one ahead of it, so a clock stepped back must not date one.
+    """
+    size = log_size(conn)
+    if size == 0:
+        return now
+    last = conn.execute(
+        select(statements.c.time)
+        .join(log_leaves, log_leaves.c.statement_id == statements.c.id)
+        .where(log_leaves.c.idx == size - 1)
+    ).scalar_one_or_none()
+    return max(now, parse_time(last)) if last is not None else now
 
 
 def log_size(conn: Connection) -> int:
