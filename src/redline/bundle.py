@@ -394,33 +394,42 @@ def _deadline(statement: Statement) -> datetime | None:
     return None
 
 
-def _answers(statement: Statement, other: _Log) -> tuple[list[Statement], list[Statement]]:
+def _receipt_of(statement: Statement, log: _Log) -> Statement | None:
+    """The earliest receipt in ``log`` that acknowledges ``statement``."""
     receipts = [
         s
-        for s in other.statements.values()
+        for s in log.statements.values()
         if s.kind == "receipt" and any(a["id"] == statement.id for a in s.body["ack"])
     ]
-    replies = [s for s in other.statements.values() if _is_reply(s, statement)]
-    return receipts, replies
+    return min(receipts, key=lambda s: s.time, default=None)
 
 
-def _is_reply(candidate: Statement, statement: Statement) -> bool:
-    if candidate.to != statement.sender:
-        return False
-    if statement.kind == "request":
-        return (
-            candidate.kind == "response" and candidate.body.get("request") == statement.body["id"]
-        )
-    return candidate.kind != "receipt" and candidate.body.get("in_reply_to") == statement.id
+# A request is answered by the addressee's accept, decline or counter (a
+# withdrawal is the requester's act); a message by the addressee's receipt,
+# the signed acknowledgement its node returns (there is no operator-level
+# acknowledgement statement yet).
+_ANSWERS = ("accept", "decline", "counter")
 
 
-# Kinds a reply could take: a response to a request; any non-receipt to a message.
+def _replies(statement: Statement, other: _Log) -> list[Statement]:
+    if statement.kind != "request":
+        receipt = _receipt_of(statement, other)
+        return [] if receipt is None else [receipt]
+    return [
+        s
+        for s in other.statements.values()
+        if s.kind == "response"
+        and s.to == statement.sender
+        and s.body.get("request") == statement.body["id"]
+        and s.body.get("action") in _ANSWERS
+    ]
+
+
 def _could_reply(leaf: LeafFields, statement: Statement) -> bool:
+    """Whether a leaf, seen without its statement, might be the reply."""
     if leaf.to != statement.sender:
         return False
-    if statement.kind == "request":
-        return leaf.kind == "response"
-    return leaf.kind not in ("receipt", "heartbeat")
+    return leaf.kind == ("response" if statement.kind == "request" else "receipt")
 
 
 def _report_responses(
@@ -444,31 +453,54 @@ def _report_responses(
                 "deadline": format_time(deadline),
             }
             report.findings.append(finding)
-            outcome, line = _outcome(statement, deadline, logs.get(statement.to), finding)
+            outcome, line = _outcome(statement, deadline, logs.get(statement.to), finding, log)
             finding["outcome"] = outcome
             report.say(f"{head}: {line}")
 
 
 def _outcome(
-    statement: Statement, deadline: datetime, other: _Log | None, finding: dict[str, Any]
+    statement: Statement,
+    deadline: datetime,
+    other: _Log | None,
+    finding: dict[str, Any],
+    own: _Log,
 ) -> tuple[str, str]:
     """Whether ``other``'s log answers ``statement``, and how the bundle shows it.
 
-    "no-response" is said only when it is proven: the bundle holds the whole
-    of the addressee's log up to a checkpoint (its root recomputed), that log
-    runs past the deadline by the addressee's own leaf times, and every leaf
-    in it that could be a reply is disclosed and is not one.
+    Outcomes: ``answered`` / ``answered-late`` (a disclosed reply, signed by or
+    after the deadline; whether it reached the requester is said too),
+    ``no-response`` (proven: the bundle holds the addressee's whole log up to
+    a checkpoint, its root recomputed; the addressee's own leaf times run past
+    the deadline; and every leaf in it that could be a reply is disclosed and
+    is not one), ``late-delivery`` (the addressee's node received it only
+    after its deadline), ``open`` (the log does not yet run past the
+    deadline) and ``unknown`` (absence cannot be proven from this bundle).
     """
     if other is None:
         return "unknown", f"{statement.to}'s log is not in this bundle"
-    receipts, replies = _answers(statement, other)
-    delivered = f"delivered (receipt {receipts[0].id[:16]})" if receipts else "no receipt"
+    receipt = _receipt_of(statement, other)
+    delivered = f"received {receipt.time}" if receipt else "no receipt disclosed"
+    replies = _replies(statement, other)
     if replies:
         first = min(replies, key=lambda s: s.time)
-        late = " (after the deadline)" if first.sent_at > deadline else ""
-        return (
-            "answered",
-            f"{delivered}; answered {first.time}{late} by {first.kind} {first.id[:16]}",
+        finding["reply"] = first.id
+        what = "acknowledged by receipt" if first.kind == "receipt" else f"{first.body['action']}"
+        if first.kind == "receipt":
+            reached = ""
+        elif _receipt_of(first, own) is not None:
+            reached = f"; the reply reached {statement.sender}"
+        else:
+            reached = f"; delivery of the reply to {statement.sender} is not shown"
+        if first.sent_at > deadline:
+            return "answered-late", (
+                f"{delivered}; {what} {first.time}, AFTER the deadline {format_time(deadline)}"
+                f"{reached}"
+            )
+        return "answered", f"{delivered}; {what} {first.time}{reached}"
+    if receipt is not None and receipt.sent_at > deadline:
+        return "late-delivery", (
+            f"{delivered}: {statement.to}'s node received it only after its deadline "
+            f"{format_time(deadline)}"
         )
     if other.leaves is None:
         return "unknown", (
@@ -482,9 +514,9 @@ def _outcome(
     ]
     if hidden:
         return "unknown", (
-            f"{delivered}; {statement.to}'s log holds {len(hidden)} statement(s) to "
-            f"{statement.sender} that this bundle does not disclose (first {hidden[0].id[:16]}); "
-            "one may be the reply"
+            f"{delivered}; {statement.to}'s log holds {len(hidden)} {hidden[0].kind} "
+            f"statement(s) to {statement.sender} that this bundle does not disclose "
+            f"(first {hidden[0].id[:16]}); one may be the reply"
         )
     size = other.checkpoint.checkpoint.size
     last = max((leaf.time for leaf in other.leaves), default=None)

@@ -236,7 +236,11 @@ def bundle(pair: MemoryPair, tmp_path: Path) -> Path:
 def test_exported_bundle_verifies(pair: MemoryPair, bundle: Path) -> None:
     report = verify_bundle(bundle, trusted=_identities(pair))
     assert report.statements == 6  # from each side: 2 messages and 1 receipt for both
-    assert any("FLASH message" in line and "delivered" in line for line in report.lines)
+    # FLASH messages are acknowledged by the addressee's signed receipt.
+    flash = [f for f in report.findings if f["from"] == "us"]
+    assert len(flash) == 2
+    assert all(f["outcome"] == "answered" for f in flash)
+    assert any("acknowledged by receipt" in line for line in report.lines)
 
 
 def test_verify_fails_closed_without_trust(pair: MemoryPair, bundle: Path) -> None:
@@ -403,6 +407,40 @@ def test_a_withheld_reply_makes_no_response_unprovable(pair: MemoryPair, tmp_pat
     export_bundle(pair.us.record, filtered, until=pair.clock.now.replace(hour=8, minute=10))
     finding = _finding(verify_bundle(filtered, trusted=_identities(pair)), request)
     assert finding["outcome"] == "unknown"
+
+
+def test_a_late_reply_is_answered_late_and_says_if_it_arrived(
+    pair: MemoryPair, tmp_path: Path
+) -> None:
+    request = _request(pair, "req-5")
+    pair.deliver()
+    pair.clock.advance(hours=3)  # the deadline (10:00) passes
+    # The PRC signs a decline after the deadline and never delivers it.
+    pair.prc.service.send(
+        to="us", kind="response", body={"request": "req-5", "action": "decline", "reason": "Late"}
+    )
+    pair.prc.service.send_message(to="us", precedence="routine", subject="later", text="")
+    pair.witness()
+    # Exported by the PRC, which holds its own late reply.
+    out = tmp_path / "by-prc"
+    export_bundle(pair.prc.record, out)
+    finding = _finding(verify_bundle(out, trusted=_identities(pair)), request)
+    assert finding["outcome"] == "answered-late"
+
+
+def test_a_flash_message_with_no_receipt_past_its_window(pair: MemoryPair, tmp_path: Path) -> None:
+    # The PRC node logs no receipt for a FLASH message, though its log runs on.
+    flash = pair.us.service.send_message(to="prc", precedence="flash", subject="f", text="")
+    pair.clock.advance(minutes=30)
+    pair.prc.service.send_message(to="us", precedence="routine", subject="other", text="")
+    wires = pair.prc.service.due("us", 10)
+    result = pair.us.service.receive("prc", [Statement.from_wire(w) for w in wires])
+    pair.prc.service.take_receipts("us", [Statement.from_wire(w) for w in result.receipts])
+    pair.witness()
+    out = tmp_path / "evidence"
+    export_bundle(pair.us.record, out)
+    finding = _finding(verify_bundle(out, trusted=_identities(pair)), flash)
+    assert finding["outcome"] == "no-response"
 
 
 def test_our_late_cosignature_alone_does_not_prove_silence(
