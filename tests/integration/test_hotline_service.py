@@ -8,6 +8,7 @@ injected, so deadlines and ring timeouts pass without sleeping.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from redline.core.errors import (
     NotFound,
     RedlineError,
 )
-from redline.core.statement import Statement
+from redline.core.statement import Statement, format_time
 from redline.node import init_node
 from redline.service.hotline import HotlineService, parse_window
 from redline.service.node import NodeService
@@ -120,6 +121,10 @@ def ask(us: Side, clock: Clock, **kw: object) -> str:
     args.update(kw)
     st = us.hotline.request(**args)  # type: ignore[arg-type]
     return str(st.body["id"])
+
+
+def _stamp(moment: datetime) -> str:
+    return format_time(moment)
 
 
 def request_line(side: Side, request_id: str) -> dict[str, object]:
@@ -391,3 +396,159 @@ def test_directory_publish_and_counterpart_dispute(sides: tuple[Side, Side]) -> 
             "prc": "prc-mnd",
         }
         assert all(v["source"] == "signed" for v in secdef["views"])
+
+
+# -- what is due: a lapse or a missed call must be true when signed ------------------------
+
+
+def _refused_on_receipt(receiver: Side, sender: str, st: Statement, field: str) -> str:
+    before = receiver.count()
+    with pytest.raises(InvalidStatement) as info:
+        receiver.node.receive(sender, [st])
+    assert info.value.field == field, info.value
+    assert receiver.count() == before, "something was stored on error"
+    return str(info.value)
+
+
+def test_a_lapse_signed_before_the_deadline_is_refused_on_receipt(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    deadline = clock.now + timedelta(hours=1)
+    rid = ask(us, clock, deadline=deadline)
+    sync(us, prc)
+    early = us.node.send(
+        to="prc", kind="request-lapsed", body={"request": rid, "deadline": _stamp(deadline)}
+    )
+    assert "deadline" in _refused_on_receipt(prc, "us", early, "body.deadline")
+
+
+def test_a_lapse_with_a_wrong_deadline_is_refused_on_receipt(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    rid = ask(us, clock, deadline=clock.now + timedelta(hours=1))
+    sync(us, prc)
+    clock.advance(hours=2)
+    wrong = clock.now - timedelta(minutes=1)
+    st = us.node.send(
+        to="prc", kind="request-lapsed", body={"request": rid, "deadline": _stamp(wrong)}
+    )
+    _refused_on_receipt(prc, "us", st, "body.deadline")
+
+
+def test_a_lapse_after_a_withdrawal_is_refused_on_receipt(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    deadline = clock.now + timedelta(hours=1)
+    rid = ask(us, clock, deadline=deadline)
+    us.hotline.withdraw(rid)
+    sync(us, prc)
+    clock.advance(hours=2)
+    assert us.hotline.record_due() == []
+    st = us.node.send(
+        to="prc", kind="request-lapsed", body={"request": rid, "deadline": _stamp(deadline)}
+    )
+    _refused_on_receipt(prc, "us", st, "body.request")
+
+
+def test_a_lapse_of_an_answered_request_has_no_effect(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    deadline = clock.now + timedelta(hours=1)
+    rid = ask(us, clock, deadline=deadline)
+    sync(us, prc)
+    prc.hotline.respond(rid, decline="No")
+    # The requester signs a lapse before the decline reaches it (they cross):
+    # it is stored, so the link does not wedge, but folded as refused.
+    clock.advance(hours=2)
+    [lapse] = us.hotline.record_due()
+    sync(us, prc)
+    for side in (us, prc):
+        line = request_line(side, rid)
+        assert (line["state"], line["lapse_recorded_by"]) == ("declined", None)
+        refused = {r["statement_id"] for r in side.hotline.board()["refused"]}
+        assert lapse.id in refused
+        assert side.hotline.record_due() == []
+
+
+def test_a_missed_call_signed_while_ringing_is_refused_on_receipt(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    call = us.hotline.place_call(
+        from_office="us-secdef", to_office="prc-mnd", mechanism="dtl", ring_timeout=120
+    )
+    sync(us, prc)
+    early = us.node.send(to="prc", kind="call-missed", body={"call": call.body["id"]})
+    _refused_on_receipt(prc, "us", early, "body.call")
+
+
+def test_a_missed_record_of_an_answered_call_has_no_effect(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    call_id = str(
+        us.hotline.place_call(
+            from_office="us-secdef", to_office="prc-mnd", mechanism="dtl", ring_timeout=5
+        ).body["id"]
+    )
+    sync(us, prc)
+    prc.hotline.call_event(call_id, "answer")
+    clock.advance(seconds=30)
+    [missed] = us.hotline.record_due()  # the answer has not reached the caller yet
+    sync(us, prc)
+    for side in (us, prc):
+        line = next(c for c in side.hotline.board()["calls"] if c["id"] == call_id)
+        assert (line["state"], line["missed_recorded_by"]) == ("answered", None)
+        assert missed.id in {r["statement_id"] for r in side.hotline.board()["refused"]}
+    # Once the caller knows, signing it anyway is refused on receipt.
+    again = us.node.send(to="prc", kind="call-missed", body={"call": call_id})
+    _refused_on_receipt(prc, "us", again, "body.call")
+
+
+def test_record_due_signs_nothing_before_the_clock_reaches_the_deadline(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    ask(us, clock, deadline=clock.now + timedelta(hours=1))
+    sync(us, prc)
+    # Asked about a moment the node's clock has not reached: the statement
+    # would be dated now, before the deadline, so nothing is signed.
+    with pytest.raises(Conflict):
+        us.hotline.record_due(clock.now + timedelta(hours=2))
+    assert us.hotline.record_due() == []
+
+
+def test_a_directory_cannot_carry_the_other_partys_offices(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    us.hotline.publish_directory()
+    sync(us, prc)
+    [published] = [s for s in prc.hotline.record().statements if s.kind == "directory"]
+    body = copy.deepcopy(dict(published.body))
+    body["holdings"].append(
+        {
+            "office": "prc-mnd",
+            "person_en": "Nobody",
+            "person_zh": "无",
+            "start": "2024-01-01",
+            "end": None,
+        }
+    )
+    # The body rule: a holding names one of the offices published with it.
+    err = refuses(
+        us, InvalidInput, "holdings[1]", lambda: us.node.send(to="prc", kind="directory", body=body)
+    )
+    assert "office" in str(err)
+    # And those offices must be the sender's own.
+    body = copy.deepcopy(dict(published.body))
+    body["offices"][0] = {**body["offices"][0], "id": "prc-mnd"}
+    body["holdings"] = [{**body["holdings"][0], "office": "prc-mnd"}]
+    st = us.node.send(to="prc", kind="directory", body=body)
+    _refused_on_receipt(prc, "us", st, "body.offices[0].id")
+    directory = prc.hotline.record().directory
+    assert directory.office("prc-mnd").party == "prc"

@@ -551,3 +551,13 @@ def test_a_statement_dated_in_the_future_is_refused(pair: MemoryPair) -> None:
         pair.prc.service.receive("us", [Statement.from_wire(w) for w in wires])
     assert caught.value.field == "time"
     assert pair.prc.service.status()["statements"] == []
+
+
+def test_a_non_empty_proof_from_size_zero_is_a_bad_request(pair: MemoryPair) -> None:
+    _traffic(pair)
+    checkpoint = pair.us.record.checkpoint_if_due(every=1, interval=0)
+    assert checkpoint is not None
+    with pytest.raises(BadWitnessRequest):  # tlog-witness: MUST be empty when old is 0
+        pair.prc.record.add_checkpoint(
+            "us", format_add_checkpoint(0, [bytes(32)], checkpoint.note.encode())
+        )

@@ -312,6 +312,8 @@ class RecordService:
         to this node that the log left out.
         """
         old, proof, note = parse_add_checkpoint(body)
+        if old == 0 and proof:
+            raise BadWitnessRequest("the proof must be empty when the old size is 0", field="proof")
         identity = self.node.peer(peer).identity
         log_key = Verifier.parse(identity.log_vkey)
         try:
@@ -323,6 +325,10 @@ class RecordService:
         open_checkpoint(note, log=log_key)  # 403 when the log signature fails
         if old > checkpoint.size:
             raise BadWitnessRequest(f"old size {old} is beyond the checkpoint size", field="old")
+        if old == checkpoint.size and proof:
+            raise BadWitnessRequest(
+                "the proof must be empty when the old size is the checkpoint size", field="proof"
+            )
         now = self.node.clock()
         stamp = format_time(now)
         try:
@@ -466,10 +472,11 @@ class RecordService:
             if leaf.sender != peer:
                 error = InvalidProof(f"leaf {index} names signer {leaf.sender!r}", field="leaves")
                 raise _Caught(error, kept=kept, why="holds a leaf of another signer")
-            # A log appends in signing order: a leaf much older than the one before
-            # it was backdated (say, a reply dated before a deadline it missed).
+            # A Redline log dates each leaf no earlier than the one before it (the
+            # signer clamps to its last leaf under the log's lock): an earlier leaf
+            # was backdated (say, a reply dated before a deadline it missed).
             moment = parse_time(leaf.time)
-            if previous is not None and moment < previous - OMISSION_SLACK:
+            if previous is not None and moment < previous:
                 error = InvalidProof(
                     f"leaf {index} is dated {leaf.time}, before the leaf ahead of it",
                     field="leaves",

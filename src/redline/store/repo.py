@@ -444,7 +444,10 @@ def not_before_last_leaf(conn: Connection, now: datetime) -> datetime:
     A log appends in signing order and its witnesses refuse a leaf dated well
     before the one ahead of it, so a clock stepped back must not date one.
     """
-    size = log_size(conn)
+    # Take the log's row lock first (PostgreSQL): then no other writer can append
+    # between this read and our append, and times follow the log's order.
+    locked = conn.execute(_GROW_LOG, {"b_count": 0}).first()
+    size = int(locked[0]) if locked is not None else 0
     if size == 0:
         return now
     last = conn.execute(
