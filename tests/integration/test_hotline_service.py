@@ -472,6 +472,12 @@ def test_a_lapse_of_an_answered_request_has_no_effect(
         refused = {r["statement_id"] for r in side.hotline.board()["refused"]}
         assert lapse.id in refused
         assert side.hotline.record_due() == []
+    # Once the requester has the decline (it signed a receipt for it), a lapse
+    # signed anyway is refused on receipt.
+    again = us.node.send(
+        to="prc", kind="request-lapsed", body={"request": rid, "deadline": _stamp(deadline)}
+    )
+    assert "declined" in _refused_on_receipt(prc, "us", again, "body.request")
 
 
 def test_a_missed_call_signed_while_ringing_is_refused_on_receipt(

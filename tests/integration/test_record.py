@@ -561,3 +561,23 @@ def test_a_non_empty_proof_from_size_zero_is_a_bad_request(pair: MemoryPair) -> 
         pair.prc.record.add_checkpoint(
             "us", format_add_checkpoint(0, [bytes(32)], checkpoint.note.encode())
         )
+
+
+def test_a_withheld_statement_raises_an_alarm(pair: MemoryPair) -> None:
+    # The PRC logs a reply but never delivers it; the US witness sees its leaf.
+    withheld = pair.prc.service.send(
+        to="us", kind="response", body={"request": "r-x", "action": "decline", "reason": "no"}
+    )
+    pair.clock.advance(minutes=5)
+    # The PRC's log runs on: its receipt for a later US message is a later leaf.
+    pair.us.service.send_message(to="prc", precedence="routine", subject="later", text="")
+    with pair.prc.store.write() as conn:  # drop the reply from the PRC outbox: withheld
+        from sqlalchemy import delete
+
+        from redline.store.schema import outbox
+
+        conn.execute(delete(outbox).where(outbox.c.statement_id == withheld.id))
+    pair.deliver()
+    pair.witness()
+    alarms = [a for a in pair.us.service.status()["alarms"] if a["kind"] == "undelivered"]
+    assert len(alarms) == 1 and withheld.id in alarms[0]["evidence"]

@@ -103,6 +103,7 @@ BAD = [
     (k.DIRECTORY, _set("holdings.0.start", "2021-02-30"), "body.holdings[0].start"),
     (k.DIRECTORY, _set("offices", []), "body.offices"),
     (k.DIRECTORY, _set("party", "US"), "body.party"),
+    (k.DIRECTORY, _set("holdings.0.office", "prc-mnd"), "body.holdings[0].office"),
     (k.COUNTERPART, _set("counterpart_office", "us-secdef"), "body.counterpart_office"),
     (k.COUNTERPART, _set("extra", 1), "body.extra"),
     (k.MECHANISM_STATUS, _set("status", "paused"), "body.status"),

@@ -435,6 +435,7 @@ class RecordService:
                     [{"party": peer, "idx": i, "hash": h} for i, h in reader.pending.items()],
                 )
             self._prove_received(conn, peer, checkpoint, checkpoint_id, reader, kept)
+            self._alarm_undelivered(conn, peer, checkpoint, stamp)
             line = self._witness_signer.cosign(
                 checkpoint.format(), timestamp=int(now.timestamp())
             ).decode()
@@ -550,6 +551,51 @@ class RecordService:
                     proof="\n".join(base64.b64encode(h).decode("ascii") for h in hashes),
                     proof_checkpoint_id=checkpoint_id,
                 )
+            )
+
+    def _alarm_undelivered(
+        self, conn: Connection, peer: str, checkpoint: Checkpoint, stamp: str
+    ) -> None:
+        """Alarm when ``peer``'s log holds statements to this node it never delivered.
+
+        A reply signed and logged but withheld would let the peer say it
+        answered; the operator must know of it while it can still be asked for.
+        """
+        if checkpoint.size == 0:
+            return
+        last = repo.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
+        if not last:
+            return
+        cutoff = format_time(parse_time(parse_leaf(last[0]).time) - OMISSION_SLACK)
+        held = select(statements.c.id).where(statements.c.id == peer_leaves.c.statement_id)
+        missing = conn.execute(
+            select(peer_leaves.c.statement_id, peer_leaves.c.kind, peer_leaves.c.time)
+            .where(
+                and_(
+                    peer_leaves.c.party == peer,
+                    peer_leaves.c.recipient == self.party,
+                    peer_leaves.c.idx < checkpoint.size,
+                    peer_leaves.c.time < cutoff,
+                    ~held.exists(),
+                )
+            )
+            .order_by(peer_leaves.c.idx)
+        ).all()
+        if not missing:
+            return
+        message = (
+            f"{peer}'s log holds {len(missing)} statement(s) to {self.party} that never "
+            f"arrived (first: {missing[0].kind} {missing[0].statement_id[:16]} of "
+            f"{missing[0].time})"
+        )
+        if message not in {a["message"] for a in repo.open_alarms(conn)}:
+            repo.raise_alarm(
+                conn,
+                kind="undelivered",
+                peer=peer,
+                message=message,
+                now=stamp,
+                evidence=json.dumps([row.statement_id for row in missing]),
             )
 
     @staticmethod

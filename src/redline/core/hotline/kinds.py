@@ -220,11 +220,12 @@ def _directory(body: Mapping[str, Any]) -> None:
         _text(body, name, limit=200)
     _text(body, "time_zone", limit=100)
     levels = tuple(level.value for level in Level)
+    office_ids: set[str] = set()
     for i, raw in enumerate(_list(body, "offices", minimum=1, limit=200)):
         where = f"body.offices[{i}]"
         office = _object(raw, where)
         _only(office, {"id", "title_en", "title_zh", "level", "seats"}, where)
-        _ident(office, "id", where)
+        office_ids.add(_ident(office, "id", where))
         _text(office, "title_en", where, limit=300)
         _text(office, "title_zh", where, limit=300)
         _choice(office, "level", levels, where)
@@ -235,7 +236,11 @@ def _directory(body: Mapping[str, Any]) -> None:
         where = f"body.holdings[{i}]"
         holding = _object(raw, where)
         _only(holding, {"office", "person_en", "person_zh", "start", "end", "note"}, where)
-        _ident(holding, "office", where)
+        if _ident(holding, "office", where) not in office_ids:
+            raise InvalidStatement(
+                "a directory lists holders of its own offices only; not in body.offices",
+                field=f"{where}.office",
+            )
         _text(holding, "person_en", where, limit=200)
         _text(holding, "person_zh", where, limit=200)
         start = _day(_get(holding, "start", where), f"{where}.start")

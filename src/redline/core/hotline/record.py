@@ -60,7 +60,7 @@ from redline.core.hotline.requests import (
     counter_request,
     request_outcome,
 )
-from redline.core.statement import Statement, parse_time
+from redline.core.statement import Statement, format_time, parse_time
 
 __all__ = [
     "CallMessage",
@@ -68,6 +68,7 @@ __all__ = [
     "Readout",
     "Record",
     "Refused",
+    "check_due",
     "check_incoming",
     "directory_body",
     "fold",
@@ -231,6 +232,16 @@ def directory_body(directory: Directory, party_id: str) -> dict[str, Any]:
 
 def _with_party(directory: Directory, body: Mapping[str, Any]) -> Directory:
     pid = body["party"]
+    # The body rule ties every holding to one of body["offices"]; those must be
+    # the publisher's own, not an office the other party holds.
+    owners = {o.id: o.party for o in directory.offices}
+    for i, o in enumerate(body["offices"]):
+        owner = owners.get(o["id"], pid)
+        if owner != pid:
+            raise InvalidStatement(
+                f"{o['id']} is an office of {owner}; {pid} publishes only its own",
+                field=f"body.offices[{i}].id",
+            )
     party = Party(
         id=pid, name_en=body["name_en"], name_zh=body["name_zh"], time_zone=body["time_zone"]
     )
@@ -398,9 +409,37 @@ def _order(statements: Iterable[Statement]) -> list[Statement]:
 
 
 class _Folder:
-    def __init__(self, record: Record, history: PublicHistory | None) -> None:
+    def __init__(
+        self,
+        record: Record,
+        history: PublicHistory | None,
+        acknowledged: Mapping[str, datetime] | None = None,
+    ) -> None:
         self.r = record
         self.history = history
+        self.acknowledged = acknowledged or {}
+
+    def _known_to(self, sender: str, at: datetime, statements: Iterable[Statement]) -> bool:
+        """Whether ``sender`` held one of ``statements`` before ``at``: its own, or
+        one it had signed a receipt for (so a crossing on the wire is ruled out)."""
+        for s in statements:
+            if s.sender == sender:
+                return True
+            acked = self.acknowledged.get(s.id)
+            if acked is not None and acked < at:
+                return True
+        return False
+
+    def _effective(self, kind: str, key: str, ident: str, before: datetime) -> list[Statement]:
+        refused = {x.statement_id for x in self.r.refused}
+        return [
+            s
+            for s in self.r.statements
+            if s.kind == kind
+            and s.body.get(key) == ident
+            and s.sent_at < before
+            and s.id not in refused
+        ]
 
     def refuse(self, st: Statement, reason: str) -> None:
         self.r.refused.append(
@@ -488,10 +527,41 @@ class _Folder:
         self.r.sources[f"response:{st.id}"] = st.id
 
     def _request_lapsed(self, st: Statement) -> None:
-        req = self.r.requests.get(st.body["request"])
-        if req is None or req.from_party != st.sender:
-            raise InvalidStatement("not a request of the sender", field="body.request")
+        req = self.lapsed_request(st.sender, st.body, st.sent_at)
         self.r.lapse_records.setdefault(req.id, st.id)
+
+    def lapsed_request(
+        self, sender: str, body: Mapping[str, Any], at: datetime
+    ) -> EngagementRequest:
+        """The request a ``request-lapsed`` by ``sender`` signed at ``at`` records.
+
+        Raises:
+            InvalidStatement: not the sender's request, the wrong deadline, a
+                time before the deadline, or an answer the sender already held.
+            Conflict: answered before the deadline by a response the sender
+                had not yet received (the two crossed).
+        """
+        req = self.r.requests.get(body["request"])
+        if req is None or req.from_party != sender:
+            raise InvalidStatement("not a request of the sender", field="body.request")
+        if parse_time(body["deadline"]) != req.deadline:
+            raise InvalidStatement(
+                f"request {req.id} has deadline {format_time(req.deadline)}", field="body.deadline"
+            )
+        if at < req.deadline:
+            raise InvalidStatement(
+                f"signed at {format_time(at)}, before the deadline of {req.id}",
+                field="body.deadline",
+            )
+        events = [e for e in self.r.request_events(req.id) if e.at <= at]
+        outcome = request_outcome(req, events, at)
+        if outcome.state is not RequestState.LAPSED:
+            why = f"request {req.id} was {outcome.state.value} before its deadline"
+            answers = self._effective(k.RESPONSE, "request", req.id, req.deadline)
+            if self._known_to(sender, at, answers):
+                raise InvalidStatement(why, field="body.request")
+            raise Conflict(why, field="body.request")
+        return req
 
     def _call(self, st: Statement) -> None:
         call = _call(st, self.r.directory)
@@ -517,10 +587,35 @@ class _Folder:
         self.r.call_events.append(event)
 
     def _call_missed(self, st: Statement) -> None:
-        call = self._get_call(st.body["call"])
-        if call.from_party != st.sender:
-            raise InvalidStatement("only the caller records a missed call", field="body.call")
+        call = self.missed_call(st.sender, st.body, st.sent_at)
         self.r.missed_records.setdefault(call.id, st.id)
+
+    def missed_call(self, sender: str, body: Mapping[str, Any], at: datetime) -> Call:
+        """The call a ``call-missed`` by ``sender`` signed at ``at`` records.
+
+        Raises:
+            InvalidStatement: not the sender's call, still ringing at ``at``,
+                or an answer or decline the sender already held.
+            Conflict: answered or declined by an event the sender had not yet
+                received (the two crossed).
+        """
+        call = self._get_call(body["call"])
+        if call.from_party != sender:
+            raise InvalidStatement("only the caller records a missed call", field="body.call")
+        timeout = self.r.ring_timeouts[call.id]
+        if at < call.placed_at + timeout:
+            raise InvalidStatement(
+                f"call {call.id} was still ringing at {format_time(at)}", field="body.call"
+            )
+        events = [e for e in self.r.call_events_of(call.id) if e.at <= at]
+        view = call_view(call, events, at, ring_timeout=timeout)
+        if view.state is not CallState.MISSED:
+            why = f"call {call.id} was {view.state.value}, not missed"
+            acts = self._effective(k.CALL_EVENT, "call", call.id, call.placed_at + timeout)
+            if self._known_to(sender, at, acts):
+                raise InvalidStatement(why, field="body.call")
+            raise Conflict(why, field="body.call")
+        return call
 
     def _call_message(self, st: Statement) -> None:
         call = self._get_call(st.body["call"])
@@ -663,12 +758,17 @@ def check_incoming(
     held: Sequence[Statement],
     catalogue: PublicHistory,
     history: PublicHistory | None,
+    acknowledged: Mapping[str, datetime] | None = None,
 ) -> None:
     """Refuse ``statement`` from the peer if it breaks an order-independent rule.
 
     ``held`` is every hotline statement the receiver holds (and those earlier
-    in the same batch). See the module docstring for which rules are checked
-    here and which are left to the fold.
+    in the same batch). ``acknowledged`` maps the id of each of the receiver's
+    statements the sender has signed a receipt for to that receipt's time: a
+    ``request-lapsed`` or ``call-missed`` signed after the sender received
+    the answer is refused here; one that crossed the answer is folded as
+    refused. See the module docstring for which rules are checked here and
+    which are left to the fold.
 
     Raises:
         InvalidStatement: naming ``body.<field>``.
@@ -681,7 +781,7 @@ def check_incoming(
     record = fold(held, catalogue=catalogue, history=history, now=as_of)
     try:
         _check_sides(statement, record)
-        _Folder(record, history).apply(statement, strict=True)
+        _Folder(record, history, acknowledged).apply(statement, strict=True)
     except InvalidStatement:
         raise
     except RedlineError as exc:
@@ -726,6 +826,23 @@ def _check_sides(st: Statement, record: Record) -> None:
             raise InvalidStatement(
                 f"{b['own_office']} is not an office of {st.sender}", field="body.own_office"
             )
+
+
+def check_due(
+    record: Record, kind: str, *, sender: str, body: Mapping[str, Any], at: datetime
+) -> None:
+    """Check that a ``request-lapsed`` or ``call-missed`` by ``sender`` with
+    ``body``, signed at ``at``, would be taken as true by the fold.
+
+    Raises:
+        InvalidStatement: it would be refused (see ``_Folder.lapsed_request``).
+        Conflict: the request or call was answered.
+    """
+    folder = _Folder(record, record.history)
+    if kind == k.REQUEST_LAPSED:
+        folder.lapsed_request(sender, body, at)
+    elif kind == k.CALL_MISSED:
+        folder.missed_call(sender, body, at)
 
 
 def _body_field(exc: RedlineError) -> str:
