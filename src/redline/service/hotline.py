@@ -33,13 +33,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from redline.core.errors import Conflict, InvalidInput, NotFound, RedlineError
+from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound, RedlineError
 from redline.core.hotline import kinds as k
 from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
 from redline.core.hotline.history import PublicHistory, load_history, parse_history
 from redline.core.hotline.lifecycle import MECHANISM, CallState, RequestState, transition
 from redline.core.hotline.record import (
     Record,
+    check_due,
     check_incoming,
     directory_body,
     fold,
@@ -53,10 +54,10 @@ from redline.core.hotline.requests import (
     propose,
     request_outcome,
 )
-from redline.core.statement import Statement, format_time
+from redline.core.statement import Statement, format_time, parse_time
 from redline.service.hotline_views import board_view, calendar_ics, directory_view, timeline_view
 from redline.service.node import NodeService
-from redline.store.hotline import statement_wires
+from redline.store.hotline import acknowledged_times, statement_wires
 
 __all__ = [
     "HISTORY_FILE",
@@ -204,8 +205,14 @@ class HotlineService:
         if not any(st.kind in k.HOTLINE_KINDS for st in fresh):
             return  # messages, heartbeats: nothing to fold (and no query on the hot path)
         held = self._held(conn)
+        acked = {
+            sid: parse_time(time)
+            for sid, time in acknowledged_times(conn, fresh[0].sender, k.HOTLINE_KINDS).items()
+        }
         for st in fresh:
-            check_incoming(st, held=held, catalogue=catalogue(), history=self.history())
+            check_incoming(
+                st, held=held, catalogue=catalogue(), history=self.history(), acknowledged=acked
+            )
             held.append(st)
 
     # -- sending, checked in the transaction -------------------------------------------
@@ -710,11 +717,15 @@ class HotlineService:
             if outcome.state is not RequestState.LAPSED:
                 continue
 
-            def lapse_check(r: Record, _at: datetime, rid: str = req.id) -> None:
+            body = {"request": req.id, "deadline": format_time(req.deadline)}
+
+            def lapse_check(
+                r: Record, at: datetime, rid: str = req.id, body: dict[str, Any] = body
+            ) -> None:
                 if rid in r.lapse_records:
                     raise Conflict(f"{rid} is recorded as lapsed already", field="request_id")
+                self._check_due(r, k.REQUEST_LAPSED, body, at, "request_id")
 
-            body = {"request": req.id, "deadline": format_time(req.deadline)}
             out.append(self._send(req.to_party, k.REQUEST_LAPSED, body, lapse_check))
         for call in rec.calls.values():
             if call.from_party != self.party or call.id in rec.missed_records:
@@ -723,12 +734,23 @@ class HotlineService:
             if state is not CallState.MISSED:
                 continue
 
-            def missed_check(r: Record, _at: datetime, cid: str = call.id) -> None:
+            def missed_check(r: Record, at: datetime, cid: str = call.id) -> None:
                 if cid in r.missed_records:
                     raise Conflict(f"{cid} is recorded as missed already", field="call_id")
+                self._check_due(r, k.CALL_MISSED, {"call": cid}, at, "call_id")
 
             out.append(self._send(call.to_party, k.CALL_MISSED, {"call": call.id}, missed_check))
         return out
+
+    def _check_due(
+        self, rec: Record, kind: str, body: dict[str, Any], at: datetime, field: str
+    ) -> None:
+        # What the peer would refuse (or fold as refused) is not signed: e.g.
+        # ``record_due(now)`` with ``now`` ahead of the clock the statement carries.
+        try:
+            check_due(rec, kind, sender=self.party, body=body, at=at)
+        except (InvalidStatement, Conflict) as exc:
+            raise Conflict(f"not due at {format_time(at)}: {exc.message}", field=field) from exc
 
     def record_due_quietly(self) -> None:
         """:meth:`record_due`, logging instead of raising (for the ticker). Raises nothing."""

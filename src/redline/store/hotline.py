@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, select
 from redline.core.statement import MAIN_STREAM
 from redline.store.schema import statements
 
-__all__ = ["statement_wires"]
+__all__ = ["acknowledged_times", "statement_wires"]
 
 
 def statement_wires(conn: Connection, kinds: Iterable[str]) -> list[bytes]:
@@ -25,3 +25,21 @@ def statement_wires(conn: Connection, kinds: Iterable[str]) -> list[bytes]:
         .order_by(statements.c.time, statements.c.id)
     )
     return [bytes(row.wire) for row in rows]
+
+
+def acknowledged_times(conn: Connection, peer: str, kinds: Iterable[str]) -> dict[str, str]:
+    """Map the id of each statement of ``kinds`` sent to ``peer`` that ``peer`` has
+    receipted to the signed time of that receipt (statement time format)."""
+    receipt = statements.alias("receipt")
+    rows = conn.execute(
+        select(statements.c.id, receipt.c.time)
+        .join(receipt, receipt.c.id == statements.c.receipt_id)
+        .where(
+            and_(
+                statements.c.direction == "out",
+                statements.c.peer == peer,
+                statements.c.kind.in_(list(kinds)),
+            )
+        )
+    )
+    return {row.id: row.time for row in rows}
