@@ -358,6 +358,13 @@ def board(path: DirArg, as_json: JsonOpt = False) -> None:
             f"  {r['id']} {r['from_office']} -> {r['to_office']}, "
             f"{_duration(r['seconds_left'])} left to answer"
         )
+        for window in r["windows"]:
+            # Each proposed window in both parties' own time zones.
+            local = "  |  ".join(
+                f"{party} {times['start']} to {times['end']}"
+                for party, times in window["local"].items()
+            )
+            typer.echo(f"      window: {local}")
     typer.echo("requests:")
     for r in view["requests"]:
         typer.echo(f"  {r['id']:24} {r['state']:10} {r['reason']} [{r['source']}]")

@@ -215,6 +215,7 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
                 "to_office": o.to_office,
                 "deadline": format_time(o.deadline),
                 "seconds_left": max(0, int((o.deadline - now).total_seconds())),
+                "windows": [_window(w, zones) for w in requests[o.request_id].windows],
             }
             for o in board.open_requests
         ],
