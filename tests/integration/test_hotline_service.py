@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -561,3 +562,19 @@ def test_a_directory_cannot_carry_the_other_partys_offices(
     _refused_on_receipt(prc, "us", st, "body.offices[0].id")
     directory = prc.hotline.record().directory
     assert directory.office("prc-mnd").party == "prc"
+
+
+def test_an_open_request_shows_its_windows_in_both_time_zones(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, _prc = sides
+    request_id = ask(us, clock)
+    (line,) = [r for r in us.hotline.board()["open_requests"] if r["id"] == request_id]
+    (window,) = line["windows"]
+    start = datetime.fromisoformat(window["start"])
+    # New York and Beijing, each as its own local time of the same instant.
+    assert set(window["local"]) == {"us", "prc"}
+    for party, zone in (("us", "America/New_York"), ("prc", "Asia/Shanghai")):
+        local = datetime.fromisoformat(window["local"][party]["start"])
+        assert local == start
+        assert local.utcoffset() == start.astimezone(ZoneInfo(zone)).utcoffset()
