@@ -241,6 +241,20 @@ def _parse_signer_key(skey: str) -> tuple[str, bytes]:
     return name, seed
 
 
+def _set_key_fields(signer: Signer | CosignatureSigner, key_type: int) -> None:
+    """Derive a signer's key, public key and key ID (hashed with ``key_type``).
+
+    Raises :class:`InvalidKey` for an invalid name or a seed not 32 bytes.
+    """
+    if not _valid_name(signer.name):
+        raise InvalidKey(f"invalid key name {signer.name!r}")
+    key = _seed_key(signer.seed)
+    public = _public_bytes(key)
+    object.__setattr__(signer, "_key", key)
+    object.__setattr__(signer, "public_key", public)
+    object.__setattr__(signer, "key_hash", key_hash(signer.name, bytes([key_type]) + public))
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     """An Ed25519 (type 0x01) signed-note signer: ``Signer(name, seed)``.
@@ -256,13 +270,7 @@ class Signer:
     _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _valid_name(self.name):
-            raise InvalidKey(f"invalid key name {self.name!r}")
-        key = _seed_key(self.seed)
-        public = _public_bytes(key)
-        object.__setattr__(self, "_key", key)
-        object.__setattr__(self, "public_key", public)
-        object.__setattr__(self, "key_hash", key_hash(self.name, bytes([ALG_ED25519]) + public))
+        _set_key_fields(self, ALG_ED25519)
 
     @classmethod
     def from_key(cls, skey: str) -> Signer:
@@ -314,15 +322,8 @@ class CosignatureSigner:
     _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _valid_name(self.name):
-            raise InvalidKey(f"invalid key name {self.name!r}")
-        key = _seed_key(self.seed)
-        public = _public_bytes(key)
-        object.__setattr__(self, "_key", key)
-        object.__setattr__(self, "public_key", public)
         # tlog-cosignature §Format: the key ID uses type byte 0x04.
-        kh = key_hash(self.name, bytes([ALG_COSIGNATURE_V1]) + public)
-        object.__setattr__(self, "key_hash", kh)
+        _set_key_fields(self, ALG_COSIGNATURE_V1)
 
     @classmethod
     def from_key(cls, skey: str) -> CosignatureSigner:
