@@ -10,7 +10,6 @@ Every httpx and ssl exception is mapped here to :class:`LinkUnavailable` or
 from __future__ import annotations
 
 import base64
-import json
 import ssl
 from pathlib import Path
 
@@ -163,11 +162,3 @@ class PeerClient:
             return [base64.b64decode(r, validate=True) for r in records]
         except (ValueError, KeyError, TypeError) as exc:
             raise RemoteError("peer answered a leaf query with something malformed") from exc
-
-    def get_json(self, path: str) -> object:
-        """GET a JSON document from the peer's link endpoint."""
-        response = self._request("GET", path)
-        try:
-            return response.json()
-        except json.JSONDecodeError as exc:
-            raise RemoteError(f"peer answered {path} with invalid JSON") from exc
