@@ -358,8 +358,9 @@ def _verify_entries(
         except RedlineError as exc:
             raise _fail(f"{party}/leaves/{statement_id}", exc) from exc
         try:
+            proof = TlogProof.parse(proof_path.read_bytes())
             proven = verify_tlog_proof(
-                proof_path.read_bytes(),
+                proof,
                 log=log_key,
                 record=leaf,
                 cosigners=cosigners,
@@ -369,7 +370,7 @@ def _verify_entries(
             raise _fail(f"{party}/proofs/{statement_id}.tlog-proof", exc) from exc
         _check_same_tree(proven.checkpoint, log.checkpoint.checkpoint, party, statement_id)
         if log.leaves is not None:
-            index = TlogProof.parse(proof_path.read_bytes()).index
+            index = proof.index
             if index >= len(log.leaves) or log.leaves[index].id != statement.id:
                 raise _fail(f"{party}/log", f"leaf {index} is not statement {statement_id[:16]}")
         log.statements[statement.id] = statement
