@@ -485,3 +485,71 @@ def test_a_lone_surrogate_is_an_invalid_statement() -> None:
     with pytest.raises(InvalidStatement) as info:
         make(body={"precedence": "flash", "subject": "s", "text": "\ud800", "lang": "en"})
     assert info.value.field == "body"
+
+
+def _parse_with_the_standard_library(data: bytes) -> Statement | None:
+    """What from_wire decides, taking only its slow (json module) path."""
+    try:
+        statement = Statement._from_text(data)
+    except InvalidStatement:
+        return None
+    return statement if statement.canonical == data else None
+
+
+def _parse(data: bytes) -> Statement | None:
+    try:
+        return Statement.from_wire(data)
+    except InvalidStatement:
+        return None
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(VALID.canonical) - 1), st.integers(0, 255)
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+@example([(TEXT_AT, ord("\\"))])
+@example([(TEXT_AT, 0xFF)])
+@example([(SENDER_AT, ord('"'))])
+def test_the_fast_parser_decides_as_the_standard_library(
+    mutations: list[tuple[int, int]],
+) -> None:
+    """from_wire parses with orjson first; it must accept and refuse exactly
+    the statements the json module path does, with the same result."""
+    wire = bytearray(VALID.canonical)
+    for position, value in mutations:
+        wire[position] = value
+    fast = _parse(bytes(wire))
+    slow = _parse_with_the_standard_library(bytes(wire))
+    assert (fast is None) == (slow is None)
+    if fast is not None and slow is not None:
+        assert (fast.id, fast.body) == (slow.id, slow.body)
+
+
+@pytest.mark.parametrize(
+    ("body_json", "message"),
+    [
+        (b'{"n":123456789012345678901234567890}', "integer out of the exactly representable"),
+        (b'{"n":1.5}', "floats are not allowed"),
+        (
+            b'{"lang":"en","precedence":"flash","subject":"\\ud800","text":"x"}',
+            "cannot be canonicalized",
+        ),
+    ],
+)
+def test_values_the_fast_parser_reads_differently_are_named_precisely(
+    body_json: bytes, message: str
+) -> None:
+    """orjson reads a huge integer as a float and refuses a lone surrogate; the
+    error still names what the standard library finds."""
+    wire = VALID.canonical.replace(
+        VALID.canonical[VALID.canonical.index(b'"body":') + 7 : VALID.canonical.index(b',"from"')],
+        body_json,
+    )
+    with pytest.raises(InvalidStatement, match=message):
+        Statement.from_wire(wire)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 
 from redline.core.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
@@ -183,6 +183,7 @@ def verify_tlog_proof(
     cosigners: Sequence[Verifier] = (),
     min_cosignatures: int = 0,
     origin: str | None = None,
+    opened: MutableMapping[bytes, SignedCheckpoint] | None = None,
 ) -> SignedCheckpoint:
     """Verify a tlog proof of ``record`` (or of its ``leaf_hash``).
 
@@ -193,6 +194,10 @@ def verify_tlog_proof(
     ``min_cosignatures`` are present; (4) the inclusion proof binds the
     leaf hash to the root. Returns the verified checkpoint (the extra data,
     if any, is not authenticated and is not used).
+
+    ``opened`` caches checkpoints already verified, by their note bytes: a
+    caller checking many proofs against one checkpoint passes one dict for
+    all of them (with the same keys each time) and checks its signatures once.
 
     Raises :class:`InvalidInput` unless exactly one of ``record`` and
     ``leaf_hash`` is given; :class:`InvalidProof` for a malformed proof
@@ -210,13 +215,17 @@ def verify_tlog_proof(
         raise InvalidInput("give exactly one of record and leaf_hash", field="record")
     if isinstance(proof, bytes):
         proof = TlogProof.parse(proof)
-    signed = open_checkpoint(
-        proof.checkpoint,
-        log=log,
-        cosigners=cosigners,
-        origin=origin,
-        min_cosignatures=min_cosignatures,
-    )
+    signed = opened.get(proof.checkpoint) if opened is not None else None
+    if signed is None:
+        signed = open_checkpoint(
+            proof.checkpoint,
+            log=log,
+            cosigners=cosigners,
+            origin=origin,
+            min_cosignatures=min_cosignatures,
+        )
+        if opened is not None:
+            opened[proof.checkpoint] = signed
     cp = signed.checkpoint
     verify_inclusion(
         leaf_hash=lh, index=proof.index, size=cp.size, proof=proof.hashes, root=cp.root_hash
