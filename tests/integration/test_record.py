@@ -581,3 +581,49 @@ def test_a_withheld_statement_raises_an_alarm(pair: MemoryPair) -> None:
     pair.witness()
     alarms = [a for a in pair.us.service.status()["alarms"] if a["kind"] == "undelivered"]
     assert len(alarms) == 1 and withheld.id in alarms[0]["evidence"]
+
+
+def test_the_witness_looks_only_at_new_leaves_and_still_catches_a_later_withholding(
+    pair: MemoryPair,
+) -> None:
+    from sqlalchemy import delete
+
+    from redline.store import repo
+    from redline.store.schema import outbox
+
+    for _ in range(3):  # delivered traffic, witnessed a few times, minutes apart
+        _traffic(pair)
+        pair.clock.advance(minutes=2)
+        pair.witness()
+    with pair.us.store.read() as conn:
+        looked_at = repo.undelivered_checked(conn, "prc")
+    assert looked_at > 0  # the US witness has moved past the PRC's older leaves
+    withheld = pair.prc.service.send_message(
+        to="us", precedence="flash", subject="withheld", text="z"
+    )
+    with pair.prc.store.write() as conn:
+        conn.execute(delete(outbox).where(outbox.c.statement_id == withheld.id))
+    _us_only(pair)
+    pair.witness()  # too recent to call undelivered: it may still be on its way
+    assert not [a for a in pair.us.service.status()["alarms"] if a["kind"] == "undelivered"]
+    pair.clock.advance(minutes=5)
+    _us_only(pair)  # the PRC's log runs on (its receipts) past the withheld statement
+    pair.witness()
+    alarms_now = [a for a in pair.us.service.status()["alarms"] if a["kind"] == "undelivered"]
+    assert len(alarms_now) == 1
+    assert json.loads(alarms_now[0]["evidence"]) == [withheld.id]
+    with pair.us.store.read() as conn:
+        assert repo.undelivered_checked(conn, "prc") > looked_at
+    pair.clock.advance(minutes=5)
+    _us_only(pair)
+    pair.witness()  # looked at once: the next checkpoint raises nothing new
+    assert [a for a in pair.us.service.status()["alarms"] if a["kind"] == "undelivered"] == (
+        alarms_now
+    )
+    assert pair.us.record.unproven_count() == 0
+
+
+def _us_only(pair: MemoryPair) -> None:
+    """US messages only: after a withheld PRC message, a later one would be a gap."""
+    pair.us.service.send_message(to="prc", precedence="routine", subject="later", text="")
+    pair.deliver()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select
 
 from redline.core import merkle
 from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -434,7 +434,7 @@ class RecordService:
                     insert(peer_hashes),
                     [{"party": peer, "idx": i, "hash": h} for i, h in reader.pending.items()],
                 )
-            self._prove_received(conn, peer, checkpoint, checkpoint_id, reader, kept)
+            self._find_received(conn, peer, checkpoint, checkpoint_id, kept)
             self._alarm_undelivered(conn, peer, checkpoint, stamp)
             line = self._witness_signer.cosign(
                 checkpoint.format(), timestamp=int(now.timestamp())
@@ -495,22 +495,25 @@ class RecordService:
             raise _Caught(error, kept=kept, why="served leaves that do not match its checkpoint")
         return reader, fields
 
-    def _prove_received(
+    def _find_received(
         self,
         conn: Connection,
         peer: str,
         checkpoint: Checkpoint,
         checkpoint_id: int,
-        reader: repo.PendingHashReader,
         kept: str,
     ) -> None:
-        """Find each statement ``peer`` sent this node in its log, or catch it left out."""
+        """Find each statement ``peer`` sent this node in its log, or catch it left out.
+
+        Only statements not yet found are looked at (an index finds them), so a
+        checkpoint costs what arrived since the last one, not the whole history.
+        """
         rows = conn.execute(
             select(statements.c.id, statements.c.wire).where(
                 and_(
                     statements.c.direction == "in",
                     statements.c.peer == peer,
-                    statements.c.proof.is_(None),
+                    statements.c.proof_checkpoint_id.is_(None),
                 )
             )
         ).all()
@@ -518,9 +521,11 @@ class RecordService:
             return
         last = repo.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
         log_time = parse_leaf(last[0]).time if last else None
+        held = repo.peer_leaves_of(conn, peer, [row.id for row in rows])
+        found_now: list[dict[str, Any]] = []
         for row in rows:
             statement = Statement.from_wire(bytes(row.wire))
-            found = repo.peer_leaf_of(conn, peer, statement.id)
+            found = held.get(statement.id)
             if found is None or found[0] >= checkpoint.size:
                 # Not in this tree. Fine if it is newer than the log's last leaf;
                 # if the log runs past it, the log left it out.
@@ -541,17 +546,10 @@ class RecordService:
             except VerificationError as exc:
                 error = InvalidProof(f"{peer}'s leaf {index}: {exc.message}", field="inclusion")
                 raise _Caught(error, kept=kept, why="logged a leaf that does not match") from exc
-            hashes = merkle.prove_record(checkpoint.size, index, reader)
-            conn.execute(
-                update(statements)
-                .where(statements.c.id == statement.id)
-                .values(
-                    leaf_index=index,
-                    leaf_record=record,
-                    proof="\n".join(base64.b64encode(h).decode("ascii") for h in hashes),
-                    proof_checkpoint_id=checkpoint_id,
-                )
-            )
+            # The root of this tree was checked against the leaves just above
+            # (_mirror), so the leaf at ``index`` is proven included.
+            found_now.append({"id": statement.id, "index": index, "record": record})
+        repo.mark_found_in_peer_log(conn, found_now, checkpoint_id=checkpoint_id)
 
     def _alarm_undelivered(
         self, conn: Connection, peer: str, checkpoint: Checkpoint, stamp: str
@@ -567,15 +565,31 @@ class RecordService:
         if not last:
             return
         cutoff = format_time(parse_time(parse_leaf(last[0]).time) - OMISSION_SLACK)
+        # Leaves are in time order (_mirror refuses a backdated one), so those
+        # older than the cutoff are a prefix of the leaves not yet looked at.
+        start = repo.undelivered_checked(conn, peer)
+        upto = conn.execute(
+            select(func.max(peer_leaves.c.idx)).where(
+                and_(
+                    peer_leaves.c.party == peer,
+                    peer_leaves.c.idx >= start,
+                    peer_leaves.c.idx < checkpoint.size,
+                    peer_leaves.c.time < cutoff,
+                )
+            )
+        ).scalar_one_or_none()
+        if upto is None:
+            return
+        repo.set_undelivered_checked(conn, peer, int(upto) + 1)
         held = select(statements.c.id).where(statements.c.id == peer_leaves.c.statement_id)
         missing = conn.execute(
             select(peer_leaves.c.statement_id, peer_leaves.c.kind, peer_leaves.c.time)
             .where(
                 and_(
                     peer_leaves.c.party == peer,
+                    peer_leaves.c.idx >= start,
+                    peer_leaves.c.idx <= upto,
                     peer_leaves.c.recipient == self.party,
-                    peer_leaves.c.idx < checkpoint.size,
-                    peer_leaves.c.time < cutoff,
                     ~held.exists(),
                 )
             )
@@ -697,7 +711,12 @@ class RecordService:
                 conn.execute(
                     select(func.count())
                     .select_from(statements)
-                    .where(and_(statements.c.direction == "in", statements.c.proof.is_(None)))
+                    .where(
+                        and_(
+                            statements.c.direction == "in",
+                            statements.c.proof_checkpoint_id.is_(None),
+                        )
+                    )
                 ).scalar_one()
             )
 

@@ -3,7 +3,7 @@ caller (the service layer) decides what one transaction holds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,6 +136,22 @@ _READ_HASHES = select(log_hashes.c.idx, log_hashes.c.hash).where(
     log_hashes.c.idx.in_(bindparam("b_indexes", expanding=True))
 )
 _PEER_EXISTS = select(peers.c.party).where(peers.c.party == bindparam("b_party"))
+_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's limits
+_PEER_LEAVES_OF = select(peer_leaves.c.statement_id, peer_leaves.c.idx, peer_leaves.c.record).where(
+    and_(
+        peer_leaves.c.party == bindparam("b_party"),
+        peer_leaves.c.statement_id.in_(bindparam("b_ids", expanding=True)),
+    )
+)
+_MARK_FOUND = (
+    update(statements)
+    .where(statements.c.id == bindparam("b_id"))
+    .values(
+        leaf_index=bindparam("b_index"),
+        leaf_record=bindparam("b_record"),
+        proof_checkpoint_id=bindparam("b_cp"),
+    )
+)
 _IDS: Any = bindparam("b_ids", expanding=True)
 _DUE = (
     select(statements.c.wire)
@@ -175,6 +191,20 @@ def lock_peer(conn: Connection, party: str) -> None:
     """Serialise writers that act for one peer (row lock on PostgreSQL; SQLite
     already has a single writer)."""
     conn.execute(select(peers.c.party).where(peers.c.party == party).with_for_update())
+
+
+def undelivered_checked(conn: Connection, party: str) -> int:
+    """How far (exclusive) the witness has looked for undelivered statements in
+    ``party``'s log."""
+    value = conn.execute(
+        select(peers.c.undelivered_checked).where(peers.c.party == party)
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def set_undelivered_checked(conn: Connection, party: str, upto: int) -> None:
+    """Record that the leaves of ``party``'s log before ``upto`` were looked at."""
+    conn.execute(update(peers).where(peers.c.party == party).values(undelivered_checked=upto))
 
 
 def peer_exists(conn: Connection, party: str) -> bool:
@@ -564,14 +594,41 @@ def peer_leaves_between(conn: Connection, party: str, start: int, end: int) -> l
     return [bytes(row.record) for row in rows]
 
 
-def peer_leaf_of(conn: Connection, party: str, statement_id: str) -> tuple[int, bytes] | None:
-    """Where a statement sits in the held copy of ``party``'s log, with its record."""
-    row = conn.execute(
-        select(peer_leaves.c.idx, peer_leaves.c.record).where(
-            and_(peer_leaves.c.party == party, peer_leaves.c.statement_id == statement_id)
+def peer_leaves_of(
+    conn: Connection, party: str, statement_ids: Sequence[str]
+) -> dict[str, tuple[int, bytes]]:
+    """Where each of ``statement_ids`` sits in the held copy of ``party``'s log,
+    with its record; ids not (yet) in the copy are left out."""
+    found: dict[str, tuple[int, bytes]] = {}
+    for start in range(0, len(statement_ids), _IN_CHUNK):
+        rows = conn.execute(
+            _PEER_LEAVES_OF,
+            {"b_party": party, "b_ids": list(statement_ids[start : start + _IN_CHUNK])},
         )
-    ).first()
-    return None if row is None else (int(row.idx), bytes(row.record))
+        for row in rows:
+            found[row.statement_id] = (int(row.idx), bytes(row.record))
+    return found
+
+
+def mark_found_in_peer_log(
+    conn: Connection, found: Sequence[Mapping[str, Any]], *, checkpoint_id: int
+) -> None:
+    """Record received statements as found in their sender's log: each of
+    ``found`` gives ``id``, ``index`` and ``record``; ``checkpoint_id`` is the
+    sender's checkpoint whose tree holds them."""
+    if found:
+        conn.execute(
+            _MARK_FOUND,
+            [
+                {
+                    "b_id": f["id"],
+                    "b_index": f["index"],
+                    "b_record": f["record"],
+                    "b_cp": checkpoint_id,
+                }
+                for f in found
+            ],
+        )
 
 
 def raise_alarm(

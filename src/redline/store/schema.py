@@ -52,6 +52,9 @@ peers = Table(
     Column("cert_sha256", String(64), nullable=False, unique=True),
     Column("url", Text, nullable=False),
     Column("added_at", String(32), nullable=False),
+    # The witness has looked for undelivered statements in this peer's log up
+    # to here (exclusive); each checkpoint looks only at the leaves past it.
+    Column("undelivered_checked", BigInteger, nullable=False, server_default="0"),
 )
 
 # Every statement this node signed (out) or accepted from a peer (in).
@@ -75,14 +78,20 @@ statements = Table(
     # For out: the index of its leaf in this node's log. For in: the index in the
     # sender's log, as the sender claimed it or proved it while being witnessed.
     Column("leaf_index", BigInteger, nullable=True),
-    # For in: the sender's leaf record and inclusion proof (base64 hashes, one a
-    # line) at the sender's checkpoint ``proof_checkpoint_id``, once witnessed.
+    # For in: the sender's leaf record, and the sender's checkpoint that first
+    # included it (set by the witness once it found the leaf; NULL until then).
     Column("leaf_record", LargeBinary, nullable=True),
-    Column("proof", Text, nullable=True),
     Column("proof_checkpoint_id", Integer, nullable=True),
     UniqueConstraint("direction", "peer", "stream", "seq", name="uq_statements_stream_seq"),
 )
 Index("ix_statements_receipt", statements.c.receipt_id)
+# The witness looks up the statements a peer sent that its log has not yet shown.
+Index(
+    "ix_statements_unproven",
+    statements.c.direction,
+    statements.c.peer,
+    statements.c.proof_checkpoint_id,
+)
 
 # Statements waiting for a peer's signed receipt.
 outbox = Table(

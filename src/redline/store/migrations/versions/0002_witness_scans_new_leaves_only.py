@@ -1,0 +1,43 @@
+"""witness scans new leaves only
+
+The witness no longer stores an inclusion proof per received statement (an
+export rebuilds proofs from its copy of the peer's log); it marks a statement
+found by the checkpoint that included it, finds the unfound ones by an index,
+and remembers how far it has looked for undelivered statements.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("statements") as batch:
+        batch.drop_column("proof")
+    op.create_index(
+        "ix_statements_unproven",
+        "statements",
+        ["direction", "peer", "proof_checkpoint_id"],
+        unique=False,
+    )
+    with op.batch_alter_table("peers") as batch:
+        batch.add_column(
+            sa.Column("undelivered_checked", sa.BigInteger(), nullable=False, server_default="0")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("peers") as batch:
+        batch.drop_column("undelivered_checked")
+    op.drop_index("ix_statements_unproven", table_name="statements")
+    with op.batch_alter_table("statements") as batch:
+        batch.add_column(sa.Column("proof", sa.Text(), nullable=True))
