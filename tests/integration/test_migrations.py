@@ -4,30 +4,37 @@ databases, and the step from 0001 to 0002 keeps what was stored."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 
+from redline.store.db import Store, open_store
 from redline.store.migrate import alembic_config
 from redline.store.schema import metadata
 from support.nodes import fresh_postgres_database
 
 
 @pytest.fixture
-def engine(tmp_path: Path, backend: str) -> Iterator[Engine]:
-    if backend == "sqlite":
-        made = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+def store(tmp_path: Path, backend: str) -> Iterator[Store]:
+    """A node's store (foreign keys on, as nodes run), not yet migrated."""
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'm.db'}"
+        else:
+            url = stack.enter_context(fresh_postgres_database())
+        made = open_store(url, migrate=False)
+        stack.callback(made.dispose)
         yield made
-        made.dispose()
-        return
-    with fresh_postgres_database() as url:
-        made = create_engine(url)
-        yield made
-        made.dispose()
+
+
+@pytest.fixture
+def engine(store: Store) -> Engine:
+    return store._write_engine
 
 
 def _migrate(engine: Engine, revision: str) -> None:
@@ -45,7 +52,7 @@ def test_migrations_build_the_declared_schema(engine: Engine) -> None:
     assert differences == []
 
 
-def test_0002_keeps_statements_and_marks_proven_ones_found(engine: Engine) -> None:
+def test_0002_keeps_statements_and_marks_proven_ones_found(store: Store, engine: Engine) -> None:
     _migrate(engine, "0001")
     with engine.begin() as connection:
         connection.execute(
@@ -72,13 +79,23 @@ def test_0002_keeps_statements_and_marks_proven_ones_found(engine: Engine) -> No
                     "cp": checkpoint,
                 },
             )
-    _migrate(engine, "head")
+        # A statement still queued: its outbox row references it.
+        connection.execute(
+            text(
+                "INSERT INTO outbox (statement_id, peer, seq, attempts, next_attempt_at)"
+                " VALUES (:id, 'prc', 2, 0, '2026-11-22T00:00:00.000000Z')"
+            ),
+            {"id": "b" * 64},
+        )
+    store.migrate()  # as a node starting on the new version does
     with engine.connect() as connection:
         rows = connection.execute(
             text("SELECT id, proof_checkpoint_id FROM statements ORDER BY id")
         ).all()
         checked = connection.execute(text("SELECT undelivered_checked FROM peers")).scalar_one()
+        queued = connection.execute(text("SELECT statement_id FROM outbox")).scalar_one()
     assert [(row.id[0], row.proof_checkpoint_id) for row in rows] == [("a", 3), ("b", None)]
     assert checked == 0
+    assert queued == "b" * 64
     columns = {c["name"] for c in inspect(engine).get_columns("statements")}
     assert "proof" not in columns

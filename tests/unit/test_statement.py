@@ -372,18 +372,16 @@ def test_valid_prefix_with_any_tail_parses_or_raises_invalid_statement(data: byt
 
 SENDER_AT = VALID.canonical.index(b'"from":"us"') + len(b'"from":"')
 TEXT_AT = VALID.canonical.index(b"Call at")
+# A few bytes of VALID's wire changed: (position, new byte) pairs.
+byte_mutations = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=len(VALID.canonical) - 1), st.integers(0, 255)),
+    min_size=1,
+    max_size=4,
+)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(VALID.canonical) - 1), st.integers(0, 255)
-        ),
-        min_size=1,
-        max_size=4,
-    )
-)
+@given(byte_mutations)
 @example([(SENDER_AT, ord("x"))])
 @example([(TEXT_AT, ord("K"))])
 @example([(SENDER_AT - 2, ord("X"))])
@@ -504,15 +502,7 @@ def _parse(data: bytes) -> Statement | None:
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=len(VALID.canonical) - 1), st.integers(0, 255)
-        ),
-        min_size=1,
-        max_size=3,
-    )
-)
+@given(byte_mutations)
 @example([(TEXT_AT, ord("\\"))])
 @example([(TEXT_AT, 0xFF)])
 @example([(SENDER_AT, ord('"'))])
@@ -553,3 +543,29 @@ def test_values_the_fast_parser_reads_differently_are_named_precisely(
     )
     with pytest.raises(InvalidStatement, match=message):
         Statement.from_wire(wire)
+
+
+@pytest.mark.parametrize("depth", [995, 1020, 5000])
+def test_deeply_nested_json_is_an_invalid_statement(depth: int) -> None:
+    """orjson reads up to 1,024 levels; the walks after it recurse in Python.
+    Whatever the depth, the answer is InvalidStatement, never a RecursionError."""
+    nested = b"[" * depth + b"]" * depth
+    wire = VALID.canonical.replace(b'"lang":"en"', b'"a":' + nested + b',"lang":"en"')
+    with pytest.raises(InvalidStatement):
+        Statement.from_wire(wire)
+
+
+def test_a_deeply_nested_body_is_refused_at_create() -> None:
+    body: Any = []
+    for _ in range(5000):
+        body = [body]
+    with pytest.raises(InvalidStatement, match="nested too deeply"):
+        Statement.create(
+            key=US_KEY,
+            sender="us",
+            to="prc",
+            kind="message",
+            seq=1,
+            time=datetime(2026, 11, 22, tzinfo=UTC),
+            body={"deep": body},
+        )

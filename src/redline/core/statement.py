@@ -212,26 +212,31 @@ class Statement:
             if not isinstance(body, Mapping):
                 raise InvalidStatement("must be a JSON object", field="body")
             body = dict(body)
-        plain = plain_json(body)
-        if not plain:
-            _name_bad_value(body, "body")  # raises unless only keys are non-ASCII
-        validate_body(kind, body)
         signature = self.signature
         if type(signature) is not bytes or len(signature) != 64:
             raise InvalidStatement("must be a 64-byte Ed25519 signature", field="sig")
-        # Envelope keys are ASCII; the body's were checked just above.
-        unsigned = _canonical(
-            {
-                "v": version,
-                "from": sender,
-                "to": to,
-                "kind": kind,
-                "seq": seq,
-                "time": self.time,
-                "body": body,
-            },
-            ascii_keys=plain,
-        )
+        try:
+            plain = plain_json(body)
+            if not plain:
+                _name_bad_value(body, "body")  # raises unless only keys are non-ASCII
+            validate_body(kind, body)
+            # Envelope keys are ASCII; the body's were checked just above.
+            unsigned = _canonical(
+                {
+                    "v": version,
+                    "from": sender,
+                    "to": to,
+                    "kind": kind,
+                    "seq": seq,
+                    "time": self.time,
+                    "body": body,
+                },
+                ascii_keys=plain,
+            )
+        except RecursionError:
+            # The walks above recurse; JSON nested near the interpreter's limit
+            # (which parsers accept) must be refused, not crash the caller.
+            raise InvalidStatement("is nested too deeply", field="body") from None
         canonical = _with_signature(unsigned, signature)
         if len(canonical) > MAX_STATEMENT_BYTES:
             raise InvalidStatement(
@@ -262,8 +267,12 @@ class Statement:
         Raises :class:`InvalidStatement` naming the field if any is invalid.
         """
         unsigned = cls._unsigned_json(sender, to, kind, seq, format_time(time), body)
-        _check_json_value(dict(body), "body")
-        signature = key.sign(SIGNING_CONTEXT + _canonical(unsigned))
+        try:
+            _check_json_value(dict(body), "body")
+            signing_input = SIGNING_CONTEXT + _canonical(unsigned)
+        except RecursionError:
+            raise InvalidStatement("is nested too deeply", field="body") from None
+        signature = key.sign(signing_input)
         return cls(
             sender=sender,
             to=to,

@@ -20,24 +20,27 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE on both databases (SQLite has had DROP COLUMN since 3.35),
+# not Alembic's batch mode: on SQLite that rebuilds the table, and dropping the
+# old ``statements`` fails while an ``outbox`` row references it (nodes run
+# with foreign keys on).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("statements") as batch:
-        batch.drop_column("proof")
+    op.drop_column("statements", "proof")
     op.create_index(
         "ix_statements_unproven",
         "statements",
         ["direction", "peer", "proof_checkpoint_id"],
         unique=False,
     )
-    with op.batch_alter_table("peers") as batch:
-        batch.add_column(
-            sa.Column("undelivered_checked", sa.BigInteger(), nullable=False, server_default="0")
-        )
+    op.add_column(
+        "peers",
+        sa.Column("undelivered_checked", sa.BigInteger(), nullable=False, server_default="0"),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("peers") as batch:
-        batch.drop_column("undelivered_checked")
+    op.drop_column("peers", "undelivered_checked")
     op.drop_index("ix_statements_unproven", table_name="statements")
-    with op.batch_alter_table("statements") as batch:
-        batch.add_column(sa.Column("proof", sa.Text(), nullable=True))
+    op.add_column("statements", sa.Column("proof", sa.Text(), nullable=True))
