@@ -386,11 +386,11 @@ def check_statements(
     """
     with _cycle_collector_paused():
         parsed = _parse_statements(entries, party=party)
-    for where, statement in parsed:
+    for statement_id, statement in parsed:
         try:
             verify_statement(statement, keys=keys)
         except RedlineError as exc:
-            raise _fail(where, exc) from exc
+            raise _fail(_statement_file(party, statement_id), exc) from exc
     return [statement for _, statement in parsed]
 
 
@@ -418,17 +418,26 @@ def _parse_statements(
 ) -> list[tuple[str, Statement]]:
     parsed: list[tuple[str, Statement]] = []
     for statement_id, data in entries:
-        where = f"{party}/statements/{statement_id}.json"
         try:
             statement = Statement.from_wire(data)
         except RedlineError as exc:
-            raise _fail(where, exc) from exc
+            raise _fail(_statement_file(party, statement_id), exc) from exc
         if statement.id != statement_id:
-            raise _fail(where, f"content hashes to {statement.id[:16]}, not to its file name")
+            raise _fail(
+                _statement_file(party, statement_id),
+                f"content hashes to {statement.id[:16]}, not to its file name",
+            )
         if statement.sender != party:
-            raise _fail(where, f"signed by {statement.sender!r}, found in {party!r}'s log")
-        parsed.append((where, statement))
+            raise _fail(
+                _statement_file(party, statement_id),
+                f"signed by {statement.sender!r}, found in {party!r}'s log",
+            )
+        parsed.append((statement_id, statement))
     return parsed
+
+
+def _statement_file(party: str, statement_id: str) -> str:
+    return f"{party}/statements/{statement_id}.json"
 
 
 def _check_same_tree(proof_cp: Checkpoint, latest: Checkpoint, party: str, sid: str) -> None:

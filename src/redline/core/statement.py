@@ -120,9 +120,9 @@ def _with_signature(unsigned: bytes, signature: bytes) -> bytes:
     saves canonicalizing the statement twice (the test suite checks the
     result against RFC 8785 of the whole object).
     """
-    at = unsigned.rindex(_TIME_KEY)
-    sig = base64.b64encode(signature)
-    return unsigned[: at + 1] + b'"sig":"' + sig + b'",' + unsigned[at + 1 :]
+    at = unsigned.rindex(_TIME_KEY) + 1
+    sig = binascii.b2a_base64(signature, newline=False)
+    return b"".join((unsigned[:at], b'"sig":"', sig, b'",', unsigned[at:]))
 
 
 def _check_json_value(value: Any, path: str) -> None:
@@ -346,7 +346,8 @@ class Statement:
         if not isinstance(sig, str):
             raise InvalidStatement("must be a base64 string", field="sig")
         try:
-            signature = base64.b64decode(sig, validate=True)
+            # base64.b64decode(sig, validate=True), without its wrapper's cost.
+            signature = binascii.a2b_base64(sig, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidStatement("is not valid base64", field="sig") from exc
         return cls(
