@@ -468,16 +468,18 @@ def _receipt_of(statement: Statement, log: _Log) -> Statement | None:
 
 
 # A request is answered by the addressee's accept, decline or counter (a
-# withdrawal is the requester's act); a message by the addressee's receipt,
-# the signed acknowledgement its node returns (there is no operator-level
-# acknowledgement statement yet).
+# withdrawal is the requester's act); a message by the addressee operator's
+# ``ack``. The receipt the addressee's node returns shows delivery, not an answer.
 _ANSWERS = ("accept", "decline", "counter")
 
 
 def _replies(statement: Statement, other: _Log) -> list[Statement]:
     if statement.kind != "request":
-        receipt = _receipt_of(statement, other)
-        return [] if receipt is None else [receipt]
+        return [
+            s
+            for s in other.statements.values()
+            if s.kind == "ack" and s.to == statement.sender and s.body["message"] == statement.id
+        ]
     return [
         s
         for s in other.statements.values()
@@ -492,7 +494,7 @@ def _could_reply(leaf: LeafFields, statement: Statement) -> bool:
     """Whether a leaf, seen without its statement, might be the reply."""
     if leaf.to != statement.sender:
         return False
-    return leaf.kind == ("response" if statement.kind == "request" else "receipt")
+    return leaf.kind == ("response" if statement.kind == "request" else "ack")
 
 
 def _report_responses(
@@ -547,10 +549,8 @@ def _outcome(
     if replies:
         first = min(replies, key=lambda s: s.time)
         finding["reply"] = first.id
-        what = "acknowledged by receipt" if first.kind == "receipt" else f"{first.body['action']}"
-        if first.kind == "receipt":
-            reached = ""
-        elif _receipt_of(first, own) is not None:
+        what = "acknowledged" if first.kind == "ack" else f"{first.body['action']}"
+        if _receipt_of(first, own) is not None:
             reached = f"; the reply reached {statement.sender}"
         else:
             reached = f"; delivery of the reply to {statement.sender} is not shown"

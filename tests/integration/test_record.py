@@ -32,7 +32,7 @@ from redline.service.record import (
     WitnessSizeMismatch,
     format_add_checkpoint,
 )
-from redline.store.schema import alarms, checkpoints
+from redline.store.schema import alarms, checkpoints, statements
 from support.pair import MemoryPair
 
 
@@ -236,11 +236,12 @@ def bundle(pair: MemoryPair, tmp_path: Path) -> Path:
 def test_exported_bundle_verifies(pair: MemoryPair, bundle: Path) -> None:
     report = verify_bundle(bundle, trusted=_identities(pair))
     assert report.statements == 6  # from each side: 2 messages and 1 receipt for both
-    # FLASH messages are acknowledged by the addressee's signed receipt.
+    # The FLASH messages arrived (the PRC node's receipts) but no operator has
+    # acknowledged them, and their 10-minute deadline has not passed: open.
     flash = [f for f in report.findings if f["from"] == "us"]
     assert len(flash) == 2
-    assert all(f["outcome"] == "answered" for f in flash)
-    assert any("acknowledged by receipt" in line for line in report.lines)
+    assert all(f["outcome"] == "open" for f in flash)
+    assert all("received 2026-" in line for line in report.lines if "FLASH" in line.upper())
 
 
 def test_verify_fails_closed_without_trust(pair: MemoryPair, bundle: Path) -> None:
@@ -627,3 +628,34 @@ def _us_only(pair: MemoryPair) -> None:
     """US messages only: after a withheld PRC message, a later one would be a gap."""
     pair.us.service.send_message(to="prc", precedence="routine", subject="later", text="")
     pair.deliver()
+
+
+def test_a_flash_message_is_answered_by_its_readers_ack_not_by_the_receipt(
+    pair: MemoryPair, tmp_path: Path
+) -> None:
+    send = pair.us.service.send_message
+    read = send(to="prc", precedence="flash", subject="read in time", text="")
+    unread = send(to="prc", precedence="flash", subject="never read", text="")
+    late = send(to="prc", precedence="immediate", subject="read late", text="")
+    pair.deliver()
+    pair.clock.advance(minutes=2)
+    ack = pair.prc.service.acknowledge(read.id)
+    pair.clock.advance(minutes=40)  # past both deadlines (10 and 30 minutes)
+    pair.prc.service.acknowledge(late.id)
+    pair.prc.service.send_message(to="us", precedence="routine", subject="later", text="")
+    pair.deliver()
+    pair.witness()
+    with pair.us.store.read() as conn:
+        linked = conn.execute(
+            select(statements.c.ack_id).where(statements.c.id == read.id)
+        ).scalar_one()
+    assert linked == ack.id  # the US node linked the PRC operator's ack on receipt
+    export_bundle(pair.us.record, tmp_path / "b")
+    report = verify_bundle(tmp_path / "b", trusted=_identities(pair))
+    outcomes = {f["statement"]: f["outcome"] for f in report.findings}
+    assert outcomes[read.id] == "answered"
+    assert outcomes[late.id] == "answered-late"
+    # Delivered and receipted by the PRC node, never acknowledged, and the PRC's
+    # whole log runs past the deadline: the verifiable "did not respond".
+    assert outcomes[unread.id] == "no-response"
+    assert any("acknowledged" in line and read.id[:16] in line for line in report.lines)

@@ -21,7 +21,9 @@ from support.nodes import NodeProcess, pair, wait_until
 pytestmark = pytest.mark.slow
 
 
-def _send_both_ways(us: NodeProcess, prc: NodeProcess, count: int) -> None:
+def _send_both_ways(us: NodeProcess, prc: NodeProcess, count: int) -> list[str]:
+    """Send ``count`` messages each way; return the ids of those from us."""
+    sent: list[str] = []
     for node, to in ((us, "prc"), (prc, "us")):
         with node.api() as api:
             for i in range(count):
@@ -30,6 +32,9 @@ def _send_both_ways(us: NodeProcess, prc: NodeProcess, count: int) -> None:
                     json={"to": to, "precedence": "immediate", "subject": f"{i}", "text": "t"},
                 )
                 assert response.status_code == 201, response.text
+                if node is us:
+                    sent.append(response.json()["id"])
+    return sent
 
 
 def _cosigned_checkpoints(log: NodeProcess, witness: NodeProcess) -> list[tuple[int, bytes, str]]:
@@ -64,8 +69,15 @@ def test_each_node_witnesses_the_other(
     pair(us, prc)
     us.start()
     prc.start()
-    for _round in range(3):
-        _send_both_ways(us, prc, 20)
+    from_us: list[str] = []
+    for round_ in range(3):
+        from_us += _send_both_ways(us, prc, 20)
+        if round_ == 2:
+            # The PRC operator reads one US message: an ack, over the link.
+            wait_until(lambda: us.status()["outbox"] == 0, timeout=30, what="delivered to prc")
+            with prc.api() as api:
+                response = api.post(f"/api/v1/messages/{from_us[0]}/ack")
+                assert response.status_code == 201, response.text
         wait_until(
             lambda: _fully_witnessed(us, prc) and _fully_witnessed(prc, us),
             timeout=60,
@@ -112,6 +124,9 @@ def test_each_node_witnesses_the_other(
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["statements"] >= 120  # 60 messages each way, plus receipts
+    outcomes = {f["statement"]: f["outcome"] for f in report["findings"]}
+    assert outcomes[from_us[0]] == "answered"  # the ack, linked on both sides
+    assert {outcomes[i] for i in from_us[1:]} == {"open"}  # receipted, unread, in time
     # Tampering with the exported evidence is caught and named.
     leaf = next((bundle / "prc" / "leaves").iterdir())
     tampered = bytearray(leaf.read_bytes())

@@ -570,3 +570,105 @@ def test_api_health_needs_no_token(trio: tuple[Node, Node, Node]) -> None:
     response = call(api_of(us), "GET", "/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "party": "us"}
+
+
+# -- acknowledgements: the operator's answer to a message -----------------------
+
+
+def post_ack(node: Node, message_id: str) -> httpx.Response:
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    return call(api_of(node), "POST", f"/api/v1/messages/{message_id}/ack", headers=headers)
+
+
+def delivered(us: Node, prc: Node) -> Statement:
+    """A FLASH message from us, pushed to and stored by prc."""
+    sent = message(us)
+    assert push(prc, us.fingerprint, [sent.canonical]).status_code == 200
+    return sent
+
+
+def test_api_ack_of_a_received_message_is_201_and_reaches_the_sender(
+    trio: tuple[Node, Node, Node],
+) -> None:
+    us, prc, _ru = trio
+    sent = delivered(us, prc)
+    response = post_ack(prc, sent.id)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["to"], created["message"], created["state"]) == ("us", sent.id, "queued")
+    assert prc.service.statement_state(sent.id)["ack_id"] == created["id"]
+    [wire] = prc.service.due("us", 10)
+    ack = Statement.from_wire(wire)
+    assert (ack.kind, ack.body, ack.id) == ("ack", {"message": sent.id}, created["id"])
+    # The sender's node stores it and links it to its message.
+    assert push(us, prc.fingerprint, [wire]).status_code == 200
+    assert us.service.statement_state(sent.id)["ack_id"] == ack.id
+
+
+def test_api_ack_of_an_unknown_statement_is_404(trio: tuple[Node, Node, Node]) -> None:
+    _us, prc, _ru = trio
+    before = prc.rows()
+    assert_problem(post_ack(prc, "0" * 64), 404, "not-found", "id")
+    assert prc.rows() == before
+
+
+def test_api_ack_of_a_message_this_node_sent_is_422(trio: tuple[Node, Node, Node]) -> None:
+    us, prc, _ru = trio
+    sent = delivered(us, prc)
+    before = us.rows()
+    assert_problem(post_ack(us, sent.id), 422, "invalid-input", "id")
+    assert us.rows() == before
+
+
+def test_api_ack_of_a_receipt_is_422(trio: tuple[Node, Node, Node]) -> None:
+    us, prc, _ru = trio
+    sent = message(us)
+    [receipt] = decode_batch(push(prc, us.fingerprint, [sent.canonical]).content)
+    us.service.take_receipts("prc", [receipt])
+    before = us.rows()
+    assert_problem(post_ack(us, receipt.id), 422, "invalid-input", "id")
+    assert us.rows() == before
+
+
+def test_api_second_ack_of_a_message_is_409(trio: tuple[Node, Node, Node]) -> None:
+    us, prc, _ru = trio
+    sent = delivered(us, prc)
+    assert post_ack(prc, sent.id).status_code == 201
+    before = prc.rows()
+    assert_problem(post_ack(prc, sent.id), 409, "conflict", "id")
+    assert prc.rows() == before
+    with prc.store.read() as conn:
+        assert repo.outbox_count(conn) == 1  # the first ack only
+
+
+def _forged_ack(prc: Node, message_id: str, seq: int = 1) -> Statement:
+    """An ack signed by prc's real key, for a message of the test's choosing."""
+    return Statement.create(
+        key=prc.dir.signing_key(),
+        sender="prc",
+        to="us",
+        kind="ack",
+        seq=seq,
+        time=prc.service.clock(),
+        body={"message": message_id},
+    )
+
+
+def test_pushed_ack_of_no_message_of_ours_is_refused(trio: tuple[Node, Node, Node]) -> None:
+    us, prc, _ru = trio
+    before = us.rows()
+    response = push(us, prc.fingerprint, [_forged_ack(prc, "ab" * 32).canonical])
+    assert_problem(response, 422, "invalid-statement", "body.message")
+    assert us.rows() == before
+
+
+def test_pushed_second_ack_of_one_message_is_refused(trio: tuple[Node, Node, Node]) -> None:
+    us, prc, _ru = trio
+    sent = delivered(us, prc)
+    first, second = _forged_ack(prc, sent.id, 1), _forged_ack(prc, sent.id, 2)
+    assert push(us, prc.fingerprint, [first.canonical]).status_code == 200
+    before = us.rows()
+    response = push(us, prc.fingerprint, [second.canonical])
+    assert_problem(response, 422, "invalid-statement", "body.message")
+    assert us.rows() == before
+    assert us.service.statement_state(sent.id)["ack_id"] == first.id

@@ -257,3 +257,40 @@ def test_no_arguments_prints_help_without_a_traceback() -> None:
     result = run()
     assert "Usage" in result.output
     assert "init" in result.output and "send" in result.output
+
+
+# -- ack ---------------------------------------------------------------------------
+
+
+def test_ack_of_a_received_message_prints_its_id_and_status_shows_it(
+    paired: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from redline.cli.common import open_service
+    from redline.core.statement import Statement
+
+    us, prc = paired
+    us_file = tmp_path / "us.json"
+    us_file.write_text(json.dumps(identity_of(us)))
+    assert run("peer", "add", prc, us_file, "--url", "https://127.0.0.1:9444").exit_code == 0
+    sent = run("send", us, "--to", "prc", "--precedence", "flash", "--subject", "Intercept")
+    message_id = sent.stdout.strip()
+    with open_service(us) as (_node, us_service):
+        wires = us_service.due("prc", 10)
+    with open_service(prc) as (_node, prc_service):
+        prc_service.receive("us", [Statement.from_wire(w) for w in wires])
+    acked = run("ack", prc, message_id)
+    assert acked.exit_code == 0, acked.output
+    ack_id = acked.stdout.strip()
+    assert len(ack_id) == 64 and ack_id != message_id
+    rows = {r["id"]: r for r in json.loads(run("status", prc, "--json").stdout)["statements"]}
+    assert rows[message_id]["ack_id"] == ack_id
+    assert (rows[ack_id]["kind"], rows[ack_id]["state"]) == ("ack", "queued")
+    assert f"acknowledged by {ack_id[:16]}" in run("status", prc).stdout
+    assert "acknowledged already" in fails("ack", prc, message_id)
+
+
+def test_ack_of_an_unknown_or_own_statement_names_the_id(paired: tuple[Path, Path]) -> None:
+    us, _prc = paired
+    assert fails("ack", us, "0" * 64).startswith("error: id: ")
+    sent = run("send", us, "--to", "prc", "--subject", "Hello").stdout.strip()
+    assert "only a message received from a peer" in fails("ack", us, sent)

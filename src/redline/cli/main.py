@@ -158,6 +158,22 @@ def send(
 
 
 @app.command()
+def ack(
+    path: DirArg,
+    message: Annotated[str, typer.Argument(help="The id of a message received from a peer.")],
+) -> None:
+    """Acknowledge a received message as its reader; prints the ack's id.
+
+    The receipt a node returns says a message arrived; an ack says the
+    operator read it, and is what `verify` counts as the answer to a FLASH or
+    IMMEDIATE message. Works while `serve` runs.
+    """
+    with open_service(path) as (_node, service):
+        statement = guard(lambda: service.acknowledge(message))
+    typer.echo(statement.id)
+
+
+@app.command()
 def status(
     path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
@@ -184,9 +200,10 @@ def status(
     for alarm in report["alarms"]:
         typer.echo(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
     for row in report["statements"]:
+        acked = f" acknowledged by {row['ack_id'][:16]}" if row.get("ack_id") else ""
         typer.echo(
             f"{row['id'][:16]} {row['direction']:3} {row['peer']:6} {row['kind']:10} "
-            f"{row['seq']:>6} {row['state']}"
+            f"{row['seq']:>6} {row['state']}{acked}"
         )
 
 

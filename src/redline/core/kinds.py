@@ -79,6 +79,13 @@ def _receipt(body: Mapping[str, Any]) -> None:
             raise InvalidStatement("must be a positive integer", field=f"{where}.seq")
 
 
+def _ack(body: Mapping[str, Any]) -> None:
+    _only(body, {"message"})
+    message = _require(body, "message", str)
+    if not _HEX64.match(message):
+        raise InvalidStatement("must be the hex SHA-256 id of a message", field="body.message")
+
+
 def _heartbeat(body: Mapping[str, Any]) -> None:
     _only(body, {"nonce"})
     _require(body, "nonce", str, max_len=64)
@@ -87,6 +94,7 @@ def _heartbeat(body: Mapping[str, Any]) -> None:
 KINDS: dict[str, BodyRule] = {
     "message": _message,
     "receipt": _receipt,
+    "ack": _ack,
     "heartbeat": _heartbeat,
 }
 

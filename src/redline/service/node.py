@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection
 
 from redline.core.errors import (
+    Conflict,
     InvalidInput,
     InvalidStatement,
     NotFound,
@@ -120,11 +121,13 @@ class NodeService:
         kind: str,
         body: Mapping[str, Any],
         check: SendCheck | None = None,
+        then: Callable[[Connection, Statement], None] | None = None,
     ) -> Statement:
         """Sign a statement to ``to`` and queue it, in one transaction.
 
         ``check(conn, time)`` runs in that transaction before signing, with the
         time the statement will carry; whatever it raises aborts the send.
+        ``then(conn, statement)`` runs in it after the statement is stored.
 
         Raises :class:`NotFound` if ``to`` is not a pinned peer and
         :class:`InvalidInput` naming the field if the body is invalid.
@@ -151,6 +154,8 @@ class NodeService:
                 conn, statement, direction="out", state="queued", now=stamp, leaf_index=index
             )
             repo.enqueue(conn, statement, stamp)
+            if then is not None:
+                then(conn, statement)
         if self.on_outbox is not None:
             self.on_outbox(to)
         return statement
@@ -167,6 +172,81 @@ class NodeService:
             raise InvalidInput(f"must be one of {', '.join(PRECEDENCES)}", field="precedence")
         body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
         return self.send(to=to, kind="message", body=body)
+
+    def acknowledge(self, message_id: str) -> Statement:
+        """Sign this operator's acknowledgement of a message received from a peer.
+
+        The receipt a node returns says the message arrived; an ``ack`` says a
+        person read it. ``redline verify`` counts a FLASH or IMMEDIATE message
+        answered only by an ack (docs/record.md).
+
+        Raises :class:`NotFound` if no such statement is stored,
+        :class:`InvalidInput` if it is not a message received from a peer, and
+        :class:`Conflict` if it is acknowledged already.
+        """
+        with self.store.read() as conn:
+            peer = self._message_to_acknowledge(conn, message_id)
+
+        def unacknowledged(conn: Connection, _at: datetime) -> None:
+            self._message_to_acknowledge(conn, message_id)  # again, in the transaction
+
+        def link(conn: Connection, ack: Statement) -> None:
+            repo.set_ack(conn, message_id, ack.id)
+
+        return self.send(
+            to=peer, kind="ack", body={"message": message_id}, check=unacknowledged, then=link
+        )
+
+    def _message_to_acknowledge(self, conn: Connection, message_id: str) -> str:
+        """The peer that sent message ``message_id``, which awaits this node's ack."""
+        row = repo.message_to_acknowledge(conn, message_id)
+        if row is None:
+            raise NotFound(f"no statement {message_id!r}", field="id")
+        if row.kind != "message" or row.direction != "in":
+            raise InvalidInput(
+                f"statement {message_id[:16]} is a {row.kind} this node "
+                f"{'received' if row.direction == 'in' else 'sent'}; only a message received "
+                "from a peer is acknowledged",
+                field="id",
+            )
+        if row.ack_id is not None:
+            raise Conflict(
+                f"message {message_id[:16]} is acknowledged already (by {row.ack_id[:16]})",
+                field="id",
+            )
+        return str(row.peer)
+
+    def _take_acks(self, conn: Connection, peer: str, fresh: Sequence[Statement]) -> None:
+        """Link each ``ack`` in ``fresh`` to the message of ours it acknowledges.
+
+        Refuses (nothing is stored) an ack of anything but a message this node
+        sent to ``peer`` that has no ack yet: a node only stores what it can
+        say the meaning of.
+        """
+        linked: set[str] = set()
+        for ack in fresh:
+            if ack.kind != "ack":
+                continue
+            message_id = str(ack.body["message"])
+            row = repo.message_to_acknowledge(conn, message_id)
+            if (
+                row is None
+                or row.kind != "message"
+                or row.direction != "out"
+                or row.recipient != peer
+            ):
+                raise InvalidStatement(
+                    f"ack {ack.id[:16]} names {message_id[:16]}, which is no message this node "
+                    f"sent to {peer!r}",
+                    field="body.message",
+                )
+            if row.ack_id is not None or message_id in linked:
+                raise InvalidStatement(
+                    f"ack {ack.id[:16]}: message {message_id[:16]} is acknowledged already",
+                    field="body.message",
+                )
+            repo.set_ack(conn, message_id, ack.id)
+            linked.add(message_id)
 
     def link_test(self, *, to: str) -> Statement:
         """Send a heartbeat (link test) to ``to``."""
@@ -257,6 +337,7 @@ class NodeService:
                 seen.add(statement.id)
             receipt_ids = {rid for rid in known.values() if rid is not None}
             if fresh:
+                self._take_acks(conn, peer, fresh)
                 for domain_check in self.receive_checks:
                     domain_check(conn, fresh)
                 repo.insert_statements(conn, fresh, direction="in", state="received", now=stamp)

@@ -416,7 +416,29 @@ _SUMMARY = (
     statements.c.receipt_id,
     statements.c.delivered_at,
     statements.c.leaf_index,
+    statements.c.ack_id,
 )
+
+
+def message_to_acknowledge(conn: Connection, message_id: str) -> Any:
+    """The row of a stored statement as an acknowledgement needs it (direction,
+    peer, kind, recipient, time, ack_id), or None."""
+    return conn.execute(
+        select(
+            statements.c.id,
+            statements.c.direction,
+            statements.c.peer,
+            statements.c.kind,
+            statements.c.recipient,
+            statements.c.time,
+            statements.c.ack_id,
+        ).where(statements.c.id == message_id)
+    ).first()
+
+
+def set_ack(conn: Connection, message_id: str, ack_id: str) -> None:
+    """Record ``ack_id`` as the acknowledgement of message ``message_id``."""
+    conn.execute(update(statements).where(statements.c.id == message_id).values(ack_id=ack_id))
 
 
 def list_statements(conn: Connection) -> list[dict[str, Any]]:

@@ -73,6 +73,10 @@ statements = Table(
     Column("wire", LargeBinary, nullable=False),
     Column("state", String(16), nullable=False),
     Column("receipt_id", String(64), nullable=True),
+    # For a message (either way): the addressee operator's signed acknowledgement
+    # (an ``ack`` statement), once there is one. A receipt is the node's; this
+    # is a person's.
+    Column("ack_id", String(64), nullable=True),
     Column("stored_at", String(32), nullable=False),
     Column("delivered_at", String(32), nullable=True),
     # For out: the index of its leaf in this node's log. For in: the index in the

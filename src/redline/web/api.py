@@ -85,6 +85,19 @@ def create_api_app(
         )
         return {"id": statement.id, "seq": statement.seq, "to": statement.to, "state": "queued"}
 
+    @app.post(
+        "/api/v1/messages/{message_id}/ack", dependencies=[Depends(authorised)], status_code=201
+    )
+    async def post_ack(message_id: str) -> dict[str, Any]:
+        statement = await run_in_threadpool(service.acknowledge, message_id)
+        return {
+            "id": statement.id,
+            "seq": statement.seq,
+            "to": statement.to,
+            "message": message_id,
+            "state": "queued",
+        }
+
     @app.get("/api/v1/statements/{statement_id}", dependencies=[Depends(authorised)])
     async def get_statement_state(statement_id: str) -> dict[str, Any]:
         return await run_in_threadpool(service.statement_state, statement_id)
