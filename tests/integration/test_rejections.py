@@ -672,3 +672,23 @@ def test_pushed_second_ack_of_one_message_is_refused(trio: tuple[Node, Node, Nod
     assert_problem(response, 422, "invalid-statement", "body.message")
     assert us.rows() == before
     assert us.service.statement_state(sent.id)["ack_id"] == first.id
+
+
+def test_api_messages_lists_them_with_their_ack_state(trio: tuple[Node, Node, Node]) -> None:
+    us, prc, _ru = trio
+    sent = delivered(us, prc)
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    response = call(api_of(prc), "GET", "/api/v1/messages?pending=true", headers=headers)
+    assert response.status_code == 200, response.text
+    [row] = response.json()["messages"]
+    assert (row["id"], row["direction"], row["ack_state"]) == (sent.id, "in", "sent")
+    assert post_ack(prc, sent.id).status_code == 201
+    response = call(api_of(prc), "GET", "/api/v1/messages?pending=true", headers=headers)
+    assert response.json()["messages"] == []
+
+
+def test_api_messages_bad_pending_is_422_naming_it(trio: tuple[Node, Node, Node]) -> None:
+    us, _prc, _ru = trio
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    response = call(api_of(us), "GET", "/api/v1/messages?pending=maybe", headers=headers)
+    assert_problem(response, 422, "invalid-input", "pending")

@@ -287,6 +287,11 @@ def test_ack_of_a_received_message_prints_its_id_and_status_shows_it(
     assert (rows[ack_id]["kind"], rows[ack_id]["state"]) == ("ack", "queued")
     assert f"acknowledged by {ack_id[:16]}" in run("status", prc).stdout
     assert "acknowledged already" in fails("ack", prc, message_id)
+    listed = run("messages", prc).stdout
+    assert f"{message_id[:16]} <- us" in listed and "FLASH" in listed and "acknowledged" in listed
+    assert run("messages", prc, "--pending").stdout == ""
+    [row] = json.loads(run("messages", us, "--json").stdout)
+    assert (row["id"], row["direction"], row["ack_state"]) == (message_id, "out", "sent")
 
 
 def test_ack_of_an_unknown_or_own_statement_names_the_id(paired: tuple[Path, Path]) -> None:

@@ -174,6 +174,33 @@ def ack(
 
 
 @app.command()
+def messages(
+    path: DirArg,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only messages not yet acknowledged.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Messages either way, with each one's acknowledgement deadline and state."""
+    with open_service(path) as (_node, service):
+        rows = guard(lambda: service.messages(pending=pending))
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        arrow = "->" if row["direction"] == "out" else "<-"
+        ack = (
+            f"acknowledged {row['acknowledged_at']}"
+            if row["ack_id"]
+            else f"{row['ack_state'].upper()}, ack due {row['ack_deadline']}"
+        )
+        typer.echo(
+            f"{row['id'][:16]} {arrow} {row['peer']:6} {row['precedence'].upper():9} "
+            f"{row['time']} {ack}  {row['subject']}"
+        )
+
+
+@app.command()
 def status(
     path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:

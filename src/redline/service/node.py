@@ -24,12 +24,14 @@ from redline.core.errors import (
     SequenceGap,
     UnpinnedPeer,
 )
+from redline.core.hotline.lifecycle import ack_deadline, ack_state
 from redline.core.kinds import PRECEDENCES, validate_body
 from redline.core.statement import (
     MAIN_STREAM,
     RECEIPT_STREAM,
     Statement,
     format_time,
+    parse_time,
     verify_statement,
 )
 from redline.store import repo
@@ -196,6 +198,50 @@ class NodeService:
         return self.send(
             to=peer, kind="ack", body={"message": message_id}, check=unacknowledged, then=link
         )
+
+    def messages(self, *, pending: bool = False) -> list[dict[str, Any]]:
+        """Every message, either way, with its acknowledgement as of now.
+
+        ``ack_state`` is ``sent`` (awaiting the addressee's ack, in time),
+        ``overdue`` (past ``ack_deadline``: 10 minutes for FLASH, 30 for
+        IMMEDIATE, 3 hours for PRIORITY, 24 for ROUTINE) or ``acknowledged``.
+        ``pending`` keeps only those not acknowledged. Raises nothing.
+        """
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = repo.messages(conn)
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            if pending and row.ack_id is not None:
+                continue
+            message = Statement.from_wire(bytes(row.wire))
+            precedence = str(message.body["precedence"])
+            acknowledged_at = parse_time(row.ack_time) if row.ack_time else None
+            state = ack_state(
+                precedence=precedence.upper(),
+                sent_at=message.sent_at,
+                acknowledged_at=acknowledged_at,
+                escalated_at=None,
+                now=max(now, message.sent_at),
+            )
+            out.append(
+                {
+                    "id": message.id,
+                    "direction": row.direction,
+                    "peer": row.peer,
+                    "precedence": precedence,
+                    "subject": message.body["subject"],
+                    "lang": message.body["lang"],
+                    "time": message.time,
+                    "state": row.state,
+                    "delivered_at": row.delivered_at,
+                    "ack_deadline": format_time(ack_deadline(precedence.upper(), message.sent_at)),
+                    "ack_id": row.ack_id,
+                    "acknowledged_at": row.ack_time,
+                    "ack_state": state.value,
+                }
+            )
+        return out
 
     def _message_to_acknowledge(self, conn: Connection, message_id: str) -> str:
         """The peer that sent message ``message_id``, which awaits this node's ack."""

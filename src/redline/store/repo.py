@@ -436,6 +436,29 @@ def message_to_acknowledge(conn: Connection, message_id: str) -> Any:
     ).first()
 
 
+def messages(conn: Connection) -> list[Any]:
+    """Every message (either way), oldest first, with its wire bytes, delivery
+    and the time of its acknowledgement (``ack_time``, None until there is one)."""
+    acks = statements.alias("acks")
+    return list(
+        conn.execute(
+            select(
+                statements.c.id,
+                statements.c.direction,
+                statements.c.peer,
+                statements.c.wire,
+                statements.c.state,
+                statements.c.delivered_at,
+                statements.c.ack_id,
+                acks.c.time.label("ack_time"),
+            )
+            .select_from(statements.outerjoin(acks, acks.c.id == statements.c.ack_id))
+            .where(statements.c.kind == "message")
+            .order_by(statements.c.time, statements.c.id)
+        )
+    )
+
+
 def set_ack(conn: Connection, message_id: str, ack_id: str) -> None:
     """Record ``ack_id`` as the acknowledgement of message ``message_id``."""
     conn.execute(update(statements).where(statements.c.id == message_id).values(ack_id=ack_id))

@@ -85,6 +85,11 @@ def create_api_app(
         )
         return {"id": statement.id, "seq": statement.seq, "to": statement.to, "state": "queued"}
 
+    @app.get("/api/v1/messages", dependencies=[Depends(authorised)])
+    async def get_messages(pending: bool = False) -> dict[str, Any]:
+        rows = await run_in_threadpool(service.messages, pending=pending)
+        return {"messages": rows}
+
     @app.post(
         "/api/v1/messages/{message_id}/ack", dependencies=[Depends(authorised)], status_code=201
     )

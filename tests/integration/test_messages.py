@@ -1,0 +1,49 @@
+"""Messages and their acknowledgement deadlines, as both nodes see them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.pair import MemoryPair
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[MemoryPair]:
+    made = MemoryPair(tmp_path)
+    yield made
+    made.close()
+
+
+def _by_subject(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["subject"]: row for row in rows}
+
+
+def test_acknowledgement_deadlines_on_both_sides(pair: MemoryPair) -> None:
+    send = pair.us.service.send_message
+    flash = send(to="prc", precedence="flash", subject="flash", text="")
+    send(to="prc", precedence="routine", subject="routine", text="")
+    pair.deliver()
+    for node, direction in ((pair.us, "out"), (pair.prc, "in")):
+        rows = _by_subject(node.service.messages())
+        assert {r["direction"] for r in rows.values()} == {direction}
+        assert rows["flash"]["ack_state"] == rows["routine"]["ack_state"] == "sent"
+        assert rows["flash"]["ack_deadline"] == "2026-11-22T08:10:00.000000Z"  # 10 minutes
+        assert rows["routine"]["ack_deadline"] == "2026-11-23T08:00:00.000000Z"  # 24 hours
+
+    pair.clock.advance(minutes=11)
+    for node in (pair.us, pair.prc):
+        rows = _by_subject(node.service.messages())
+        assert (rows["flash"]["ack_state"], rows["routine"]["ack_state"]) == ("overdue", "sent")
+
+    ack = pair.prc.service.acknowledge(flash.id)
+    pair.deliver()
+    for node in (pair.us, pair.prc):
+        rows = _by_subject(node.service.messages())
+        assert rows["flash"]["ack_state"] == "acknowledged"  # late, but acknowledged
+        assert rows["flash"]["ack_id"] == ack.id
+        assert rows["flash"]["acknowledged_at"] == ack.time
+        assert [r["subject"] for r in node.service.messages(pending=True)] == ["routine"]
