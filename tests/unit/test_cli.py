@@ -278,7 +278,8 @@ def test_ack_of_a_received_message_prints_its_id_and_status_shows_it(
         wires = us_service.due("prc", 10)
     with open_service(prc) as (_node, prc_service):
         prc_service.receive("us", [Statement.from_wire(w) for w in wires])
-    acked = run("ack", prc, message_id)
+    assert "at least its first 8 hex characters" in fails("ack", prc, message_id[:7])
+    acked = run("ack", prc, message_id[:16])  # as `redline messages` prints it
     assert acked.exit_code == 0, acked.output
     ack_id = acked.stdout.strip()
     assert len(ack_id) == 64 and ack_id != message_id
@@ -297,5 +298,6 @@ def test_ack_of_a_received_message_prints_its_id_and_status_shows_it(
 def test_ack_of_an_unknown_or_own_statement_names_the_id(paired: tuple[Path, Path]) -> None:
     us, _prc = paired
     assert fails("ack", us, "0" * 64).startswith("error: id: ")
+    assert fails("ack", us, "0" * 12).startswith("error: id: no message received")
     sent = run("send", us, "--to", "prc", "--subject", "Hello").stdout.strip()
     assert "only a message received from a peer" in fails("ack", us, sent)

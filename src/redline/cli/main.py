@@ -160,7 +160,10 @@ def send(
 @app.command()
 def ack(
     path: DirArg,
-    message: Annotated[str, typer.Argument(help="The id of a message received from a peer.")],
+    message: Annotated[
+        str,
+        typer.Argument(help="A received message's id, or its first 8+ hex characters."),
+    ],
 ) -> None:
     """Acknowledge a received message as its reader; prints the ack's id.
 

@@ -175,18 +175,22 @@ class NodeService:
         body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
         return self.send(to=to, kind="message", body=body)
 
-    def acknowledge(self, message_id: str) -> Statement:
+    def acknowledge(self, message_ref: str) -> Statement:
         """Sign this operator's acknowledgement of a message received from a peer.
 
-        The receipt a node returns says the message arrived; an ``ack`` says a
-        person read it. ``redline verify`` counts a FLASH or IMMEDIATE message
-        answered only by an ack (docs/record.md).
+        ``message_ref`` is the message's id or, as ``redline messages`` prints
+        it, its first 8 or more hex characters (they must name one message
+        received from a peer). The receipt a node returns says the message
+        arrived; an ``ack`` says a person read it. ``redline verify`` counts a
+        FLASH or IMMEDIATE message answered only by an ack (docs/record.md).
 
         Raises :class:`NotFound` if no such statement is stored,
-        :class:`InvalidInput` if it is not a message received from a peer, and
+        :class:`InvalidInput` for a malformed or ambiguous reference or a
+        statement that is not a message received from a peer, and
         :class:`Conflict` if it is acknowledged already.
         """
         with self.store.read() as conn:
+            message_id = self._resolve_message(conn, message_ref)
             peer = self._message_to_acknowledge(conn, message_id)
 
         def unacknowledged(conn: Connection, _at: datetime) -> None:
@@ -242,6 +246,21 @@ class NodeService:
                 }
             )
         return out
+
+    @staticmethod
+    def _resolve_message(conn: Connection, ref: str) -> str:
+        if len(ref) == 64:
+            return ref
+        if not 8 <= len(ref) < 64 or any(c not in "0123456789abcdef" for c in ref):
+            raise InvalidInput(
+                "give the message's id, or at least its first 8 hex characters", field="id"
+            )
+        found = repo.received_message_ids(conn, prefix=ref, limit=2)
+        if not found:
+            raise NotFound(f"no message received from a peer starts with {ref!r}", field="id")
+        if len(found) > 1:
+            raise InvalidInput(f"{ref!r} starts more than one message; give more of it", field="id")
+        return found[0]
 
     def _message_to_acknowledge(self, conn: Connection, message_id: str) -> str:
         """The peer that sent message ``message_id``, which awaits this node's ack."""

@@ -459,6 +459,23 @@ def messages(conn: Connection) -> list[Any]:
     )
 
 
+def received_message_ids(conn: Connection, *, prefix: str, limit: int) -> list[str]:
+    """Ids of messages received from peers that start with ``prefix`` (hex)."""
+    rows = conn.execute(
+        select(statements.c.id)
+        .where(
+            and_(
+                statements.c.id.startswith(prefix, autoescape=True),
+                statements.c.kind == "message",
+                statements.c.direction == "in",
+            )
+        )
+        .order_by(statements.c.id)
+        .limit(limit)
+    )
+    return [str(row.id) for row in rows]
+
+
 def set_ack(conn: Connection, message_id: str, ack_id: str) -> None:
     """Record ``ack_id`` as the acknowledgement of message ``message_id``."""
     conn.execute(update(statements).where(statements.c.id == message_id).values(ack_id=ack_id))
