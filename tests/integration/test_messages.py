@@ -47,3 +47,29 @@ def test_acknowledgement_deadlines_on_both_sides(pair: MemoryPair) -> None:
         assert rows["flash"]["ack_id"] == ack.id
         assert rows["flash"]["acknowledged_at"] == ack.time
         assert [r["subject"] for r in node.service.messages(pending=True)] == ["routine"]
+
+
+def test_an_ack_dated_before_its_message_by_clock_skew_still_answers_it(
+    pair: MemoryPair,
+) -> None:
+    from datetime import timedelta
+
+    from support.pair import TestClock
+
+    pair.us.service.clock = TestClock(pair.clock.now + timedelta(seconds=60))  # us runs ahead
+    flash = pair.us.service.send_message(to="prc", precedence="flash", subject="s", text="")
+    pair.deliver()
+    pair.clock.advance(seconds=10)
+    ack = pair.prc.service.acknowledge(flash.id[:8])
+    assert ack.time < flash.time  # the PRC's clock says it read it before it was sent
+    pair.deliver()
+    for node in (pair.prc, pair.us):
+        [row] = node.service.messages()
+        assert (row["ack_id"], row["ack_state"]) == (ack.id, "acknowledged")
+
+
+def test_messages_view_accepts_an_id_in_capitals(pair: MemoryPair) -> None:
+    flash = pair.us.service.send_message(to="prc", precedence="flash", subject="s", text="")
+    pair.deliver()
+    ack = pair.prc.service.acknowledge(flash.id[:12].upper())
+    assert ack.body == {"message": flash.id}

@@ -592,7 +592,7 @@ def test_api_ack_of_a_received_message_is_201_and_reaches_the_sender(
 ) -> None:
     us, prc, _ru = trio
     sent = delivered(us, prc)
-    response = post_ack(prc, sent.id)
+    response = post_ack(prc, sent.id[:10])  # shortened, as redline messages prints it
     assert response.status_code == 201, response.text
     created = response.json()
     assert (created["to"], created["message"], created["state"]) == ("us", sent.id, "queued")

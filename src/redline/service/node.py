@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection
 
@@ -218,28 +219,35 @@ class NodeService:
         for row in rows:
             if pending and row.ack_id is not None:
                 continue
-            message = Statement.from_wire(bytes(row.wire))
-            precedence = str(message.body["precedence"])
-            acknowledged_at = parse_time(row.ack_time) if row.ack_time else None
+            # Stored statements were checked when they were stored: read the body
+            # of the signed bytes, without parsing the whole statement again.
+            body = orjson.loads(row.wire)["body"]
+            precedence = str(body["precedence"]).upper()
+            sent_at = parse_time(row.time)
+            acknowledged_at = None
+            if row.ack_time is not None:
+                # The two parties' clocks differ: an ack may carry a time before
+                # the message's (or after this node's now). It still answers it.
+                acknowledged_at = max(parse_time(row.ack_time), sent_at)
             state = ack_state(
-                precedence=precedence.upper(),
-                sent_at=message.sent_at,
+                precedence=precedence,
+                sent_at=sent_at,
                 acknowledged_at=acknowledged_at,
                 escalated_at=None,
-                now=max(now, message.sent_at),
+                now=max(now, sent_at, acknowledged_at or sent_at),
             )
             out.append(
                 {
-                    "id": message.id,
+                    "id": row.id,
                     "direction": row.direction,
                     "peer": row.peer,
-                    "precedence": precedence,
-                    "subject": message.body["subject"],
-                    "lang": message.body["lang"],
-                    "time": message.time,
+                    "precedence": precedence.lower(),
+                    "subject": body["subject"],
+                    "lang": body["lang"],
+                    "time": row.time,
                     "state": row.state,
                     "delivered_at": row.delivered_at,
-                    "ack_deadline": format_time(ack_deadline(precedence.upper(), message.sent_at)),
+                    "ack_deadline": format_time(ack_deadline(precedence, sent_at)),
                     "ack_id": row.ack_id,
                     "acknowledged_at": row.ack_time,
                     "ack_state": state.value,
@@ -249,12 +257,13 @@ class NodeService:
 
     @staticmethod
     def _resolve_message(conn: Connection, ref: str) -> str:
-        if len(ref) == 64:
-            return ref
-        if not 8 <= len(ref) < 64 or any(c not in "0123456789abcdef" for c in ref):
+        ref = ref.lower()
+        if not 8 <= len(ref) <= 64 or any(c not in "0123456789abcdef" for c in ref):
             raise InvalidInput(
                 "give the message's id, or at least its first 8 hex characters", field="id"
             )
+        if len(ref) == 64:
+            return ref
         found = repo.received_message_ids(conn, prefix=ref, limit=2)
         if not found:
             raise NotFound(f"no message received from a peer starts with {ref!r}", field="id")

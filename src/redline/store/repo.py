@@ -446,6 +446,7 @@ def messages(conn: Connection) -> list[Any]:
                 statements.c.id,
                 statements.c.direction,
                 statements.c.peer,
+                statements.c.time,
                 statements.c.wire,
                 statements.c.state,
                 statements.c.delivered_at,

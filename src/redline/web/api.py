@@ -99,7 +99,7 @@ def create_api_app(
             "id": statement.id,
             "seq": statement.seq,
             "to": statement.to,
-            "message": message_id,
+            "message": statement.body["message"],
             "state": "queued",
         }
 
