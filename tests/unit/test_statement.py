@@ -560,12 +560,4 @@ def test_a_deeply_nested_body_is_refused_at_create() -> None:
     for _ in range(5000):
         body = [body]
     with pytest.raises(InvalidStatement, match="nested too deeply"):
-        Statement.create(
-            key=US_KEY,
-            sender="us",
-            to="prc",
-            kind="message",
-            seq=1,
-            time=datetime(2026, 11, 22, tzinfo=UTC),
-            body={"deep": body},
-        )
+        make(body={"deep": body})
