@@ -659,3 +659,42 @@ def test_a_flash_message_is_answered_by_its_readers_ack_not_by_the_receipt(
     # whole log runs past the deadline: the verifiable "did not respond".
     assert outcomes[unread.id] == "no-response"
     assert any("acknowledged" in line and read.id[:16] in line for line in report.lines)
+
+
+def test_a_checkpoint_witnessed_while_another_was_being_checked_is_refused_whole(
+    pair: MemoryPair,
+) -> None:
+    """The witness hashes new leaves before taking its write lock; if another
+    add-checkpoint lands meanwhile, the slower one is refused and stores nothing."""
+    from redline.store import repo
+
+    _traffic(pair)
+    first = pair.prc.record.checkpoint_if_due(every=1, interval=0)
+    _traffic(pair)
+    pair.clock.advance(seconds=1)
+    second = pair.prc.record.checkpoint_if_due(every=1, interval=0)
+    assert first is not None and second is not None and first.size < second.size
+    body_first = format_add_checkpoint(0, [], first.note.encode())
+    body_second = format_add_checkpoint(0, [], second.note.encode())
+    fetch = pair.us.record.fetch_leaves
+    assert fetch is not None
+    raced: list[bytes] = []
+
+    def fetch_while_another_lands(peer: str, start: int, end: int) -> list[bytes]:
+        if not raced:  # the slow request, between its checks and its write
+            raced.append(b"")
+            raced.append(pair.us.record.add_checkpoint("prc", body_first))
+        return fetch(peer, start, end)
+
+    pair.us.record.fetch_leaves = fetch_while_another_lands
+    with pytest.raises(WitnessSizeMismatch):
+        pair.us.record.add_checkpoint("prc", body_second)
+    pair.us.record.fetch_leaves = fetch
+    with pair.us.store.read() as conn:
+        assert repo.peer_log_size(conn, "prc") == first.size  # only the first one's leaves
+    # Asked again from the size it did cosign, the witness cosigns the second.
+    request = pair.prc.record.add_checkpoint_body("us", old=first.size)
+    assert request is not None
+    assert pair.us.record.add_checkpoint("prc", request[1]) and raced[1]
+    with pair.us.store.read() as conn:
+        assert repo.peer_log_size(conn, "prc") == second.size
