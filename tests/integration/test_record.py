@@ -664,7 +664,7 @@ def test_a_flash_message_is_answered_by_its_readers_ack_not_by_the_receipt(
 def test_a_checkpoint_witnessed_while_another_was_being_checked_is_refused_whole(
     pair: MemoryPair,
 ) -> None:
-    """The witness hashes new leaves before taking its write lock; if another
+    """The witness fetches new leaves outside its write transaction; if another
     add-checkpoint lands meanwhile, the slower one is refused and stores nothing."""
     from redline.store import repo
 

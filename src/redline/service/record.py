@@ -334,18 +334,10 @@ class RecordService:
         try:
             # The cheap checks first, before fetching leaves; repeated atomically below.
             with self.node.store.read() as conn:
-                latest = self._check_sizes(conn, peer, old, proof, checkpoint)
+                self._check_sizes(conn, peer, old, proof, checkpoint)
                 held = repo.peer_log_size(conn, peer)
             records = self._fetch_leaves(peer, held, checkpoint.size)
-            # Hash the new leaves into the copy before taking the write lock, which
-            # every receive waits on: the copy below ``held`` never changes, and
-            # _cosign refuses if ``held`` moved meanwhile.
-            kept = latest.note if latest is not None else ""
-            with self.node.store.read() as conn:
-                hashes, fields = self._mirror(conn, peer, checkpoint, held, records, kept)
-            return self._cosign(
-                peer, old, proof, checkpoint, note, held, records, fields, hashes, now
-            )
+            return self._cosign(peer, old, proof, checkpoint, note, held, records, now)
         except _Caught as caught:
             # Keep the signed note that contradicts what we cosigned: it is the proof.
             with self.node.store.write() as conn:
@@ -400,12 +392,8 @@ class RecordService:
         note: bytes,
         held: int,
         records: list[bytes],
-        fields: list[LeafFields],
-        hashes: dict[int, bytes],
         now: datetime,
     ) -> bytes:
-        """Store the copy's new leaves and ``hashes`` (from :meth:`_mirror`, which
-        checked them against ``checkpoint``), then cosign, in one transaction."""
         stamp = format_time(now)
         with self.node.store.write() as conn:
             repo.lock_peer(conn, peer)
@@ -413,6 +401,7 @@ class RecordService:
             if repo.peer_log_size(conn, peer) != held:
                 raise Conflict("the peer's log was witnessed meanwhile; ask again", field="old")
             kept = latest.note if latest is not None else ""
+            reader, fields = self._mirror(conn, peer, checkpoint, held, records, kept)
             checkpoint_id = self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
             given = conn.execute(
                 select(cosignatures.c.line).where(
@@ -443,7 +432,7 @@ class RecordService:
                 )
                 conn.execute(
                     insert(peer_hashes),
-                    [{"party": peer, "idx": i, "hash": h} for i, h in hashes.items()],
+                    [{"party": peer, "idx": i, "hash": h} for i, h in reader.pending.items()],
                 )
             self._find_received(conn, peer, checkpoint, checkpoint_id, kept)
             self._alarm_undelivered(conn, peer, checkpoint, stamp)
@@ -468,9 +457,8 @@ class RecordService:
         held: int,
         records: list[bytes],
         kept: str,
-    ) -> tuple[dict[int, bytes], list[LeafFields]]:
-        """Hash ``records`` into the copy of ``peer``'s log and check its root;
-        returns the new stored hashes (by index) and the parsed leaves."""
+    ) -> tuple[repo.PendingHashReader, list[LeafFields]]:
+        """Extend the copy of ``peer``'s log with ``records`` and check its root."""
         reader = repo.PendingHashReader(repo.PeerHashReader(conn, peer))
         fields = []
         before = repo.peer_leaves_between(conn, peer, held - 1, held) if held else []
@@ -505,7 +493,7 @@ class RecordService:
                 field="leaves",
             )
             raise _Caught(error, kept=kept, why="served leaves that do not match its checkpoint")
-        return dict(reader.pending), fields
+        return reader, fields
 
     def _find_received(
         self,
