@@ -73,3 +73,22 @@ def test_messages_view_accepts_an_id_in_capitals(pair: MemoryPair) -> None:
     pair.deliver()
     ack = pair.prc.service.acknowledge(flash.id[:12].upper())
     assert ack.body == {"message": flash.id}
+
+
+def test_the_board_shows_unacknowledged_messages_with_the_time_left(pair: MemoryPair) -> None:
+    from redline.service.hotline import HotlineService
+
+    flash = pair.us.service.send_message(to="prc", precedence="flash", subject="s", text="")
+    pair.deliver()
+    pair.clock.advance(minutes=4)
+    boards = {n.party: HotlineService(n.service).board() for n in (pair.us, pair.prc)}
+    for party, direction in (("us", "out"), ("prc", "in")):
+        [row] = boards[party]["unacknowledged_messages"]
+        assert (row["id"], row["direction"], row["seconds_left"]) == (flash.id, direction, 360)
+    pair.clock.advance(minutes=10)
+    [row] = HotlineService(pair.prc.service).board()["unacknowledged_messages"]
+    assert (row["ack_state"], row["seconds_left"]) == ("overdue", -240)
+    pair.prc.service.acknowledge(flash.id)
+    pair.deliver()
+    for node in (pair.us, pair.prc):
+        assert HotlineService(node.service).board()["unacknowledged_messages"] == []

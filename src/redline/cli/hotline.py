@@ -365,6 +365,18 @@ def board(path: DirArg, as_json: JsonOpt = False) -> None:
                 for party, times in window["local"].items()
             )
             typer.echo(f"      window: {local}")
+    typer.echo("messages not yet acknowledged (<- ours to acknowledge, -> awaiting theirs):")
+    for m in view["unacknowledged_messages"]:
+        arrow = "<-" if m["direction"] == "in" else "->"
+        due = (
+            f"{_duration(m['seconds_left'])} left"
+            if m["seconds_left"] > 0
+            else f"OVERDUE by {_duration(-m['seconds_left'])}"
+        )
+        typer.echo(
+            f"  {m['id'][:16]} {arrow} {m['peer']:6} {m['precedence'].upper():9} {due}: "
+            f"{m['subject']}"
+        )
     typer.echo("requests:")
     for r in view["requests"]:
         typer.echo(f"  {r['id']:24} {r['state']:10} {r['reason']} [{r['source']}]")

@@ -677,7 +677,13 @@ class HotlineService:
             InvalidInput: the loaded history is broken.
         """
         self.record_due_quietly()
-        return board_view(self.record(), party=self.party)
+        view = board_view(self.record(), party=self.party)
+        now = self.now()
+        view["unacknowledged_messages"] = [
+            {**row, "seconds_left": int((parse_time(row["ack_deadline"]) - now).total_seconds())}
+            for row in self.node.messages(pending=True)
+        ]
+        return view
 
     def timeline(self) -> list[dict[str, Any]]:
         """Public record and signed statements, oldest first, after recording what is due.
