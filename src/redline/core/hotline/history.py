@@ -284,6 +284,36 @@ def _section(doc: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
+def _events(
+    doc: dict[str, Any],
+    section: str,
+    make: Callable[..., T],
+    parent: str,
+    parent_ids: set[str],
+    remember: Callable[[_Reader, str], None],
+) -> list[T]:
+    """Read a section of events on earlier items (responses to ``request``s,
+    call events of ``call``s): each names its ``parent`` by id, which must be
+    one of ``parent_ids``, and is remembered as ``<section, singular>:<id>``."""
+    events = []
+    for i, raw in enumerate(_section(doc, section)):
+        r = _Reader(raw, f"{section}[{i}]", {"id", parent, "action", "by_party", "date", "reason"})
+        parent_id = r.get(parent)
+        event = r.build(
+            make,
+            **{f"{parent}_id": parent_id},
+            action=r.get("action"),
+            by_party=r.get("by_party"),
+            at=_at(r.day("date")[0]),
+            reason=r.get("reason", ""),
+        )
+        if parent_id not in parent_ids:
+            raise InvalidInput(f"unknown {parent} {parent_id!r}", field=f"{r.where}.{parent}")
+        remember(r, f"{section.removesuffix('s')}:{check_id(r.get('id'), f'{r.where}.id')}")
+        events.append(event)
+    return events
+
+
 def parse_history(doc: object) -> PublicHistory:
     """Validate a decoded history document into a :class:`PublicHistory`.
 
@@ -423,23 +453,7 @@ def parse_history(doc: object) -> PublicHistory:
         remember(r, f"request:{req.id}")
         requests.append(req)
 
-    responses = []
-    for i, raw in enumerate(_section(doc, "responses")):
-        r = _Reader(
-            raw, f"responses[{i}]", {"id", "request", "action", "by_party", "date", "reason"}
-        )
-        resp = r.build(
-            Response,
-            request_id=r.get("request"),
-            action=r.get("action"),
-            by_party=r.get("by_party"),
-            at=_at(r.day("date")[0]),
-            reason=r.get("reason", ""),
-        )
-        if resp.request_id not in {q.id for q in requests}:
-            raise InvalidInput(f"unknown request {resp.request_id!r}", field=f"{r.where}.request")
-        remember(r, f"response:{check_id(r.get('id'), f'{r.where}.id')}")
-        responses.append(resp)
+    responses = _events(doc, "responses", Response, "request", {q.id for q in requests}, remember)
 
     calls = []
     for i, raw in enumerate(_section(doc, "calls")):
@@ -462,23 +476,7 @@ def parse_history(doc: object) -> PublicHistory:
         remember(r, f"call:{call.id}")
         calls.append(call)
 
-    call_events = []
-    for i, raw in enumerate(_section(doc, "call_events")):
-        r = _Reader(
-            raw, f"call_events[{i}]", {"id", "call", "action", "by_party", "date", "reason"}
-        )
-        ce = r.build(
-            CallEvent,
-            call_id=r.get("call"),
-            action=r.get("action"),
-            by_party=r.get("by_party"),
-            at=_at(r.day("date")[0]),
-            reason=r.get("reason", ""),
-        )
-        if ce.call_id not in {c.id for c in calls}:
-            raise InvalidInput(f"unknown call {ce.call_id!r}", field=f"{r.where}.call")
-        remember(r, f"call_event:{check_id(r.get('id'), f'{r.where}.id')}")
-        call_events.append(ce)
+    call_events = _events(doc, "call_events", CallEvent, "call", {c.id for c in calls}, remember)
 
     contacts = []
     for i, raw in enumerate(_section(doc, "contacts")):
