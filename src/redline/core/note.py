@@ -18,6 +18,7 @@ import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -241,27 +242,13 @@ def _parse_signer_key(skey: str) -> tuple[str, bytes]:
     return name, seed
 
 
-def _set_key_fields(signer: Signer | CosignatureSigner, key_type: int) -> None:
-    """Derive a signer's key, public key and key ID (hashed with ``key_type``).
-
-    Raises :class:`InvalidKey` for an invalid name or a seed not 32 bytes.
-    """
-    if not _valid_name(signer.name):
-        raise InvalidKey(f"invalid key name {signer.name!r}")
-    key = _seed_key(signer.seed)
-    public = _public_bytes(key)
-    object.__setattr__(signer, "_key", key)
-    object.__setattr__(signer, "public_key", public)
-    object.__setattr__(signer, "key_hash", key_hash(signer.name, bytes([key_type]) + public))
-
-
 @dataclass(frozen=True, slots=True)
-class Signer:
-    """An Ed25519 (type 0x01) signed-note signer: ``Signer(name, seed)``.
+class _SeedSigner:
+    """An Ed25519 seed under a key name, with the key ID hashed with the
+    subclass's ``KEY_TYPE``. Raises :class:`InvalidKey` for an invalid name or
+    a seed that is not 32 bytes."""
 
-    Raises :class:`InvalidKey` for an invalid name or a seed that is not 32
-    bytes. :meth:`from_key` reads ``PRIVATE+KEY+...`` text.
-    """
+    KEY_TYPE: ClassVar[int]
 
     name: str
     seed: bytes = field(repr=False)
@@ -270,11 +257,17 @@ class Signer:
     _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _set_key_fields(self, ALG_ED25519)
+        if not _valid_name(self.name):
+            raise InvalidKey(f"invalid key name {self.name!r}")
+        key = _seed_key(self.seed)
+        public = _public_bytes(key)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "public_key", public)
+        object.__setattr__(self, "key_hash", key_hash(self.name, bytes([self.KEY_TYPE]) + public))
 
     @classmethod
-    def from_key(cls, skey: str) -> Signer:
-        """Parse signer key text ``PRIVATE+KEY+name+hash+base64(0x01||seed)``.
+    def from_key(cls, skey: str) -> Self:
+        """Build from Ed25519 signer key text ``PRIVATE+KEY+name+hash+base64(0x01||seed)``.
 
         Raises :class:`InvalidKey` if it is malformed or its hash does not match.
         """
@@ -287,8 +280,19 @@ class Signer:
         return self.verifier().vkey
 
     def verifier(self) -> Verifier:
-        """The matching :class:`Verifier`. Raises nothing."""
-        return Verifier(name=self.name, public_key=self.public_key, type=ALG_ED25519)
+        """The matching :class:`Verifier` (of this signer's key type). Raises nothing."""
+        return Verifier(name=self.name, public_key=self.public_key, type=self.KEY_TYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class Signer(_SeedSigner):
+    """An Ed25519 (type 0x01) signed-note signer: ``Signer(name, seed)``.
+
+    Raises :class:`InvalidKey` for an invalid name or a seed that is not 32
+    bytes. :meth:`from_key` reads ``PRIVATE+KEY+...`` text.
+    """
+
+    KEY_TYPE: ClassVar[int] = ALG_ED25519
 
     def sign(self, msg: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature of ``msg``. Raises nothing."""
@@ -307,41 +311,17 @@ def generate_signer_key(name: str, seed: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class CosignatureSigner:
+class CosignatureSigner(_SeedSigner):
     """A tlog-cosignature/v1 signer (type 0x04): ``CosignatureSigner(name, seed)``.
 
     Raises :class:`InvalidKey` for an invalid name or a seed not 32 bytes.
-    :meth:`from_key` reads an Ed25519 ``PRIVATE+KEY+...`` text, as
-    transparency-dev's witness does.
+    :meth:`from_key` reads an Ed25519 ``PRIVATE+KEY+...`` text (the 0x01
+    form), as transparency-dev's witness does; the verifier key it gives is
+    of type 0x04.
     """
 
-    name: str
-    seed: bytes = field(repr=False)
-    key_hash: int = field(init=False)
-    public_key: bytes = field(init=False)
-    _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # tlog-cosignature §Format: the key ID uses type byte 0x04.
-        _set_key_fields(self, ALG_COSIGNATURE_V1)
-
-    @classmethod
-    def from_key(cls, skey: str) -> CosignatureSigner:
-        """Build from Ed25519 signer key text (the 0x01 form).
-
-        Raises :class:`InvalidKey` if it is malformed or its hash does not match.
-        """
-        name, seed = _parse_signer_key(skey)
-        return cls(name, seed)
-
-    @property
-    def verifier_key(self) -> str:
-        """The type 0x04 verifier key text. Raises nothing."""
-        return self.verifier().vkey
-
-    def verifier(self) -> Verifier:
-        """The matching type 0x04 :class:`Verifier`. Raises nothing."""
-        return Verifier(name=self.name, public_key=self.public_key, type=ALG_COSIGNATURE_V1)
+    # tlog-cosignature §Format: the key ID uses type byte 0x04.
+    KEY_TYPE: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def timestamped_signature(self, checkpoint_text: str, *, timestamp: int) -> bytes:
         """Return the 72-byte ``timestamped_signature`` over ``checkpoint_text``.
