@@ -31,7 +31,7 @@ from sqlalchemy import and_, select
 from redline.core import merkle
 from redline.core.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
-from redline.core.hotline.lifecycle import ACK_DEADLINES, Precedence
+from redline.core.hotline.lifecycle import ack_deadline
 from redline.core.identity import Identity
 from redline.core.leaf import LeafFields, check_leaf, parse_leaf, split_leaves
 from redline.core.note import Verifier
@@ -453,7 +453,7 @@ def _deadline(statement: Statement) -> datetime | None:
         return parse_time(str(statement.body["deadline"]))
     precedence = str(statement.body.get("precedence", "")).upper()
     if statement.kind == "message" and precedence in ("FLASH", "IMMEDIATE"):
-        return statement.sent_at + ACK_DEADLINES[Precedence(precedence)]
+        return ack_deadline(precedence, statement.sent_at)
     return None
 
 

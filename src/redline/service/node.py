@@ -85,8 +85,9 @@ class NodeService:
         self.clock = clock
         self.on_outbox = on_outbox
         self._peer_keys: dict[str, Ed25519PublicKey] = {}
-        #: Domain rules (e.g. the hotline's) that refuse a peer's statement on receipt.
-        self.receive_checks: list[ReceiveCheck] = []
+        #: Rules that refuse a peer's statement on receipt, in the receiving
+        #: transaction: acknowledgements' own, then domains' (e.g. the hotline's).
+        self.receive_checks: list[ReceiveCheck] = [self._take_acks]
 
     # -- peers -------------------------------------------------------------
 
@@ -290,14 +291,16 @@ class NodeService:
             )
         return str(row.peer)
 
-    def _take_acks(self, conn: Connection, peer: str, fresh: Sequence[Statement]) -> None:
-        """Link each ``ack`` in ``fresh`` to the message of ours it acknowledges.
+    @staticmethod
+    def _take_acks(conn: Connection, fresh: Sequence[Statement]) -> None:
+        """Link each ``ack`` in ``fresh`` to the message of ours it acknowledges
+        (a receive check: it runs in the receiving transaction).
 
         Refuses (nothing is stored) an ack of anything but a message this node
-        sent to ``peer`` that has no ack yet: a node only stores what it can
-        say the meaning of.
+        sent to the ack's signer that has no ack yet (a second ack in the same
+        batch sees the first one's link): a node only stores what it can say
+        the meaning of.
         """
-        linked: set[str] = set()
         for ack in fresh:
             if ack.kind != "ack":
                 continue
@@ -307,20 +310,19 @@ class NodeService:
                 row is None
                 or row.kind != "message"
                 or row.direction != "out"
-                or row.recipient != peer
+                or row.recipient != ack.sender
             ):
                 raise InvalidStatement(
                     f"ack {ack.id[:16]} names {message_id[:16]}, which is no message this node "
-                    f"sent to {peer!r}",
+                    f"sent to {ack.sender!r}",
                     field="body.message",
                 )
-            if row.ack_id is not None or message_id in linked:
+            if row.ack_id is not None:
                 raise InvalidStatement(
                     f"ack {ack.id[:16]}: message {message_id[:16]} is acknowledged already",
                     field="body.message",
                 )
             repo.set_ack(conn, message_id, ack.id)
-            linked.add(message_id)
 
     def link_test(self, *, to: str) -> Statement:
         """Send a heartbeat (link test) to ``to``."""
@@ -411,7 +413,6 @@ class NodeService:
                 seen.add(statement.id)
             receipt_ids = {rid for rid in known.values() if rid is not None}
             if fresh:
-                self._take_acks(conn, peer, fresh)
                 for domain_check in self.receive_checks:
                     domain_check(conn, fresh)
                 repo.insert_statements(conn, fresh, direction="in", state="received", now=stamp)
