@@ -362,9 +362,11 @@ def test_mechanism_suspended_and_resumed(sides: tuple[Side, Side], clock: Clock)
 
 def test_joint_summary_counts_when_both_sign(sides: tuple[Side, Side], clock: Clock) -> None:
     us, prc = sides
-    us.hotline.file_readout("dtl-call-1", "Short and professional.")
-    prc.hotline.file_readout("dtl-call-1", "双方进行了坦诚交流。", lang="zh")
-    proposal = us.hotline.propose_joint_summary("dtl-call-1", "Both sides spoke.")
+    engagement = ask(us, clock)
+    sync(us, prc)
+    us.hotline.file_readout(engagement, "Short and professional.")
+    prc.hotline.file_readout(engagement, "双方进行了坦诚交流。", lang="zh")
+    proposal = us.hotline.propose_joint_summary(engagement, "Both sides spoke.")
     sync(us, prc)
     summary_id = str(proposal.body["id"])
     joint = prc.hotline.board()["engagements"][0]["joint"][0]
@@ -373,9 +375,16 @@ def test_joint_summary_counts_when_both_sign(sides: tuple[Side, Side], clock: Cl
     prc.hotline.sign_joint_summary(summary_id)
     sync(us, prc)
     for side in (us, prc):
-        engagement = side.hotline.board()["engagements"][0]
-        assert {r["party"] for r in engagement["readouts"]} == {"us", "prc"}
-        assert engagement["joint"][0]["counts"] is True
+        [line] = side.hotline.board()["engagements"]
+        assert line["engagement"] == engagement
+        assert {r["party"] for r in line["readouts"]} == {"us", "prc"}
+        assert line["joint"][0]["counts"] is True
+
+
+def test_a_readout_of_an_unknown_engagement_is_refused(sides: tuple[Side, Side]) -> None:
+    us, _prc = sides
+    refuses(us, NotFound, "engagement", lambda: us.hotline.file_readout("no-such-call", "x"))
+    refuses(us, NotFound, "engagement", lambda: us.hotline.propose_joint_summary("nope", "x"))
 
 
 def test_directory_publish_and_counterpart_dispute(sides: tuple[Side, Side]) -> None:

@@ -1,16 +1,17 @@
 """The hotline's use cases: directory, requests, calls, mechanisms, readouts, board.
 
-Every act is a signed statement sent to the peer through
-:meth:`NodeService.send`, so it is in the node's log and delivered with
-receipts. Each act is checked inside the transaction that signs it, against
-the state folded from every hotline statement the node holds
-(:func:`redline.core.hotline.record.fold`) at the very time the statement
-will carry; on any error nothing is stored.
+Every act is a signed statement sent, through :meth:`NodeService.send`, to
+the party it concerns (the other side of the request, call or summary; the
+owner of the counterpart office; every peer for a directory), so it is in
+the node's log and delivered with receipts. Each act is checked inside the
+transaction that signs it, against the state of the threads it concerns
+(:class:`~redline.service.hotline_state.HotlineState`) at the very time the
+statement will carry; on any error nothing is stored.
 
-Statements from the peer are checked on receipt by :func:`check_incoming`
-(registered as one of the node's ``receive_checks``); see that module for
-which rules are refused on receipt (422, nothing stored) and which are
-folded as refused events.
+Statements from peers are checked on receipt
+(:func:`redline.core.hotline.record.check_incoming`, registered as one of the
+node's ``receive_checks``); see that module for which rules are refused on
+receipt (422, nothing stored) and which are folded as refused events.
 
 The public history is shown only when it is loaded into the node directory
 (``DIR/public-history.json``, written by ``redline history load`` and by
@@ -26,7 +27,8 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,17 +37,12 @@ from sqlalchemy import Connection
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound, RedlineError
 from redline.core.hotline import kinds as k
+from redline.core.hotline._checks import check_enum
 from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
-from redline.core.hotline.history import PublicHistory, load_history, parse_history
+from redline.core.hotline.directory import Directory, Holding, Level, Office, Party
+from redline.core.hotline.history import PublicHistory, parse_history
 from redline.core.hotline.lifecycle import MECHANISM, CallState, RequestState, transition
-from redline.core.hotline.record import (
-    Record,
-    check_due,
-    check_incoming,
-    directory_body,
-    fold,
-    mechanism_state,
-)
+from redline.core.hotline.record import Record, check_due, directory_body, mechanism_state
 from redline.core.hotline.requests import (
     Counter,
     Response,
@@ -54,10 +51,18 @@ from redline.core.hotline.requests import (
     propose,
     request_outcome,
 )
+from redline.core.hotline.threads import ItemKind, item_name
+from redline.core.kinds import validate_body
 from redline.core.statement import Statement, format_time, parse_time
-from redline.service.hotline_views import board_view, calendar_ics, directory_view, timeline_view
+from redline.service.hotline_state import HotlineState, catalogue
+from redline.service.hotline_views import (
+    add_tallies,
+    board_view,
+    calendar_ics,
+    directory_view,
+    timeline_view,
+)
 from redline.service.node import NodeService
-from redline.store.hotline import acknowledged_times, statement_wires
 
 __all__ = [
     "HISTORY_FILE",
@@ -70,22 +75,12 @@ __all__ = [
 
 log = logging.getLogger("redline.hotline")
 
+#: How many recently acted-on requests, calls, readouts and refused statements
+#: the board shows besides everything open (the timeline shows all).
+BOARD_RECENT = 20
+
 #: Where a node keeps its copy of the public history (``redline history load``).
 HISTORY_FILE = "public-history.json"
-
-_catalogue: PublicHistory | None = None
-
-
-def catalogue() -> PublicHistory:
-    """The packaged directory of parties, offices and mechanisms (parsed once).
-
-    Raises:
-        InvalidInput: the packaged file is broken.
-    """
-    global _catalogue
-    if _catalogue is None:
-        _catalogue = load_history()
-    return _catalogue
 
 
 def load_history_into(node_path: Path) -> Path:
@@ -150,12 +145,23 @@ class HotlineService:
     Registers the receipt-time check with ``node`` on construction.
     """
 
-    def __init__(self, node: NodeService, *, node_path: Path | None = None) -> None:
+    def __init__(
+        self, node: NodeService, *, node_path: Path | None = None, name: str | None = None
+    ) -> None:
         self.node = node
+        #: The party's name, for a directory this node publishes first.
+        self.name = name or node.party
         self.node_path = node_path
         self._history: tuple[float, PublicHistory] | None = None
         self._lock = threading.Lock()
-        node.receive_checks.append(self._check_incoming)
+        self.state = HotlineState(history=self.history)
+        node.receive_checks.append(self.state.check_incoming)
+        node.on_stored.append(self.state.apply)
+        with node.store.read() as conn:
+            stale = bool(self.state.threads_stale(conn))
+        if stale:  # a database the projection's migration indexed: fold it once
+            with node.store.write() as conn:
+                self.state.refresh_stale(conn)
 
     @property
     def party(self) -> str:
@@ -190,30 +196,21 @@ class HotlineService:
                 self._history = (mtime, parse_history(doc))
             return self._history[1]
 
-    def _held(self, conn: Connection) -> list[Statement]:
-        return [Statement.from_wire(w) for w in statement_wires(conn, k.HOTLINE_KINDS)]
-
-    def _fold(self, conn: Connection, now: datetime) -> Record:
-        return fold(self._held(conn), catalogue=catalogue(), history=self.history(), now=now)
+    def _fold(
+        self,
+        conn: Connection,
+        now: datetime,
+        names: Sequence[str] = (),
+        threads: Sequence[str] = (),
+    ) -> Record:
+        return self.state.fold(conn, now, names=names, threads=threads)
 
     def record(self, now: datetime | None = None) -> Record:
-        """The folded record as of ``now`` (default: the clock). Raises nothing new."""
+        """The reference fold of every hotline statement held, as of ``now`` (default:
+        the clock). The timeline reads it; acts and the board read the projection.
+        Raises nothing new."""
         with self.node.store.read() as conn:
-            return self._fold(conn, now or self.now())
-
-    def _check_incoming(self, conn: Connection, fresh: Sequence[Statement]) -> None:
-        if not any(st.kind in k.HOTLINE_KINDS for st in fresh):
-            return  # messages, heartbeats: nothing to fold (and no query on the hot path)
-        held = self._held(conn)
-        acked = {
-            sid: parse_time(time)
-            for sid, time in acknowledged_times(conn, fresh[0].sender, k.HOTLINE_KINDS).items()
-        }
-        for st in fresh:
-            check_incoming(
-                st, held=held, catalogue=catalogue(), history=self.history(), acknowledged=acked
-            )
-            held.append(st)
+            return self.state.full(conn, now or self.now())
 
     # -- sending, checked in the transaction -------------------------------------------
 
@@ -223,9 +220,13 @@ class HotlineService:
         kind: str,
         body: dict[str, Any],
         check: Callable[[Record, datetime], None],
+        names: Sequence[str] = (),
     ) -> Statement:
+        """Sign ``body`` to ``to`` once ``check`` passes against the threads ``names``
+        belong to, folded in the signing transaction."""
+
         def in_transaction(conn: Connection, at: datetime) -> None:
-            check(self._fold(conn, at), at)
+            check(self._fold(conn, at, names), at)
 
         return self.node.send(to=to, kind=kind, body=body, check=in_transaction)
 
@@ -249,74 +250,245 @@ class HotlineService:
             )
         return office
 
-    def _peer_party(self) -> str:
+    def _peer_parties(self) -> list[str]:
         peers = [p.party for p in self.node.peers()]
         if not peers:
             raise NotFound("no pinned peer; pin one with `redline peer add`", field="to")
-        return peers[0]
+        return peers
+
+    def _other(self, sides: tuple[str, str], what: str, field: str) -> str:
+        """The party on the other side of ``sides`` from this one."""
+        a, b = sides
+        if self.party not in sides:
+            raise Conflict(f"{self.party} is not a party to {what}", field=field)
+        return b if a == self.party else a
+
+    def _engagement_party(self, rec: Record, engagement: str) -> str:
+        """The other party to a request, call or public-record contact ``engagement``."""
+        req = rec.requests.get(engagement)
+        if req is not None:
+            return self._other((req.from_party, req.to_party), engagement, "engagement")
+        call = rec.calls.get(engagement)
+        if call is not None:
+            return self._other((call.from_party, call.to_party), engagement, "engagement")
+        history = rec.history
+        for contact in history.contacts if history is not None else ():
+            if contact.id == engagement:
+                parties = {rec.directory.office(o).party for o in contact.office_ids}
+                others = sorted(parties - {self.party})
+                if self.party in parties and others:
+                    return others[0]
+                raise Conflict(f"{self.party} is not a party to {engagement}", field="engagement")
+        raise NotFound(f"no engagement {engagement!r} (a request or a call)", field="engagement")
+
+    def _read(self, names: Sequence[str]) -> Record:
+        """The record of the threads ``names`` belong to, as of the clock."""
+        with self.node.store.read() as conn:
+            return self._fold(conn, self.now(), names)
+
+    def _request_party(self, request_id: str) -> str:
+        """The other party to request ``request_id``."""
+        rec = self._read([item_name(ItemKind.REQUEST, request_id)])
+        req = rec.requests.get(request_id)
+        if req is None:
+            self._pending_request(rec, request_id, self.now())  # names the error
+            raise NotFound(f"no request {request_id!r}", field="request_id")
+        return self._other((req.from_party, req.to_party), request_id, "request_id")
+
+    def _call_party(self, call_id: str) -> str:
+        """The other party to call ``call_id``."""
+        rec = self._read([item_name(ItemKind.CALL, call_id)])
+        call = rec.calls.get(call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id!r}", field="call_id")
+        return self._other((call.from_party, call.to_party), call_id, "call_id")
 
     # -- directory ----------------------------------------------------------------
 
-    def publish_directory(self) -> list[Statement]:
-        """Publish this party's offices, holders and counterpart declarations to the peer.
+    def _globals(self, now: datetime | None = None) -> Record:
+        with self.node.store.read() as conn:
+            return self._fold(conn, now or self.now())
 
-        Statements already published with the same body are not sent again.
+    def _published(self, peer: str) -> set[tuple[str, str]]:
+        with self.node.store.read() as conn:
+            return {
+                (s.kind, json.dumps(s.body, sort_keys=True))
+                for s in self.state.held(conn)
+                if s.sender == self.party and s.to == peer
+            }
+
+    def publish_directory(self) -> list[Statement]:
+        """Publish this party's offices, holders and counterpart declarations to every
+        pinned peer that does not hold them yet; return the statements sent.
+
+        The directory published is the one this node holds for its own party: the
+        packaged catalogue's, as amended by :meth:`add_office` and :meth:`set_holder`.
+        A party with no office publishes nothing.
 
         Raises:
-            NotFound: no pinned peer, or this party is not in the catalogue.
+            NotFound: no pinned peer.
         """
-        to = self._peer_party()
-        base = catalogue().directory
-        bodies: list[tuple[str, dict[str, Any]]] = [(k.DIRECTORY, directory_body(base, self.party))]
-        for d in base.declarations:
-            if d.declaring_party == self.party:
-                body: dict[str, Any] = {
-                    "own_office": d.own_office,
-                    "counterpart_office": d.counterpart_office,
-                }
-                if d.note:
-                    body["note"] = d.note
-                bodies.append((k.COUNTERPART, body))
-        with self.node.store.read() as conn:
-            sent = {
-                (s.kind, json.dumps(s.body, sort_keys=True))
-                for s in self._held(conn)
-                if s.sender == self.party
-            }
+        rec = self._globals()
         out = []
-        for kind, body in bodies:
-            if (kind, json.dumps(body, sort_keys=True)) not in sent:
-                out.append(self.node.send(to=to, kind=kind, body=body))
+        for peer in self._peer_parties():
+            bodies: list[tuple[str, dict[str, Any]]] = []
+            if any(o.party == self.party for o in rec.directory.offices):
+                bodies.append((k.DIRECTORY, directory_body(rec.directory, self.party)))
+            for d in catalogue().directory.declarations:
+                theirs = rec.directory.offices
+                if d.declaring_party == self.party and any(
+                    o.id == d.counterpart_office and o.party == peer for o in theirs
+                ):
+                    body: dict[str, Any] = {
+                        "own_office": d.own_office,
+                        "counterpart_office": d.counterpart_office,
+                    }
+                    if d.note:
+                        body["note"] = d.note
+                    bodies.append((k.COUNTERPART, body))
+            sent = self._published(peer)
+            for kind, body in bodies:
+                if (kind, json.dumps(body, sort_keys=True)) not in sent:
+                    out.append(self.node.send(to=peer, kind=kind, body=body))
         return out
+
+    def _own_directory(self, rec: Record, time_zone: str | None) -> Directory:
+        """The directory with this party in it (a party new to the catalogue joins)."""
+        directory = rec.directory
+        if any(p.id == self.party for p in directory.parties):
+            return directory
+        party = Party(
+            id=self.party,
+            name_en=self.name,
+            name_zh=self.name,
+            time_zone=time_zone or "UTC",
+        )
+        return replace(directory, parties=(*directory.parties, party))
+
+    def _republish(self, directory: Directory) -> list[Statement]:
+        body = directory_body(directory, self.party)
+        try:
+            validate_body(k.DIRECTORY, body)
+        except InvalidStatement as exc:
+            raise InvalidInput(exc.message, field=exc.field) from exc
+        return [
+            self.node.send(to=peer, kind=k.DIRECTORY, body=body) for peer in self._peer_parties()
+        ]
+
+    def add_office(
+        self,
+        office_id: str,
+        *,
+        level: str,
+        title_en: str,
+        title_zh: str,
+        seats: int = 1,
+        time_zone: str | None = None,
+    ) -> list[Statement]:
+        """Add an office to this party's directory and publish it to every peer.
+
+        ``time_zone`` (IANA) is this party's, used the first time it publishes.
+
+        Raises:
+            InvalidInput: a bad id, level, title or time zone; an id already in use.
+            NotFound: no pinned peer.
+        """
+        rec = self._globals()
+        if any(o.id == office_id for o in rec.directory.offices):
+            raise InvalidInput(f"office {office_id!r} already exists", field="id")
+        directory = self._own_directory(rec, time_zone)
+        office = Office(
+            id=office_id,
+            party=self.party,
+            title_en=title_en,
+            title_zh=title_zh,
+            level=check_enum(level, Level, "level"),
+            seats=seats,
+        )
+        return self._republish(replace(directory, offices=(*directory.offices, office)))
+
+    def set_holder(
+        self, office_id: str, *, person_en: str, person_zh: str, since: date, note: str = ""
+    ) -> list[Statement]:
+        """Record that ``person`` holds one of this party's offices from ``since`` (the
+        previous holder's term ends that day), and publish it to every peer.
+
+        Raises:
+            InvalidInput: not an office of this party; a blank name; ``since`` not
+                after the current holder's start.
+            NotFound: no pinned peer.
+        """
+        rec = self._globals()
+        self._own_office(rec, office_id, "office")
+        directory = rec.directory
+        holdings = []
+        for h in directory.holdings:
+            if h.office_id == office_id and h.end is None:
+                if since <= h.start:
+                    raise InvalidInput(
+                        f"{h.person_en} holds {office_id} from {h.start}; give a later date",
+                        field="since",
+                    )
+                h = replace(h, end=since)
+            holdings.append(h)
+        holdings.append(
+            Holding(
+                office_id=office_id,
+                person_en=person_en,
+                person_zh=person_zh,
+                start=since,
+                end=None,
+                note=note,
+            )
+        )
+        return self._republish(replace(directory, holdings=tuple(holdings)))
 
     def declare_counterpart(
         self, *, own_office: str, counterpart_office: str, note: str = ""
     ) -> Statement:
-        """Declare which office of the other party is ``own_office``'s counterpart.
+        """Declare which office of another party is ``own_office``'s counterpart; the
+        declaration goes to that office's party.
 
         Raises:
             InvalidInput: an unknown office, or one on the wrong side.
-            NotFound: no pinned peer.
+            NotFound: that party is not pinned.
         """
 
         def check(rec: Record, _at: datetime) -> None:
             self._own_office(rec, own_office, "own_office")
             self._peer_office(rec, counterpart_office, "counterpart_office")
+            for d in rec.directory.declarations:
+                if (d.declaring_party, d.own_office, d.counterpart_office, d.note) == (
+                    self.party,
+                    own_office,
+                    counterpart_office,
+                    note,
+                ):
+                    raise Conflict(
+                        f"{own_office}'s counterpart is declared as {counterpart_office} already",
+                        field="counterpart_office",
+                    )
 
+        to = self._peer_office(self._globals(), counterpart_office, "counterpart_office").party
         body: dict[str, Any] = {"own_office": own_office, "counterpart_office": counterpart_office}
         if note:
             body["note"] = note
-        return self._send(self._peer_party(), k.COUNTERPART, body, check)
+        return self._send(to, k.COUNTERPART, body, check)
 
     # -- mechanisms -----------------------------------------------------------------
 
-    def set_mechanism(self, *, mechanism: str, status: str, reason: str) -> Statement:
-        """Record that this party moves ``mechanism`` to ``status`` (suspended, resumed, active).
+    def set_mechanism(
+        self, *, mechanism: str, status: str, reason: str, to: str | None = None
+    ) -> Statement:
+        """Record that this party moves ``mechanism`` to ``status`` (suspended, resumed,
+        active), telling ``to``: by default the one other party whose offices the
+        mechanism joins.
 
         Raises:
-            InvalidInput: unknown mechanism or status, blank reason.
+            InvalidInput: unknown mechanism or status, blank reason, no ``to`` where
+                the mechanism does not name exactly one other party.
             Conflict: the move is illegal from the mechanism's current status.
-            NotFound: no pinned peer.
+            NotFound: ``to`` is not pinned.
         """
         if status not in ("active", "suspended", "resumed"):
             raise InvalidInput("must be active, suspended or resumed", field="status")
@@ -332,8 +504,20 @@ class HotlineService:
             except Conflict as exc:
                 raise Conflict(f"{mechanism} is {state}: {exc.message}", field="status") from exc
 
+        if to is None:
+            rec = self._globals()
+            mech = next((m for m in rec.mechanisms if m.id == mechanism), None)
+            if mech is None:
+                raise InvalidInput(f"unknown mechanism {mechanism!r}", field="mechanism")
+            parties = {o.party for o in rec.directory.offices if o.id in mech.offices}
+            others = sorted(parties - {self.party})
+            if len(others) != 1:
+                raise InvalidInput(
+                    f"{mechanism} does not name one other party; say which (to)", field="to"
+                )
+            to = others[0]
         body = {"mechanism": mechanism, "status": status, "reason": reason}
-        return self._send(self._peer_party(), k.MECHANISM_STATUS, body, check)
+        return self._send(to, k.MECHANISM_STATUS, body, check)
 
     # -- engagement requests -----------------------------------------------------------
 
@@ -495,7 +679,10 @@ class HotlineService:
             if counter is not None:
                 counter_request(req, resp, directory=rec.directory)
 
-        return self._send(self._peer_party(), k.RESPONSE, body, check)
+        names = [item_name(ItemKind.REQUEST, request_id)]
+        if counter is not None:
+            names.append(item_name(ItemKind.REQUEST, counter.new_request_id))
+        return self._send(self._request_party(request_id), k.RESPONSE, body, check, names)
 
     def withdraw(self, request_id: str, *, reason: str = "") -> Statement:
         """Withdraw one of this party's open requests.
@@ -515,7 +702,8 @@ class HotlineService:
         body: dict[str, Any] = {"request": request_id, "action": "withdraw"}
         if reason:
             body["reason"] = reason
-        return self._send(self._peer_party(), k.RESPONSE, body, check)
+        names = [item_name(ItemKind.REQUEST, request_id)]
+        return self._send(self._request_party(request_id), k.RESPONSE, body, check, names)
 
     # -- calls -------------------------------------------------------------------------
 
@@ -549,6 +737,7 @@ class HotlineService:
 
         with self.node.store.read() as conn:
             to = self._peer_office(self._fold(conn, self.now()), to_office, "to_office").party
+        names = [item_name(ItemKind.CALL, call_id)]
         body: dict[str, Any] = {
             "id": call_id,
             "from_office": from_office,
@@ -559,7 +748,7 @@ class HotlineService:
         }
         if purpose:
             body["purpose"] = purpose
-        return self._send(to, k.CALL, body, check)
+        return self._send(to, k.CALL, body, check, names)
 
     def _call_state(self, rec: Record, call_id: str, at: datetime) -> tuple[Any, CallState]:
         call = rec.calls.get(call_id)
@@ -596,7 +785,8 @@ class HotlineService:
         body: dict[str, Any] = {"call": call_id, "action": action}
         if reason:
             body["reason"] = reason
-        return self._send(self._peer_party(), k.CALL_EVENT, body, check)
+        names = [item_name(ItemKind.CALL, call_id)]
+        return self._send(self._call_party(call_id), k.CALL_EVENT, body, check, names)
 
     def say(self, call_id: str, text: str, *, lang: str = "en") -> Statement:
         """Say ``text`` on an answered call.
@@ -613,16 +803,19 @@ class HotlineService:
                 raise Conflict(f"call {call_id} is {state.value}, not open", field="call_id")
 
         body = {"call": call_id, "text": text, "lang": lang}
-        return self._send(self._peer_party(), k.CALL_MESSAGE, body, check)
+        names = [item_name(ItemKind.CALL, call_id)]
+        return self._send(self._call_party(call_id), k.CALL_MESSAGE, body, check, names)
 
     # -- readouts ------------------------------------------------------------------------
 
     def file_readout(self, engagement: str, text: str, *, lang: str = "en") -> Statement:
-        """File this party's own readout of an engagement (request, call or contact id).
+        """File this party's own readout of an engagement (request, call or public-record
+        contact id); it goes to the other party to the engagement.
 
         Raises:
             InvalidInput: a bad id, blank text.
-            NotFound: no pinned peer.
+            NotFound: no such engagement.
+            Conflict: this party is not a party to it.
         """
         body = {
             "id": _new_id(f"{self.party}-readout"),
@@ -630,13 +823,25 @@ class HotlineService:
             "text": text,
             "lang": lang,
         }
-        return self._send(self._peer_party(), k.READOUT, body, lambda _r, _a: None)
+        return self._send_about(engagement, k.READOUT, body)
+
+    def _send_about(self, engagement: str, kind: str, body: dict[str, Any]) -> Statement:
+        names = [item_name(ItemKind.REQUEST, engagement), item_name(ItemKind.CALL, engagement)]
+        to = self._engagement_party(self._read(names), engagement)
+
+        def check(rec: Record, _at: datetime) -> None:
+            self._engagement_party(rec, engagement)
+
+        return self._send(to, kind, body, check, names)
 
     def propose_joint_summary(self, engagement: str, text: str, *, lang: str = "en") -> Statement:
-        """Propose a joint summary; it counts once the other party signs it.
+        """Propose a joint summary to the other party to ``engagement``; it counts
+        once that party signs it.
 
         Raises:
             InvalidInput: a bad id, blank text.
+            NotFound: no such engagement.
+            Conflict: this party is not a party to it.
         """
         body = {
             "id": _new_id(f"{self.party}-joint"),
@@ -644,7 +849,7 @@ class HotlineService:
             "text": text,
             "lang": lang,
         }
-        return self._send(self._peer_party(), k.JOINT_SUMMARY, body, lambda _r, _a: None)
+        return self._send_about(engagement, k.JOINT_SUMMARY, body)
 
     def sign_joint_summary(self, summary_id: str) -> Statement:
         """Co-sign the other party's joint summary.
@@ -653,10 +858,12 @@ class HotlineService:
             NotFound: no such summary.
             Conflict: this party proposed it or signed it already.
         """
-        with self.node.store.read() as conn:
-            summary = self._fold(conn, self.now()).summaries.get(summary_id)
+        names = [item_name(ItemKind.SUMMARY, summary_id)]
+        summary = self._read(names).summaries.get(summary_id)
         if summary is None:
             raise NotFound(f"no joint summary {summary_id!r}", field="summary_id")
+        if self.party in summary.signed_by:
+            raise Conflict(f"{self.party} has signed {summary_id} already", field="summary_id")
 
         def check(rec: Record, _at: datetime) -> None:
             s = rec.summaries.get(summary_id)
@@ -666,7 +873,7 @@ class HotlineService:
                 raise Conflict(f"{self.party} has signed {summary_id} already", field="summary_id")
 
         body = {"summary": summary_id, "sha256": hashlib.sha256(summary.text.encode()).hexdigest()}
-        return self._send(self._peer_party(), k.JOINT_SUMMARY_SIGN, body, check)
+        return self._send(summary.proposer, k.JOINT_SUMMARY_SIGN, body, check, names)
 
     # -- views -------------------------------------------------------------------------
 
@@ -677,8 +884,15 @@ class HotlineService:
             InvalidInput: the loaded history is broken.
         """
         self.record_due_quietly()
-        view = board_view(self.record(), party=self.party)
         now = self.now()
+        with self.node.store.read() as conn:
+            threads = self.state.board_threads(conn, now, recent=BOARD_RECENT)
+            rec = self._fold(conn, now, threads=sorted(threads))
+            tallies = self.state.closed_tallies(conn, exclude=threads)
+            refused = self.state.recent_refused(conn, BOARD_RECENT)
+        view = board_view(rec, party=self.party)
+        view["tallies"] = add_tallies(view["tallies"], tallies)
+        view["refused"] = refused
         view["unacknowledged_messages"] = [
             {**row, "seconds_left": int((parse_time(row["ack_deadline"]) - now).total_seconds())}
             for row in self.node.messages(pending=True)
@@ -696,7 +910,7 @@ class HotlineService:
 
     def directory(self) -> dict[str, Any]:
         """Parties, offices, holders and counterpart views. Raises nothing new."""
-        return directory_view(self.record())
+        return directory_view(self._globals())
 
     def calendar(self) -> bytes:
         """Scheduled engagements as an iCalendar file. Raises nothing new."""
@@ -712,7 +926,11 @@ class HotlineService:
             NotFound: no pinned peer (only when something is due).
         """
         now = now or self.now()
-        rec = self.record(now)
+        with self.node.store.read() as conn:
+            due = self.state.due_threads(conn, now, party=self.party)
+            if not due:
+                return []  # the ticker's usual case: one indexed query
+            rec = self._fold(conn, now, threads=due)
         out: list[Statement] = []
         for req in rec.requests.values():
             if req.from_party != self.party or req.id in rec.lapse_records:
@@ -732,7 +950,8 @@ class HotlineService:
                     raise Conflict(f"{rid} is recorded as lapsed already", field="request_id")
                 self._check_due(r, k.REQUEST_LAPSED, body, at, "request_id")
 
-            out.append(self._send(req.to_party, k.REQUEST_LAPSED, body, lapse_check))
+            names = [item_name(ItemKind.REQUEST, req.id)]
+            out.append(self._send(req.to_party, k.REQUEST_LAPSED, body, lapse_check, names))
         for call in rec.calls.values():
             if call.from_party != self.party or call.id in rec.missed_records:
                 continue
@@ -745,7 +964,10 @@ class HotlineService:
                     raise Conflict(f"{cid} is recorded as missed already", field="call_id")
                 self._check_due(r, k.CALL_MISSED, {"call": cid}, at, "call_id")
 
-            out.append(self._send(call.to_party, k.CALL_MISSED, {"call": call.id}, missed_check))
+            names = [item_name(ItemKind.CALL, call.id)]
+            out.append(
+                self._send(call.to_party, k.CALL_MISSED, {"call": call.id}, missed_check, names)
+            )
         return out
 
     def _check_due(

@@ -8,6 +8,7 @@ it comes from: ``"source": "public-record"`` for the loaded public history,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -16,16 +17,24 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 
 from redline.core.errors import RedlineError
-from redline.core.hotline.board import build_board
+from redline.core.hotline.board import CALL_TALLY, REQUEST_TALLY, build_board
 from redline.core.hotline.directory import Directory
 from redline.core.hotline.history import PUBLIC_RECORD
-from redline.core.hotline.lifecycle import RequestState
+from redline.core.hotline.lifecycle import CallState, RequestState
 from redline.core.hotline.mechanism import Cadence
 from redline.core.hotline.record import Record
 from redline.core.hotline.requests import EngagementRequest, Window, request_outcome
 from redline.core.statement import Statement, format_time
+from redline.store.hotline import Tally
 
-__all__ = ["board_view", "calendar_ics", "directory_view", "jsonable", "timeline_view"]
+__all__ = [
+    "add_tallies",
+    "board_view",
+    "calendar_ics",
+    "directory_view",
+    "jsonable",
+    "timeline_view",
+]
 
 
 def jsonable(value: Any) -> Any:
@@ -244,6 +253,25 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             for r in record.refused
         ],
     }
+
+
+def add_tallies(lines: list[dict[str, Any]], more: Iterable[Tally]) -> list[dict[str, Any]]:
+    """The board's tally ``lines`` with the counts ``more`` added (closed items the
+    board did not fold). Raises nothing."""
+    by_party = {line["party"]: dict(line) for line in lines}
+    for t in more:
+        if t.kind == "request":
+            column = REQUEST_TALLY.get(RequestState(t.state))
+        else:
+            column = CALL_TALLY.get(CallState(t.state))
+        if column is None:
+            continue
+        line = by_party.setdefault(
+            t.to_party,
+            {"party": t.to_party, "answered": 0, "declined": 0, "lapsed": 0, "countered": 0},
+        )
+        line[column] += t.count
+    return list(by_party.values())
 
 
 def counterpart_lines(record: Record) -> list[dict[str, Any]]:

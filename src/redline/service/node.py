@@ -88,6 +88,9 @@ class NodeService:
         #: Rules that refuse a peer's statement on receipt, in the receiving
         #: transaction: acknowledgements' own, then domains' (e.g. the hotline's).
         self.receive_checks: list[ReceiveCheck] = [self._take_acks]
+        #: Called with every statement stored on the main stream (signed here or
+        #: received), in the transaction that stores it: the hotline's projection.
+        self.on_stored: list[ReceiveCheck] = []
 
     # -- peers -------------------------------------------------------------
 
@@ -158,6 +161,8 @@ class NodeService:
                 conn, statement, direction="out", state="queued", now=stamp, leaf_index=index
             )
             repo.enqueue(conn, statement, stamp)
+            for hook in self.on_stored:
+                hook(conn, [statement])
             if then is not None:
                 then(conn, statement)
         if self.on_outbox is not None:
@@ -416,6 +421,8 @@ class NodeService:
                 for domain_check in self.receive_checks:
                     domain_check(conn, fresh)
                 repo.insert_statements(conn, fresh, direction="in", state="received", now=stamp)
+                for hook in self.on_stored:
+                    hook(conn, fresh)
                 now = repo.not_before_last_leaf(conn, now)
                 receipt = Statement.create(
                     key=self._key,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -25,6 +26,10 @@ __all__ = [
     "alarms",
     "checkpoints",
     "cosignatures",
+    "hotline_items",
+    "hotline_names",
+    "hotline_statements",
+    "hotline_threads",
     "log_hashes",
     "log_leaves",
     "log_state",
@@ -200,3 +205,60 @@ alarms = Table(
     Column("raised_at", String(32), nullable=False),
     Column("cleared_at", String(32), nullable=True),
 )
+
+# The hotline projection (core.hotline.threads; DESIGN.md "State: applied once,
+# read many times"). Each hotline statement belongs to one thread (NULL: a
+# global statement every thread folds over); storing one re-folds its thread
+# and rewrites that thread's items, in the same transaction.
+hotline_statements = Table(
+    "hotline_statements",
+    metadata,
+    Column("statement_id", String(64), ForeignKey("statements.id"), primary_key=True),
+    Column("thread", String(100), nullable=True),
+    Column("time", String(32), nullable=False),
+    # Why the fold gave it no effect (two acts crossed), or NULL.
+    Column("refused", Text, nullable=True),
+)
+Index("ix_hotline_statements_thread", hotline_statements.c.thread, hotline_statements.c.time)
+Index("ix_hotline_statements_refused", hotline_statements.c.refused, hotline_statements.c.time)
+
+# Which thread each item name (``request:<id>``, ``call:<id>``, ...) belongs to.
+hotline_names = Table(
+    "hotline_names",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("thread", String(100), nullable=False),
+)
+
+hotline_threads = Table(
+    "hotline_threads",
+    metadata,
+    Column("thread", String(100), primary_key=True),
+    Column("last_time", String(32), nullable=False),
+    # Set by the migration that built the index for an existing database: the
+    # node folds the thread and writes its items when it next starts.
+    Column("stale", Boolean, nullable=False),
+)
+Index("ix_hotline_threads_last_time", hotline_threads.c.last_time)
+Index("ix_hotline_threads_stale", hotline_threads.c.stale)
+
+# Each item's state as of its thread's last statement (core ItemState).
+hotline_items = Table(
+    "hotline_items",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("thread", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_party", String(32), nullable=False),
+    Column("to_party", String(32), nullable=False),
+    Column("from_office", String(100), nullable=False),
+    Column("to_office", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("due_at", String(32), nullable=True),
+    Column("contact_at", String(32), nullable=True),
+    Column("at", String(32), nullable=False),
+)
+Index("ix_hotline_items_thread", hotline_items.c.thread)
+Index("ix_hotline_items_open", hotline_items.c.open, hotline_items.c.due_at)
+Index("ix_hotline_items_contact", hotline_items.c.contact_at)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from redline.core.errors import InvalidInput
 from redline.core.hotline._checks import (
@@ -34,6 +35,8 @@ from redline.core.hotline.requests import (
 )
 
 __all__ = [
+    "CALL_TALLY",
+    "REQUEST_TALLY",
     "Board",
     "CallLine",
     "Contact",
@@ -289,6 +292,21 @@ def build_board(
     )
 
 
+#: Which column of a party's tally a request's or call's final state counts in.
+REQUEST_TALLY: Final[Mapping[RequestState, str]] = {
+    RequestState.ACCEPTED: "answered",
+    RequestState.DECLINED: "declined",
+    RequestState.LAPSED: "lapsed",
+    RequestState.COUNTERED: "countered",
+}
+CALL_TALLY: Final[Mapping[CallState, str]] = {
+    CallState.ANSWERED: "answered",
+    CallState.ENDED: "answered",
+    CallState.DECLINED: "declined",
+    CallState.MISSED: "lapsed",
+}
+
+
 def _tallies(
     directory: Directory,
     reqs: tuple[EngagementRequest, ...],
@@ -301,25 +319,13 @@ def _tallies(
 
     counts = {p.id: zero() for p in directory.parties}
     by_id = {r.id: r for r in reqs}
-    request_bucket = {
-        RequestState.ACCEPTED: "answered",
-        RequestState.DECLINED: "declined",
-        RequestState.LAPSED: "lapsed",
-        RequestState.COUNTERED: "countered",
-    }
     for o in outcomes:
-        bucket = request_bucket.get(o.state)
+        bucket = REQUEST_TALLY.get(o.state)
         if bucket is not None:
             counts.setdefault(by_id[o.request_id].to_party, zero())[bucket] += 1
-    call_bucket = {
-        CallState.ANSWERED: "answered",
-        CallState.ENDED: "answered",
-        CallState.DECLINED: "declined",
-        CallState.MISSED: "lapsed",
-    }
     to_party = {c.id: c.to_party for c in calls}
     for line in call_lines:
-        bucket = call_bucket.get(line.state)
+        bucket = CALL_TALLY.get(line.state)
         if bucket is not None:
             counts.setdefault(to_party[line.call_id], zero())[bucket] += 1
     return tuple(PartyTally(party=p, **c) for p, c in counts.items())

@@ -1,0 +1,190 @@
+"""Threads: the independent parts of the hotline's state, so each act folds only its own.
+
+A request, its responses, the counter-proposals it spawned and their
+responses, and its ``request-lapsed`` form one *thread*; so do a call and its
+events, messages and ``call-missed``; a joint summary and its signatures; a
+readout. What one thread holds never changes what another thread means. The
+rest — directories, counterpart declarations, mechanism status events — is
+*global*: few statements, and every thread folds over them (an office must
+exist before a request names it).
+
+So the state of a thread is the reference fold (:func:`~.record.fold`) of
+that thread's statements together with the global ones, and the node keeps
+that state per thread (DESIGN.md, "State: applied once, read many times"):
+storing a statement re-folds the one thread it belongs to, whatever else the
+node holds. Because each thread is folded from its own statements in signed
+time order, the order in which statements arrive does not change the result.
+
+Each thread is named by its first item (``request:<id>``, ``call:<id>``,
+``summary:<id>``, ``readout:<id>``); a statement may name items of one thread
+only (a counter names the request it answers and the new request it makes).
+
+Nothing here raises for a bad statement: the body rules have run before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from redline.core.hotline import kinds as k
+from redline.core.hotline.calls import call_view
+from redline.core.hotline.lifecycle import CallState, RequestState
+from redline.core.hotline.record import Record
+from redline.core.hotline.requests import request_outcome
+from redline.core.statement import Statement
+
+__all__ = [
+    "GLOBAL_KINDS",
+    "ItemKind",
+    "ItemState",
+    "item_name",
+    "item_states",
+    "thread_names",
+]
+
+
+class ItemKind(StrEnum):
+    """What a thread item is; the prefix of its name."""
+
+    REQUEST = "request"
+    CALL = "call"
+    SUMMARY = "summary"
+    READOUT = "readout"
+
+
+#: Kinds every thread folds over: the directory, counterparts, mechanisms.
+GLOBAL_KINDS: Final = frozenset({k.DIRECTORY, k.COUNTERPART, k.MECHANISM_STATUS})
+
+
+def item_name(kind: ItemKind, ident: str) -> str:
+    """``kind:ident``, the name of a thread item. Raises nothing."""
+    return f"{kind.value}:{ident}"
+
+
+def thread_names(st: Statement) -> tuple[str, ...]:
+    """The items ``st`` names, the one it acts on first; ``()`` for a global statement
+    or a statement that is not the hotline's. Raises nothing."""
+    b = st.body
+    kind = st.kind
+    if kind == k.REQUEST:
+        return (item_name(ItemKind.REQUEST, b["id"]),)
+    if kind == k.RESPONSE:
+        names: tuple[str, ...] = (item_name(ItemKind.REQUEST, b["request"]),)
+        counter = b.get("counter")
+        if isinstance(counter, dict):
+            names += (item_name(ItemKind.REQUEST, counter["id"]),)
+        return names
+    if kind == k.REQUEST_LAPSED:
+        return (item_name(ItemKind.REQUEST, b["request"]),)
+    if kind == k.CALL:
+        return (item_name(ItemKind.CALL, b["id"]),)
+    if kind in (k.CALL_EVENT, k.CALL_MISSED, k.CALL_MESSAGE):
+        return (item_name(ItemKind.CALL, b["call"]),)
+    if kind == k.JOINT_SUMMARY:
+        return (item_name(ItemKind.SUMMARY, b["id"]),)
+    if kind == k.JOINT_SUMMARY_SIGN:
+        return (item_name(ItemKind.SUMMARY, b["summary"]),)
+    if kind == k.READOUT:
+        return (item_name(ItemKind.READOUT, b["id"]),)
+    return ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemState:
+    """What the node keeps of one item between acts, as of its thread's last statement.
+
+    ``open`` is true while time alone can still change the item, or while it
+    waits for a statement: a request neither answered nor recorded as lapsed,
+    a call ringing or answered. ``due_at`` is when an open request lapses or a
+    ringing call is missed. ``contact_at`` is when an accepted request's
+    window starts, or when a call was answered: the contact the board counts.
+    ``state`` is the request or call state, ``""`` for summaries and readouts.
+
+    Raises nothing.
+    """
+
+    name: str
+    kind: ItemKind
+    from_party: str
+    to_party: str
+    from_office: str
+    to_office: str
+    state: str
+    open: bool
+    due_at: datetime | None
+    contact_at: datetime | None
+    at: datetime
+
+
+def item_states(record: Record) -> list[ItemState]:
+    """The state of every item in ``record`` (a fold of whole threads), as of
+    ``record.as_of``. Raises nothing: the fold has refused what was illegal."""
+    out: list[ItemState] = []
+    now = record.as_of
+    for req in record.requests.values():
+        outcome = request_outcome(req, record.request_events(req.id), max(now, req.proposed_at))
+        pending = outcome.state is RequestState.PROPOSED
+        # Lapsed by the clock but not yet recorded: the requester still has to sign it.
+        unrecorded = outcome.state is RequestState.LAPSED and req.id not in record.lapse_records
+        accepted = outcome.state is RequestState.ACCEPTED and outcome.window is not None
+        out.append(
+            ItemState(
+                name=item_name(ItemKind.REQUEST, req.id),
+                kind=ItemKind.REQUEST,
+                from_party=req.from_party,
+                to_party=req.to_party,
+                from_office=req.from_office,
+                to_office=req.to_office,
+                state=outcome.state.value,
+                open=pending or unrecorded,
+                due_at=req.deadline if pending or unrecorded else None,
+                contact_at=outcome.window.start if accepted and outcome.window else None,
+                at=req.proposed_at,
+            )
+        )
+    for call in record.calls.values():
+        timeout = record.ring_timeouts[call.id]
+        view = call_view(
+            call, record.call_events_of(call.id), max(now, call.placed_at), ring_timeout=timeout
+        )
+        ringing = view.state is CallState.RINGING
+        unrecorded = view.state is CallState.MISSED and call.id not in record.missed_records
+        out.append(
+            ItemState(
+                name=item_name(ItemKind.CALL, call.id),
+                kind=ItemKind.CALL,
+                from_party=call.from_party,
+                to_party=call.to_party,
+                from_office=call.from_office,
+                to_office=call.to_office,
+                state=view.state.value,
+                open=ringing or unrecorded or view.state is CallState.ANSWERED,
+                due_at=call.placed_at + timeout if ringing or unrecorded else None,
+                contact_at=view.answered_at,
+                at=call.placed_at,
+            )
+        )
+    for summary in record.summaries.values():
+        out.append(_plain(ItemKind.SUMMARY, summary.id, summary.proposer, summary.at))
+    for readout in record.readouts:
+        out.append(_plain(ItemKind.READOUT, readout.id, readout.party, readout.at))
+    return out
+
+
+def _plain(kind: ItemKind, ident: str, party: str, at: datetime) -> ItemState:
+    return ItemState(
+        name=item_name(kind, ident),
+        kind=kind,
+        from_party=party,
+        to_party="",
+        from_office="",
+        to_office="",
+        state="",
+        open=False,
+        due_at=None,
+        contact_at=None,
+        at=at,
+    )
