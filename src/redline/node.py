@@ -61,6 +61,7 @@ class NodeConfig:
     retry_base_seconds: float = 0.2
     retry_cap_seconds: float = 5.0
     pull_interval_seconds: float = 30.0
+    link_deadline_seconds: float = 60.0
     checkpoint_every: int = 64
     checkpoint_interval_seconds: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)

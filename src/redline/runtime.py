@@ -67,6 +67,7 @@ class Node:
                 cert_file=node_dir.tls_cert_file,
                 key_file=node_dir.tls_key_file,
                 peer_cert_pem=peer.identity.tls_cert_pem,
+                deadline=config.link_deadline_seconds,
             )
             self.workers[peer.party] = DeliveryWorker(
                 service=self.service,
@@ -84,6 +85,7 @@ class Node:
                 cert_file=node_dir.tls_cert_file,
                 key_file=node_dir.tls_key_file,
                 peer_cert_pem=self.service.peer(party).identity.tls_cert_pem,
+                deadline=config.link_deadline_seconds,
             )
             for party, client in clients.items()
         }

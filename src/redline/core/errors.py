@@ -10,6 +10,7 @@ wrong. ``field`` names the offending input where there is one.
 from __future__ import annotations
 
 __all__ = [
+    "AnswerTooLarge",
     "BadSignature",
     "Conflict",
     "ConfigError",
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidNote",
     "InvalidProof",
     "InvalidStatement",
+    "LinkTimeout",
     "LinkUnavailable",
     "LocalError",
     "NotFound",
@@ -105,6 +107,14 @@ class PayloadTooLarge(RemoteError):
     code = "payload-too-large"
     status = 413
     title = "Payload too large"
+
+
+class AnswerTooLarge(RemoteError):
+    """A peer's answer is over the size limit for its kind; it was not read further."""
+
+    code = "answer-too-large"
+    status = 502
+    title = "Peer's answer too large"
 
 
 class InvalidStatement(RemoteError):
@@ -208,3 +218,11 @@ class PeerRejected(RemoteError):
         super().__init__(message)
         self.peer_code = peer_code
         self.peer_status = peer_status
+
+
+class LinkTimeout(LinkUnavailable):
+    """An exchange with the peer did not finish within its deadline."""
+
+    code = "link-timeout"
+    status = 504
+    title = "Link timed out"
