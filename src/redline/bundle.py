@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, select
-
 from redline.core import merkle
 from redline.core.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
@@ -37,9 +35,9 @@ from redline.core.leaf import LeafFields, check_leaf, parse_leaf, split_leaves
 from redline.core.note import Verifier
 from redline.core.statement import Statement, format_time, parse_time, verify_statement
 from redline.core.tlogproof import TlogProof, build_tlog_proof, verify_tlog_proof
-from redline.service.record import RecordService, StoredCheckpoint
-from redline.store import repo
-from redline.store.schema import checkpoints, cosignatures, log_leaves, statements
+from redline.service.record import RecordService
+from redline.store import logs
+from redline.store.export import own_logged, peer_logged
 
 __all__ = ["BUNDLE_FORMAT", "VerifyReport", "check_statements", "export_bundle", "verify_bundle"]
 
@@ -120,58 +118,25 @@ def _export_own(
     until: datetime | None,
 ) -> dict[str, Any]:
     node = record.node
-    latest = _latest_cosigned_own(record, peers)
+    latest = record.latest_cosigned_by_all(peers)
     if latest is None:
         return {"checkpoint": None, "statements": 0, "pending": "no cosigned checkpoint yet"}
     note = record.cosigned_note(latest)
     base = _log_dir(out, node.party, note)
     exported = pending = 0
     with node.store.read() as conn:
-        (base / "log").write_bytes(b"".join(repo.leaves_between(conn, 0, latest.size)))
-        rows = conn.execute(
-            select(
-                statements.c.id,
-                statements.c.wire,
-                statements.c.time,
-                statements.c.leaf_index,
-                log_leaves.c.record,
-            )
-            .join(log_leaves, log_leaves.c.statement_id == statements.c.id)
-            .where(and_(statements.c.direction == "out", statements.c.peer.in_(list(peers))))
-            .order_by(statements.c.leaf_index)
-        )
-        reader = repo.CachingHashReader(repo.DbHashReader(conn))
-        for row in rows:
-            if not _in_window(row.time, since, until):
+        (base / "log").write_bytes(b"".join(logs.leaves_between(conn, 0, latest.size)))
+        reader = logs.CachingHashReader(logs.DbHashReader(conn))
+        for entry in own_logged(conn, peers):
+            if not _in_window(entry.time, since, until):
                 continue
-            if int(row.leaf_index) >= latest.size:
+            if entry.leaf_index is None or entry.record is None or entry.leaf_index >= latest.size:
                 pending += 1
                 continue
-            proof = build_tlog_proof(index=int(row.leaf_index), checkpoint=note, reader=reader)
-            _write_entry(base, row.id, bytes(row.wire), bytes(row.record), proof.format())
+            proof = build_tlog_proof(index=entry.leaf_index, checkpoint=note, reader=reader)
+            _write_entry(base, entry.id, entry.wire, entry.record, proof.format())
             exported += 1
     return {"checkpoint": latest.size, "statements": exported, "pending": pending}
-
-
-def _latest_cosigned_own(record: RecordService, peers: Sequence[str]) -> StoredCheckpoint | None:
-    """The largest checkpoint of this node's log that every one of ``peers`` cosigned."""
-    with record.node.store.read() as conn:
-        rows = conn.execute(
-            select(checkpoints)
-            .where(checkpoints.c.party == record.party)
-            .order_by(checkpoints.c.size.desc())
-        )
-        for row in rows:
-            witnesses = set(
-                conn.execute(
-                    select(cosignatures.c.witness).where(cosignatures.c.checkpoint_id == row.id)
-                ).scalars()
-            )
-            if set(peers) <= witnesses:
-                return StoredCheckpoint(
-                    int(row.id), row.party, int(row.size), bytes(row.root_hash), row.note
-                )
-    return None
 
 
 def _export_peer(
@@ -190,21 +155,16 @@ def _export_peer(
     exported = pending = 0
     with node.store.read() as conn:
         # This node's copy of the peer's log, as far as the checkpoint goes.
-        (base / "log").write_bytes(b"".join(repo.peer_leaves_between(conn, party, 0, latest.size)))
-        rows = conn.execute(
-            select(statements)
-            .where(and_(statements.c.direction == "in", statements.c.peer == party))
-            .order_by(statements.c.stream, statements.c.seq)
-        ).all()
-        reader = repo.CachingHashReader(repo.PeerHashReader(conn, party))
-        for row in rows:
-            if not _in_window(row.time, since, until):
+        (base / "log").write_bytes(b"".join(logs.peer_leaves_between(conn, party, 0, latest.size)))
+        reader = logs.CachingHashReader(logs.PeerHashReader(conn, party))
+        for entry in peer_logged(conn, party):
+            if not _in_window(entry.time, since, until):
                 continue
-            if row.leaf_index is None or int(row.leaf_index) >= latest.size:
+            if entry.leaf_index is None or entry.record is None or entry.leaf_index >= latest.size:
                 pending += 1
                 continue
-            proof = build_tlog_proof(index=int(row.leaf_index), checkpoint=note, reader=reader)
-            _write_entry(base, row.id, bytes(row.wire), bytes(row.leaf_record), proof.format())
+            proof = build_tlog_proof(index=entry.leaf_index, checkpoint=note, reader=reader)
+            _write_entry(base, entry.id, entry.wire, entry.record, proof.format())
             exported += 1
     return {"checkpoint": latest.size, "statements": exported, "pending": pending}
 

@@ -19,11 +19,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy import Connection, and_, func, insert, select
 
 from redline.core import merkle
 from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -43,8 +40,10 @@ from redline.core.leaf import LeafFields, check_leaf, parse_leaf
 from redline.core.note import CosignatureSigner, Signer, Verifier
 from redline.core.statement import Statement, format_time, parse_time
 from redline.service.node import NodeService
-from redline.store import repo
-from redline.store.schema import checkpoints, cosignatures, peer_hashes, peer_leaves, statements
+from redline.store import alarms, logs, peers
+from redline.store import record as stored
+from redline.store.db import Connection
+from redline.store.record import StoredCheckpoint
 
 __all__ = [
     "BadWitnessRequest",
@@ -79,17 +78,6 @@ class WitnessSizeMismatch(Conflict):
     def __init__(self, message: str, *, size: int = 0, field: str | None = "old") -> None:
         super().__init__(message, field=field)
         self.size = size
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    """A checkpoint row: a party's signed note, parsed."""
-
-    id: int
-    party: str
-    size: int
-    root_hash: bytes
-    note: str
 
 
 def format_add_checkpoint(old: int, proof: Sequence[bytes], note: bytes) -> bytes:
@@ -131,16 +119,6 @@ def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
     return int(digits), proof, note
 
 
-def _row(row: Any) -> StoredCheckpoint:
-    return StoredCheckpoint(
-        id=int(row.id),
-        party=row.party,
-        size=int(row.size),
-        root_hash=bytes(row.root_hash),
-        note=row.note,
-    )
-
-
 class RecordService:
     """Checkpoints, cosignatures and witnessing for one node."""
 
@@ -164,36 +142,23 @@ class RecordService:
 
     # -- queries ------------------------------------------------------------------
 
-    @staticmethod
-    def _latest(conn: Connection, party: str, *, cosigned_by: str | None = None) -> Any:
-        query = select(checkpoints).where(checkpoints.c.party == party)
-        if cosigned_by is not None:
-            query = query.join(
-                cosignatures,
-                and_(
-                    cosignatures.c.checkpoint_id == checkpoints.c.id,
-                    cosignatures.c.witness == cosigned_by,
-                ),
-            )
-        return conn.execute(query.order_by(checkpoints.c.size.desc()).limit(1)).first()
-
     def latest_checkpoint(
         self, party: str | None = None, *, cosigned_by: str | None = None
     ) -> StoredCheckpoint | None:
         """The largest checkpoint of ``party``'s log (this node's by default)."""
         with self.node.store.read() as conn:
-            row = self._latest(conn, party or self.party, cosigned_by=cosigned_by)
-        return _row(row) if row is not None else None
+            return stored.latest_checkpoint(conn, party or self.party, cosigned_by=cosigned_by)
+
+    def latest_cosigned_by_all(self, witnesses: Sequence[str]) -> StoredCheckpoint | None:
+        """The largest checkpoint of this node's log that every one of ``witnesses``
+        cosigned."""
+        with self.node.store.read() as conn:
+            return stored.latest_cosigned_by_all(conn, self.party, witnesses)
 
     def cosignature_lines(self, checkpoint_id: int) -> list[str]:
         """The stored cosignature lines of a checkpoint."""
         with self.node.store.read() as conn:
-            rows = conn.execute(
-                select(cosignatures.c.line)
-                .where(cosignatures.c.checkpoint_id == checkpoint_id)
-                .order_by(cosignatures.c.witness)
-            )
-            return [row.line for row in rows]
+            return stored.cosignature_lines(conn, checkpoint_id)
 
     def cosigned_note(self, checkpoint: StoredCheckpoint) -> bytes:
         """The checkpoint note with every stored cosignature appended."""
@@ -206,49 +171,42 @@ class RecordService:
         passed since the last one (and the log grew). Returns it, or None."""
         now = self.node.clock()
         with self.node.store.write() as conn:
-            size = repo.log_size(conn)
-            last = self._latest(conn, self.party)
+            size = logs.log_size(conn)
+            last = stored.latest_checkpoint(conn, self.party)
             if last is not None:
-                grown = size - int(last.size)
+                grown = size - last.size
                 age = (now - parse_time(last.created_at)).total_seconds()
                 if grown <= 0 or (grown < every and age < interval):
                     return None
             elif size == 0:
                 return None
-            root = merkle.tree_hash(size, repo.DbHashReader(conn))
+            root = merkle.tree_hash(size, logs.DbHashReader(conn))
             checkpoint = Checkpoint(self.origin, size, root)
             note = sign_checkpoint(checkpoint, self._log_signer).decode()
-            result = conn.execute(
-                insert(checkpoints).values(
-                    party=self.party,
-                    size=size,
-                    root_hash=root,
-                    note=note,
-                    created_at=format_time(now),
-                )
+            created_at = format_time(now)
+            checkpoint_id = stored.insert_checkpoint(
+                conn, party=self.party, size=size, root_hash=root, note=note, created_at=created_at
             )
-            key = result.inserted_primary_key
-            assert key is not None
-            return StoredCheckpoint(int(key[0]), self.party, size, root, note)
+            return StoredCheckpoint(checkpoint_id, self.party, size, root, note, created_at)
 
     def add_checkpoint_body(self, peer: str, *, old: int | None = None) -> tuple[int, bytes] | None:
         """The add-checkpoint request for ``peer`` (checkpoint id, body), or None
         when ``peer`` already cosigned this node's latest checkpoint."""
         with self.node.store.read() as conn:
-            latest = self._latest(conn, self.party)
+            latest = stored.latest_checkpoint(conn, self.party)
             if latest is None:
                 return None
-            cosigned = self._latest(conn, self.party, cosigned_by=peer)
-            if cosigned is not None and int(cosigned.id) == int(latest.id):
+            cosigned = stored.latest_checkpoint(conn, self.party, cosigned_by=peer)
+            if cosigned is not None and cosigned.id == latest.id:
                 return None
             if old is None:
-                old = int(cosigned.size) if cosigned is not None else 0
-            size = int(latest.size)
+                old = cosigned.size if cosigned is not None else 0
+            size = latest.size
             if old > size:
                 raise RemoteError(f"witness {peer!r} claims size {old} beyond this log ({size})")
-            reader = repo.DbHashReader(conn)
+            reader = logs.DbHashReader(conn)
             proof = merkle.prove_tree(size, old, reader) if 0 < old < size else []
-        return int(latest.id), format_add_checkpoint(old, proof, latest.note.encode())
+        return latest.id, format_add_checkpoint(old, proof, latest.note.encode())
 
     def store_cosignatures(self, peer: str, checkpoint_id: int, response: bytes) -> int:
         """Verify ``peer``'s cosignature lines on our checkpoint and store them.
@@ -258,23 +216,13 @@ class RecordService:
         """
         witness = Verifier.parse(self.node.peer(peer).identity.witness_vkey)
         with self.node.store.read() as conn:
-            row = conn.execute(select(checkpoints).where(checkpoints.c.id == checkpoint_id)).one()
-        text = _note_text(row.note.encode()).encode()
+            checkpoint = stored.checkpoint_by_id(conn, checkpoint_id)
+        text = _note_text(checkpoint.note.encode()).encode()
         line, timestamp = _find_cosignature(response, text, witness, peer)
         with self.node.store.write() as conn:
-            exists = conn.execute(
-                select(cosignatures.c.line).where(
-                    and_(
-                        cosignatures.c.checkpoint_id == checkpoint_id,
-                        cosignatures.c.witness == peer,
-                    )
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(cosignatures).values(
-                        checkpoint_id=checkpoint_id, witness=peer, line=line, timestamp=timestamp
-                    )
+            if stored.cosignature_line(conn, checkpoint_id, peer) is None:
+                stored.add_cosignature(
+                    conn, checkpoint_id=checkpoint_id, witness=peer, line=line, timestamp=timestamp
                 )
         return timestamp
 
@@ -285,12 +233,12 @@ class RecordService:
         ``LEAF_CHUNK`` leaves.
         """
         with self.node.store.read() as conn:
-            size = repo.log_size(conn)
+            size = logs.log_size(conn)
             if not 0 <= start < end <= size:
                 raise InvalidInput(f"range must lie within [0, {size})", field="start")
             if end - start > LEAF_CHUNK:
                 raise InvalidInput(f"at most {LEAF_CHUNK} leaves at a time", field="end")
-            return repo.leaves_between(conn, start, end)
+            return logs.leaves_between(conn, start, end)
 
     # -- the witness side ------------------------------------------------------------
 
@@ -335,14 +283,14 @@ class RecordService:
             # The cheap checks first, before fetching leaves; repeated atomically below.
             with self.node.store.read() as conn:
                 self._check_sizes(conn, peer, old, proof, checkpoint)
-                held = repo.peer_log_size(conn, peer)
+                held = logs.peer_log_size(conn, peer)
             records = self._fetch_leaves(peer, held, checkpoint.size)
             return self._cosign(peer, old, proof, checkpoint, note, held, records, now)
         except _Caught as caught:
             # Keep the signed note that contradicts what we cosigned: it is the proof.
             with self.node.store.write() as conn:
                 self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
-                repo.raise_alarm(
+                alarms.raise_alarm(
                     conn,
                     kind="equivocation",
                     peer=peer,
@@ -355,12 +303,12 @@ class RecordService:
 
     def _check_sizes(
         self, conn: Connection, peer: str, old: int, proof: list[bytes], checkpoint: Checkpoint
-    ) -> Any:
+    ) -> StoredCheckpoint | None:
         """tlog-witness's checks of ``old`` and the consistency proof; returns the
         latest checkpoint this node cosigned for ``peer`` (or None)."""
         self._check_against_history(conn, peer, checkpoint)
-        latest = self._latest(conn, peer, cosigned_by=self.party)
-        latest_size = int(latest.size) if latest is not None else 0
+        latest = stored.latest_checkpoint(conn, peer, cosigned_by=self.party)
+        latest_size = latest.size if latest is not None else 0
         if old != latest_size:
             raise WitnessSizeMismatch(
                 f"this witness last cosigned size {latest_size}, not {old}", size=latest_size
@@ -396,56 +344,31 @@ class RecordService:
     ) -> bytes:
         stamp = format_time(now)
         with self.node.store.write() as conn:
-            repo.lock_peer(conn, peer)
+            peers.lock_peer(conn, peer)
             latest = self._check_sizes(conn, peer, old, proof, checkpoint)
-            if repo.peer_log_size(conn, peer) != held:
+            if logs.peer_log_size(conn, peer) != held:
                 raise Conflict("the peer's log was witnessed meanwhile; ask again", field="old")
             kept = latest.note if latest is not None else ""
             reader, fields = self._mirror(conn, peer, checkpoint, held, records, kept)
             checkpoint_id = self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
-            given = conn.execute(
-                select(cosignatures.c.line).where(
-                    and_(
-                        cosignatures.c.checkpoint_id == checkpoint_id,
-                        cosignatures.c.witness == self.party,
-                    )
-                )
-            ).first()
+            given = stored.cosignature_line(conn, checkpoint_id, self.party)
             if given is not None:
                 # Asked again (the answer was lost): the same cosignature, once more.
-                return str(given.line).encode()
-            if records:
-                conn.execute(
-                    insert(peer_leaves),
-                    [
-                        {
-                            "party": peer,
-                            "idx": held + offset,
-                            "statement_id": leaf.id,
-                            "kind": leaf.kind,
-                            "recipient": leaf.to,
-                            "time": leaf.time,
-                            "record": record,
-                        }
-                        for offset, (leaf, record) in enumerate(zip(fields, records, strict=True))
-                    ],
-                )
-                conn.execute(
-                    insert(peer_hashes),
-                    [{"party": peer, "idx": i, "hash": h} for i, h in reader.pending.items()],
-                )
+                return given.encode()
+            logs.add_peer_leaves(
+                conn, peer, start=held, leaves=fields, records=records, hashes=reader.pending
+            )
             self._find_received(conn, peer, checkpoint, checkpoint_id, kept)
             self._alarm_undelivered(conn, peer, checkpoint, stamp)
             line = self._witness_signer.cosign(
                 checkpoint.format(), timestamp=int(now.timestamp())
             ).decode()
-            conn.execute(
-                insert(cosignatures).values(
-                    checkpoint_id=checkpoint_id,
-                    witness=self.party,
-                    line=line,
-                    timestamp=int(now.timestamp()),
-                )
+            stored.add_cosignature(
+                conn,
+                checkpoint_id=checkpoint_id,
+                witness=self.party,
+                line=line,
+                timestamp=int(now.timestamp()),
             )
         return line.encode()
 
@@ -457,11 +380,11 @@ class RecordService:
         held: int,
         records: list[bytes],
         kept: str,
-    ) -> tuple[repo.PendingHashReader, list[LeafFields]]:
+    ) -> tuple[logs.PendingHashReader, list[LeafFields]]:
         """Extend the copy of ``peer``'s log with ``records`` and check its root."""
-        reader = repo.PendingHashReader(repo.PeerHashReader(conn, peer))
+        reader = logs.PendingHashReader(logs.PeerHashReader(conn, peer))
         fields = []
-        before = repo.peer_leaves_between(conn, peer, held - 1, held) if held else []
+        before = logs.peer_leaves_between(conn, peer, held - 1, held) if held else []
         previous = parse_time(parse_leaf(before[0]).time) if before else None
         for offset, record in enumerate(records):
             index = held + offset
@@ -508,23 +431,15 @@ class RecordService:
         Only statements not yet found are looked at (an index finds them), so a
         checkpoint costs what arrived since the last one, not the whole history.
         """
-        rows = conn.execute(
-            select(statements.c.id, statements.c.wire).where(
-                and_(
-                    statements.c.direction == "in",
-                    statements.c.peer == peer,
-                    statements.c.proof_checkpoint_id.is_(None),
-                )
-            )
-        ).all()
+        rows = stored.unproven_from(conn, peer)
         if not rows or checkpoint.size == 0:
             return
-        last = repo.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
+        last = logs.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
         log_time = parse_leaf(last[0]).time if last else None
-        held = repo.peer_leaves_of(conn, peer, [row.id for row in rows])
+        held = logs.peer_leaves_of(conn, peer, [statement_id for statement_id, _ in rows])
         found_now: list[dict[str, Any]] = []
-        for row in rows:
-            statement = Statement.from_wire(bytes(row.wire))
+        for _, wire in rows:
+            statement = Statement.from_wire(wire)
             found = held.get(statement.id)
             if found is None or found[0] >= checkpoint.size:
                 # Not in this tree. Fine if it is newer than the log's last leaf;
@@ -549,7 +464,7 @@ class RecordService:
             # The root of this tree was checked against the leaves just above
             # (_mirror), so the leaf at ``index`` is proven included.
             found_now.append({"id": statement.id, "index": index, "record": record})
-        repo.mark_found_in_peer_log(conn, found_now, checkpoint_id=checkpoint_id)
+        stored.mark_found_in_peer_log(conn, found_now, checkpoint_id=checkpoint_id)
 
     def _alarm_undelivered(
         self, conn: Connection, peer: str, checkpoint: Checkpoint, stamp: str
@@ -561,40 +476,18 @@ class RecordService:
         """
         if checkpoint.size == 0:
             return
-        last = repo.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
+        last = logs.peer_leaves_between(conn, peer, checkpoint.size - 1, checkpoint.size)
         if not last:
             return
         cutoff = format_time(parse_time(parse_leaf(last[0]).time) - OMISSION_SLACK)
         # Leaves are in time order (_mirror refuses a backdated one), so those
         # older than the cutoff are a prefix of the leaves not yet looked at.
-        start = repo.undelivered_checked(conn, peer)
-        upto = conn.execute(
-            select(func.max(peer_leaves.c.idx)).where(
-                and_(
-                    peer_leaves.c.party == peer,
-                    peer_leaves.c.idx >= start,
-                    peer_leaves.c.idx < checkpoint.size,
-                    peer_leaves.c.time < cutoff,
-                )
-            )
-        ).scalar_one_or_none()
+        start = peers.undelivered_checked(conn, peer)
+        upto = stored.last_leaf_before(conn, peer, start=start, end=checkpoint.size, before=cutoff)
         if upto is None:
             return
-        repo.set_undelivered_checked(conn, peer, int(upto) + 1)
-        held = select(statements.c.id).where(statements.c.id == peer_leaves.c.statement_id)
-        missing = conn.execute(
-            select(peer_leaves.c.statement_id, peer_leaves.c.kind, peer_leaves.c.time)
-            .where(
-                and_(
-                    peer_leaves.c.party == peer,
-                    peer_leaves.c.idx >= start,
-                    peer_leaves.c.idx <= upto,
-                    peer_leaves.c.recipient == self.party,
-                    ~held.exists(),
-                )
-            )
-            .order_by(peer_leaves.c.idx)
-        ).all()
+        peers.set_undelivered_checked(conn, peer, upto + 1)
+        missing = stored.undelivered_to(conn, peer, start=start, upto=upto, recipient=self.party)
         if not missing:
             return
         message = (
@@ -602,8 +495,8 @@ class RecordService:
             f"arrived (first: {missing[0].kind} {missing[0].statement_id[:16]} of "
             f"{missing[0].time})"
         )
-        if message not in {a["message"] for a in repo.open_alarms(conn)}:
-            repo.raise_alarm(
+        if message not in {a["message"] for a in alarms.open_alarms(conn)}:
+            alarms.raise_alarm(
                 conn,
                 kind="undelivered",
                 peer=peer,
@@ -614,15 +507,7 @@ class RecordService:
 
     @staticmethod
     def _check_against_history(conn: Connection, peer: str, checkpoint: Checkpoint) -> None:
-        other = conn.execute(
-            select(checkpoints).where(
-                and_(
-                    checkpoints.c.party == peer,
-                    checkpoints.c.size == checkpoint.size,
-                    checkpoints.c.root_hash != checkpoint.root_hash,
-                )
-            )
-        ).first()
+        other = stored.other_root_at_size(conn, peer, checkpoint.size, checkpoint.root_hash)
         if other is not None:
             error = Equivocation(
                 f"{peer!r} showed two different checkpoints for size {checkpoint.size}",
@@ -631,9 +516,11 @@ class RecordService:
             raise _Caught(error, kept=other.note, why="showed two roots for one size")
 
     @staticmethod
-    def _check_consistency(latest: Any, checkpoint: Checkpoint, proof: list[bytes]) -> None:
-        if int(latest.size) == checkpoint.size:
-            if bytes(latest.root_hash) != checkpoint.root_hash:
+    def _check_consistency(
+        latest: StoredCheckpoint, checkpoint: Checkpoint, proof: list[bytes]
+    ) -> None:
+        if latest.size == checkpoint.size:
+            if latest.root_hash != checkpoint.root_hash:
                 error = Equivocation(
                     f"two different checkpoints for size {checkpoint.size}", field="checkpoint"
                 )
@@ -641,10 +528,10 @@ class RecordService:
             return
         try:
             merkle.verify_consistency(
-                size1=int(latest.size),
+                size1=latest.size,
                 size2=checkpoint.size,
                 proof=proof,
-                root1=bytes(latest.root_hash),
+                root1=latest.root_hash,
                 root2=checkpoint.root_hash,
             )
         except InvalidProof as exc:
@@ -653,30 +540,18 @@ class RecordService:
     def _store_peer_checkpoint(
         self, conn: Connection, peer: str, checkpoint: Checkpoint, note: bytes, stamp: str
     ) -> int:
-        log_key = Verifier.parse(repo.get_peer(conn, peer).identity.log_vkey)
-        existing = conn.execute(
-            select(checkpoints.c.id).where(
-                and_(
-                    checkpoints.c.party == peer,
-                    checkpoints.c.size == checkpoint.size,
-                    checkpoints.c.root_hash == checkpoint.root_hash,
-                )
-            )
-        ).first()
+        log_key = Verifier.parse(peers.get_peer(conn, peer).identity.log_vkey)
+        existing = stored.checkpoint_id(conn, peer, checkpoint.size, checkpoint.root_hash)
         if existing is not None:
-            return int(existing.id)
-        result = conn.execute(
-            insert(checkpoints).values(
-                party=peer,
-                size=checkpoint.size,
-                root_hash=checkpoint.root_hash,
-                note=_log_signed_note(note, log_key),
-                created_at=stamp,
-            )
+            return existing
+        return stored.insert_checkpoint(
+            conn,
+            party=peer,
+            size=checkpoint.size,
+            root_hash=checkpoint.root_hash,
+            note=_log_signed_note(note, log_key),
+            created_at=stamp,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def status(self) -> dict[str, Any]:
         """The record as an operator sees it: this log's latest checkpoint and who
@@ -686,39 +561,21 @@ class RecordService:
         report: dict[str, Any] = {"origin": self.origin, "checkpoint": None, "witnessed": {}}
         with self.node.store.read() as conn:
             if own is not None:
-                rows = conn.execute(
-                    select(cosignatures.c.witness, cosignatures.c.timestamp).where(
-                        cosignatures.c.checkpoint_id == own.id
-                    )
-                )
                 report["checkpoint"] = {
                     "size": own.size,
                     "root_hash": base64.b64encode(own.root_hash).decode("ascii"),
-                    "cosigned_by": {row.witness: int(row.timestamp) for row in rows},
+                    "cosigned_by": stored.cosigners(conn, own.id),
                 }
-            for peer in repo.list_peers(conn):
-                latest = self._latest(conn, peer.party, cosigned_by=self.party)
-                report["witnessed"][peer.party] = (
-                    None if latest is None else {"size": int(latest.size)}
-                )
+            for peer in peers.list_peers(conn):
+                latest = stored.latest_checkpoint(conn, peer.party, cosigned_by=self.party)
+                report["witnessed"][peer.party] = None if latest is None else {"size": latest.size}
         report["unproven"] = self.unproven_count()
         return report
 
     def unproven_count(self) -> int:
         """How many statements received from peers are not yet proven in their logs."""
         with self.node.store.read() as conn:
-            return int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(statements)
-                    .where(
-                        and_(
-                            statements.c.direction == "in",
-                            statements.c.proof_checkpoint_id.is_(None),
-                        )
-                    )
-                ).scalar_one()
-            )
+            return stored.unproven_count(conn)
 
 
 class _Caught(Exception):

@@ -23,7 +23,9 @@ from redline.core.errors import ConfigError
 from redline.store.migrate import upgrade
 from redline.store.schema import log_state
 
-__all__ = ["Store", "open_store"]
+# Connection is the handle Store.read() and Store.write() give: the service
+# layer names its type through here and imports no SQLAlchemy itself.
+__all__ = ["Connection", "Store", "open_store"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
