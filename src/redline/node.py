@@ -9,13 +9,18 @@
     DIR/tls/key.pem         TLS private key, ECDSA P-256       (0600)
     DIR/tls/cert.pem        self-signed TLS certificate (pinned by peers)
     DIR/api.token           bearer token for the operator API  (0600)
-    DIR/redline.db          SQLite database (the default)
+    DIR/redline.db          SQLite database (the default)  (0600, with -wal and -shm)
+
+The directory and its ``keys/`` and ``tls/`` folders are 0700; every file
+that holds a secret or traffic is 0600 (``redline.toml`` can hold a database
+password). :func:`load_node` tightens the modes of an existing directory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -35,9 +40,24 @@ from redline.core.errors import ConfigError, InvalidInput
 from redline.core.identity import Identity, cert_sha256, public_key_b64
 from redline.core.note import CosignatureSigner, Signer
 
-__all__ = ["NodeConfig", "NodeDir", "init_node", "load_node"]
+__all__ = ["NodeConfig", "NodeDir", "init_node", "load_node", "tighten_modes"]
+
+log = logging.getLogger("redline")
 
 CONFIG_FILE = "redline.toml"
+PRIVATE_DIRS = (".", "keys", "tls")
+PRIVATE_FILES = (
+    CONFIG_FILE,
+    "api.token",
+    "keys/signing.pem",
+    "keys/log.pem",
+    "keys/witness.pem",
+    "tls/key.pem",
+    "redline.db",
+    "redline.db-wal",
+    "redline.db-shm",
+    "redline.db-journal",
+)
 _PARTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
@@ -92,11 +112,33 @@ class NodeConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_private(path: Path, data: bytes, *, replace: bool = False) -> None:
     # Create with 0600 from the start: never a moment where the key is world-readable.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def tighten_modes(path: Path) -> None:
+    """Make the node directory ``path`` readable by this user only.
+
+    Folders become 0700 and the files that hold secrets or traffic 0600
+    (group and other bits removed; a missing file is skipped). A file owned
+    by another user cannot be changed: it is logged, not raised, so that a
+    node still starts and the operator sees why.
+    """
+    targets = [(path / d, 0o700) for d in PRIVATE_DIRS] + [(path / f, 0o600) for f in PRIVATE_FILES]
+    for target, mode in targets:
+        try:
+            current = target.stat().st_mode & 0o777
+            if current & 0o077:
+                os.chmod(target, current & mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot make %s private (mode %o): %s", target, mode, exc)
 
 
 def _pem_private(key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -236,8 +278,13 @@ class NodeDir:
         )
 
     def save_config(self) -> None:
-        """Write the configuration back to ``redline.toml``."""
-        (self.path / CONFIG_FILE).write_text(tomli_w.dumps(self.config.to_toml()))
+        """Write the configuration back to ``redline.toml`` (mode 0600).
+
+        Raises :class:`OSError` if the file cannot be written.
+        """
+        _write_private(
+            self.path / CONFIG_FILE, tomli_w.dumps(self.config.to_toml()).encode(), replace=True
+        )
 
 
 def init_node(
@@ -262,9 +309,10 @@ def init_node(
     config = NodeConfig(
         party=party, name=name, database=database, link_port=link_port, api_port=api_port
     )
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     (path / "keys").mkdir(mode=0o700, exist_ok=True)
     (path / "tls").mkdir(mode=0o700, exist_ok=True)
+    tighten_modes(path)  # mkdir's mode is masked, and the folder may have existed
     for key_name in ("signing", "log", "witness"):
         key = Ed25519PrivateKey.generate()
         _write_private(path / "keys" / f"{key_name}.pem", _pem_private(key))
@@ -288,7 +336,7 @@ def _validate_party_and_name(party: str, name: str) -> None:
 
 
 def load_node(path: Path) -> NodeDir:
-    """Open an existing node directory.
+    """Open an existing node directory, tightening its file modes (:func:`tighten_modes`).
 
     Raises :class:`ConfigError` if it is missing or its config is invalid.
     """
@@ -302,4 +350,5 @@ def load_node(path: Path) -> NodeDir:
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_file} is not valid TOML: {exc}") from exc
+    tighten_modes(path)
     return NodeDir(path, NodeConfig.from_toml(data))

@@ -5,17 +5,24 @@ SQLite runs in WAL mode with ``synchronous=FULL`` so that a commit survives
 ``BEGIN IMMEDIATE`` so two processes (``redline serve`` and ``redline send``)
 never deadlock upgrading a read lock, and in one process writes go through one
 lock (one writer) while reads run concurrently on their own connections.
+
+The SQLite file holds every statement exchanged, so it is readable by the
+node's user only: it is created 0600 before SQLite opens it, and SQLite gives
+the ``-wal`` and ``-shm`` files it creates later the database file's mode
+(its unix VFS copies it: ``findCreateFileMode``). An existing database and
+its ``-wal``/``-shm`` lose their group and other bits when opened.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, insert, select
+from sqlalchemy import Connection, create_engine, event, insert, make_url, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
@@ -28,6 +35,33 @@ from redline.store.schema import log_state
 __all__ = ["Connection", "Store", "open_store"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def make_sqlite_private(url: str) -> None:
+    """Create the SQLite file of ``url`` with mode 0600, or make it 0600 if it exists.
+
+    Its ``-wal``, ``-shm`` and ``-journal`` files, where they exist, lose
+    their group and other bits too. An in-memory database is left alone.
+
+    Raises :class:`ConfigError` if the file cannot be created or changed.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, os.fstat(fd).st_mode & 0o600)
+        finally:
+            os.close(fd)
+        for suffix in SQLITE_SIDE_FILES:
+            try:
+                os.chmod(database + suffix, os.stat(database + suffix).st_mode & 0o600)
+            except FileNotFoundError:
+                continue
+    except OSError as exc:
+        raise ConfigError(f"cannot make {database} private: {exc}", field="database") from exc
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -65,6 +99,7 @@ class Store:
         try:
             if url.startswith("sqlite"):
                 self.dialect = "sqlite"
+                make_sqlite_private(url)
                 self._write_engine = _sqlite_engine(url, immediate=True)
                 self._read_engine = _sqlite_engine(url, immediate=False)
             elif url.startswith("postgresql"):
@@ -127,6 +162,7 @@ class Store:
 def open_store(url: str, *, migrate: bool = True) -> Store:
     """Open (and by default migrate) the database at ``url``.
 
+    A SQLite file is made private first (:func:`make_sqlite_private`).
     Raises :class:`ConfigError` for a bad URL or an unreachable database.
     """
     store = Store(url)
