@@ -27,7 +27,7 @@ from redline.core.errors import (
 from redline.core.leaf import leaf_record
 from redline.core.note import Signer, Verifier
 from redline.core.statement import Statement, format_time
-from redline.service.record import (
+from redline.core.witness_wire import (
     BadWitnessRequest,
     WitnessSizeMismatch,
     format_add_checkpoint,

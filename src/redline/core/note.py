@@ -41,6 +41,7 @@ __all__ = [
     "key_hash",
     "open_note",
     "sign_note",
+    "split_note",
 ]
 
 #: signed-note §Signature types: 0x01 is Ed25519 over the note text.
@@ -414,7 +415,14 @@ def sign_note(text: str, signers: Sequence[Signer]) -> bytes:
     return (text + "\n" + "".join(lines)).encode()
 
 
-def _split(msg: bytes) -> tuple[str, list[str]]:
+def split_note(msg: bytes) -> tuple[str, list[str]]:
+    """Split signed note ``msg`` into its text (ending in a newline) and its
+    signature lines (without their newlines); nothing is verified.
+
+    Raises :class:`InvalidNote` if the note is not UTF-8, holds a control
+    character, has no blank line, or its signature block is empty or does
+    not end in a newline.
+    """
     try:
         decoded = msg.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -461,7 +469,7 @@ def open_note(msg: bytes, verifiers: Sequence[Verifier]) -> Note:
         prev = known.setdefault((each.name, each.key_hash), each)
         if prev != each:
             raise InvalidKey(f"two verifier keys share name {each.name} and ID {each.key_hash:08x}")
-    text, lines = _split(msg)
+    text, lines = split_note(msg)
     if len(lines) > MAX_SIGNATURES:
         raise InvalidNote(f"note has more than {MAX_SIGNATURES} signatures")
     body = text.encode()
@@ -495,7 +503,7 @@ def append_signatures(note: bytes, lines: Sequence[bytes]) -> bytes:
     the result with :func:`open_note`. Raises :class:`InvalidNote` if the
     note or a line is malformed.
     """
-    _, existing = _split(note)
+    _, existing = split_note(note)
     out = bytearray(note)
     have = set(existing)
     for raw in lines:

@@ -12,8 +12,9 @@ import logging
 import threading
 
 from redline.core.errors import RedlineError
+from redline.core.witness_wire import WitnessSizeMismatch
 from redline.link.transport import PeerClient
-from redline.service.record import RecordService, WitnessSizeMismatch
+from redline.service.record import RecordService
 
 __all__ = ["CheckpointWorker"]
 

@@ -27,9 +27,7 @@ from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from redline.core.errors import (
     Conflict,
     Equivocation,
-    InvalidCheckpoint,
     InvalidInput,
-    InvalidNote,
     InvalidProof,
     NotFound,
     RedlineError,
@@ -37,8 +35,17 @@ from redline.core.errors import (
     VerificationError,
 )
 from redline.core.leaf import LeafFields, check_leaf, parse_leaf
-from redline.core.note import CosignatureSigner, Signer, Verifier
+from redline.core.note import CosignatureSigner, Signer, Verifier, split_note
 from redline.core.statement import Statement, format_time, parse_time
+from redline.core.witness_wire import (
+    BadWitnessRequest,
+    WitnessSizeMismatch,
+    find_cosignature,
+    format_add_checkpoint,
+    log_signed_note,
+    parse_add_checkpoint,
+    unverified_checkpoint,
+)
 from redline.service.node import NodeService
 from redline.store import alarms, logs, peers
 from redline.store import record as stored
@@ -51,8 +58,6 @@ __all__ = [
     "RecordService",
     "StoredCheckpoint",
     "WitnessSizeMismatch",
-    "format_add_checkpoint",
-    "parse_add_checkpoint",
 ]
 
 # (peer, start, end) -> the peer log's leaf records [start, end)
@@ -60,63 +65,6 @@ LeafFetcher = Callable[[str, int, int], list[bytes]]
 LEAF_CHUNK = 1000
 # A statement the log's own later leaves run past, by this much, was left out.
 OMISSION_SLACK = timedelta(seconds=60)
-MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
-
-
-class BadWitnessRequest(InvalidInput):
-    """tlog-witness 400: the add-checkpoint request is malformed."""
-
-    code = "bad-witness-request"
-    status = 400
-
-
-class WitnessSizeMismatch(Conflict):
-    """tlog-witness 409: the old size is not the size this witness last cosigned."""
-
-    code = "witness-size-mismatch"
-
-    def __init__(self, message: str, *, size: int = 0, field: str | None = "old") -> None:
-        super().__init__(message, field=field)
-        self.size = size
-
-
-def format_add_checkpoint(old: int, proof: Sequence[bytes], note: bytes) -> bytes:
-    """The tlog-witness add-checkpoint request body."""
-    lines = [f"old {old}"] + [base64.b64encode(h).decode("ascii") for h in proof]
-    return ("\n".join(lines) + "\n\n").encode("ascii") + note
-
-
-def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
-    """Split an add-checkpoint body into old size, proof hashes and the note.
-
-    Raises :class:`InvalidInput` (400) naming what is malformed.
-    """
-    head, sep, note = body.partition(b"\n\n")
-    if not sep:
-        raise BadWitnessRequest("add-checkpoint body has no empty line before the checkpoint")
-    try:
-        lines = head.decode("ascii").split("\n")
-    except UnicodeDecodeError as exc:
-        raise BadWitnessRequest("add-checkpoint header is not ASCII", field="old") from exc
-    first = lines[0]
-    if not first.startswith("old "):
-        raise BadWitnessRequest("first line must be 'old <size>'", field="old")
-    digits = first[4:]
-    if not digits.isdigit() or (digits != "0" and digits.startswith("0")):
-        raise BadWitnessRequest("old size must be a decimal without leading zeros", field="old")
-    proof_lines = lines[1:]
-    if len(proof_lines) > MAX_PROOF_LINES:
-        raise BadWitnessRequest(f"more than {MAX_PROOF_LINES} proof lines", field="proof")
-    proof = []
-    for i, line in enumerate(proof_lines):
-        try:
-            digest = base64.b64decode(line, validate=True)
-        except ValueError as exc:
-            raise BadWitnessRequest(f"proof line {i + 1} is not base64", field="proof") from exc
-        if len(digest) != merkle.HASH_SIZE:
-            raise BadWitnessRequest(f"proof line {i + 1} is not a SHA-256 hash", field="proof")
-        proof.append(digest)
-    return int(digits), proof, note
 
 
 class RecordService:
@@ -217,8 +165,8 @@ class RecordService:
         witness = Verifier.parse(self.node.peer(peer).identity.witness_vkey)
         with self.node.store.read() as conn:
             checkpoint = stored.checkpoint_by_id(conn, checkpoint_id)
-        text = _note_text(checkpoint.note.encode()).encode()
-        line, timestamp = _find_cosignature(response, text, witness, peer)
+        text, _ = split_note(checkpoint.note.encode())
+        line, timestamp = find_cosignature(response, text.encode(), witness, peer)
         with self.node.store.write() as conn:
             if stored.cosignature_line(conn, checkpoint_id, peer) is None:
                 stored.add_cosignature(
@@ -264,10 +212,7 @@ class RecordService:
             raise BadWitnessRequest("the proof must be empty when the old size is 0", field="proof")
         identity = self.node.peer(peer).identity
         log_key = Verifier.parse(identity.log_vkey)
-        try:
-            checkpoint = Checkpoint.parse(_note_text(note))
-        except InvalidCheckpoint as exc:
-            raise BadWitnessRequest(f"not a checkpoint: {exc}", field="checkpoint") from exc
+        checkpoint = unverified_checkpoint(note)
         if checkpoint.origin != log_key.name:
             raise NotFound(f"unknown origin {checkpoint.origin!r}", field="origin")
         open_checkpoint(note, log=log_key)  # 403 when the log signature fails
@@ -549,7 +494,7 @@ class RecordService:
             party=peer,
             size=checkpoint.size,
             root_hash=checkpoint.root_hash,
-            note=_log_signed_note(note, log_key),
+            note=log_signed_note(note, log_key),
             created_at=stamp,
         )
 
@@ -586,66 +531,3 @@ class _Caught(Exception):
         self.error = error
         self.kept = kept
         self.why = why
-
-
-def _note_text(note: bytes) -> str:
-    text, sep, _ = note.partition(b"\n\n")
-    if not sep:
-        raise InvalidCheckpoint("note has no signature block", field="checkpoint")
-    try:
-        return text.decode("utf-8") + "\n"
-    except UnicodeDecodeError as exc:
-        raise InvalidCheckpoint("note is not UTF-8", field="checkpoint") from exc
-
-
-def _log_signed_note(note: bytes, log_key: Verifier) -> str:
-    """The note as the log signed it: its text and only the log key's signature lines.
-
-    Lines by other keys were ignored when the note was checked; kept, a peer
-    could plant one that names a key the verifier of a bundle knows, and
-    spoil that evidence.
-    """
-    text, _, signatures = note.decode("utf-8").partition("\n\n")
-    prefix = f"\u2014 {log_key.name} "
-    kept = []
-    for line in signatures.splitlines():
-        if not line.startswith(prefix):
-            continue
-        try:
-            raw = base64.b64decode(line[len(prefix) :], validate=True)
-        except ValueError:
-            continue
-        if len(raw) > 4 and int.from_bytes(raw[:4], "big") == log_key.key_hash:
-            try:
-                log_key.check((text + "\n").encode(), raw[4:])
-            except InvalidNote:
-                continue
-            kept.append(line + "\n")
-    return text + "\n\n" + "".join(kept)
-
-
-def _find_cosignature(
-    response: bytes, text: bytes, witness: Verifier, peer: str
-) -> tuple[str, int]:
-    """The first line of ``response`` that is a valid cosignature by ``witness``."""
-    try:
-        lines = response.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise VerificationError(f"cosignature response from {peer!r} is not UTF-8") from exc
-    prefix = f"\u2014 {witness.name} "
-    for line in lines:
-        if not line.startswith(prefix):
-            continue  # tlog-witness: ignore cosignatures from unknown keys
-        try:
-            raw = base64.b64decode(line[len(prefix) :], validate=True)
-        except ValueError:
-            continue
-        if len(raw) < 4 or int.from_bytes(raw[:4], "big") != witness.key_hash:
-            continue
-        try:
-            timestamp = witness.check(text, raw[4:])
-        except InvalidNote as exc:
-            raise VerificationError(f"cosignature from {peer!r} does not verify: {exc}") from exc
-        assert timestamp is not None
-        return line + "\n", timestamp
-    raise VerificationError(f"no cosignature by {peer!r}'s pinned witness key in the response")
