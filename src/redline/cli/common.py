@@ -1,27 +1,44 @@
-"""What every ``redline`` command shares: one-line errors and opening a node."""
+"""What every ``redline`` command shares: one-line errors, safe output, opening a node.
+
+Text a peer wrote (subjects, names, alarm messages, a bundle's report) is
+printed through :func:`echo_safe` or :func:`echo_json`, never raw: control
+and bidirectional characters are shown escaped (``\x1b``, ``\u202e``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 
 from redline.core.errors import RedlineError
+from redline.core.text import printable, printable_json
 from redline.node import NodeDir, load_node
 from redline.service.node import NodeService
 from redline.store.db import open_store
 
-__all__ = ["fail", "guard", "open_service"]
+__all__ = ["echo_json", "echo_safe", "fail", "guard", "open_service"]
 
 T = TypeVar("T")
 
 
+def echo_safe(line: str, *, err: bool = False) -> None:
+    """Print one line, its control and bidirectional characters escaped visibly."""
+    typer.echo(printable(line), err=err)
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON, safe for a terminal (see ``printable_json``)."""
+    typer.echo(printable_json(json.dumps(value, indent=2, ensure_ascii=False, default=str)))
+
+
 def fail(message: str) -> None:
     """Print ``error: message`` to stderr and exit with status 2."""
-    typer.echo(f"error: {message}", err=True)
+    echo_safe(f"error: {message}", err=True)
     raise typer.Exit(2)
 
 

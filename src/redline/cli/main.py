@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from redline.cli.common import fail, guard, open_service
+from redline.cli.common import echo_json, echo_safe, fail, guard, open_service
 from redline.cli.hotline import register as register_hotline
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
@@ -43,7 +43,7 @@ DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    echo_json(value)
 
 
 @app.command()
@@ -106,9 +106,7 @@ def peer_add(
                 raise InvalidInput("a node cannot pin its own party as a peer", field="party")
             with service.store.write() as conn:
                 repo.add_peer(conn, peer, url, format_time(system_clock()))
-        typer.echo(
-            f"pinned {peer.party!r} ({peer.name}) at {url}, cert {peer.tls_cert_sha256[:16]}"
-        )
+        echo_safe(f"pinned {peer.party!r} ({peer.name}) at {url}, cert {peer.tls_cert_sha256[:16]}")
 
     guard(run)
 
@@ -133,7 +131,7 @@ def peer_list(
         _print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['party']:8} {row['url']:32} {row['name']}")
+        echo_safe(f"{row['party']:8} {row['url']:32} {row['name']}")
 
 
 @app.command()
@@ -197,7 +195,8 @@ def messages(
             if row["ack_id"]
             else f"{row['ack_state'].upper()}, ack due {row['ack_deadline']}"
         )
-        typer.echo(
+        # The subject is the peer's text: printed escaped, never raw.
+        echo_safe(
             f"{row['id'][:16]} {arrow} {row['peer']:6} {row['precedence'].upper():9} "
             f"{row['time']} {ack}  {row['subject']}"
         )
@@ -228,7 +227,7 @@ def status(
     for peer, seen in report["record"]["witnessed"].items():
         typer.echo(f"witnessed {peer}'s log up to size {seen['size'] if seen else 0}")
     for alarm in report["alarms"]:
-        typer.echo(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
+        echo_safe(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
     for row in report["statements"]:
         acked = f" acknowledged by {row['ack_id'][:16]}" if row.get("ack_id") else ""
         typer.echo(
@@ -264,7 +263,7 @@ def export(
     ] = None,
 ) -> None:
     """Write an evidence bundle that `redline verify` checks offline."""
-    from redline.bundle import export_bundle
+    from redline.service.export import export_bundle
 
     with open_service(path) as (node, service):
         record = RecordService(
@@ -296,7 +295,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Verify a bundle offline against trusted identities; exit 1 naming the first failure."""
-    from redline.bundle import verify_bundle
+    from redline.verify import verify_bundle
 
     def load(file: Path) -> Identity:
         try:
@@ -307,7 +306,7 @@ def verify(
     try:
         report = verify_bundle(bundle, trusted=[load(file) for file in trust])
     except VerificationError as exc:
-        typer.echo(f"FAILED: {exc.message}", err=True)
+        echo_safe(f"FAILED: {exc.message}", err=True)
         raise typer.Exit(1) from None
     except RedlineError as exc:
         fail(str(exc))
@@ -323,7 +322,7 @@ def verify(
         )
         return
     for line in report.lines:
-        typer.echo(line)
+        echo_safe(line)
     typer.echo(f"OK: {report.statements} statements verified")
 
 

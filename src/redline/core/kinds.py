@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from redline.core.errors import InvalidStatement
+from redline.core.text import is_blank, unsafe_in_line, unsafe_in_text
 
 __all__ = [
     "KINDS",
@@ -21,7 +22,7 @@ __all__ = [
 
 PRECEDENCES = ("flash", "immediate", "priority", "routine")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")  # used with fullmatch
 MAX_RECEIPT_ACKS = 512  # = link.wire.MAX_BATCH; a receipt must fit in 64 KiB
 
 BodyRule = Callable[[Mapping[str, Any]], None]
@@ -55,12 +56,19 @@ def _message(body: Mapping[str, Any]) -> None:
     precedence = _require(body, "precedence", str)
     if precedence not in PRECEDENCES:
         raise InvalidStatement(f"must be one of {', '.join(PRECEDENCES)}", field="body.precedence")
+    # Subjects and texts are printed to the other party's operator: nothing in
+    # them may steer a terminal or reorder what is read (core/text.py).
     subject = _require(body, "subject", str, max_len=500)
-    if not subject.strip():
-        raise InvalidStatement("must not be empty", field="body.subject")
-    _require(body, "text", str, max_len=32_000)
+    if (why := unsafe_in_line(subject)) is not None:
+        raise InvalidStatement(why, field="body.subject")
+    if is_blank(subject):
+        raise InvalidStatement("must not be blank", field="body.subject")
+    text = _require(body, "text", str, max_len=32_000)
+    if (why := unsafe_in_text(text)) is not None:
+        raise InvalidStatement(why, field="body.text")
     lang = _require(body, "lang", str)
-    if not _LANG.match(lang):
+    # fullmatch: with match and $, "en\n" would pass.
+    if not _LANG.fullmatch(lang):
         raise InvalidStatement("must be a language tag such as en or zh", field="body.lang")
 
 
