@@ -10,7 +10,7 @@
    (``merkle.root_from_leaf_hashes`` over RFC 6962 leaf hashes); floor: a
    plain hashlib loop computing the same root level by level. Target: <= 3x.
 4. statement signature verification in ``verify``: the function ``redline
-   verify`` runs on each log's statement files (``bundle.check_statements``:
+   verify`` runs on each log's statement files (``verify.check_statements``:
    parse each file, match it to its name and log, check its signature);
    floor: bare pyca/cryptography Ed25519 verifies of the same signatures over
    the same bytes, alternating with Redline's in slices of 500 statements, 15
@@ -38,12 +38,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
-from redline.bundle import check_statements
 from redline.core import merkle
 from redline.core.leaf import leaf_record
 from redline.core.statement import Statement
 from redline.store import repo
 from redline.store.db import open_store
+from redline.verify import check_statements
 
 KEY = Ed25519PrivateKey.generate()
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 import redline.core.hotline.kinds  # noqa: F401  (registers the request kind)
-from redline.bundle import export_bundle, verify_bundle
 from redline.core import merkle
 from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from redline.core.errors import (
@@ -32,7 +31,9 @@ from redline.core.witness_wire import (
     WitnessSizeMismatch,
     format_add_checkpoint,
 )
+from redline.service.export import export_bundle
 from redline.store.schema import alarms, checkpoints, statements
+from redline.verify import verify_bundle
 from support.pair import MemoryPair
 
 
@@ -242,6 +243,13 @@ def test_exported_bundle_verifies(pair: MemoryPair, bundle: Path) -> None:
     assert len(flash) == 2
     assert all(f["outcome"] == "open" for f in flash)
     assert all("received 2026-" in line for line in report.lines if "FLASH" in line.upper())
+
+
+def test_a_bundle_is_readable_by_its_owner_only(bundle: Path) -> None:
+    # It holds every exported statement in full: folders 0700, files 0600.
+    for path in [bundle, *bundle.rglob("*")]:
+        want = 0o700 if path.is_dir() else 0o600
+        assert path.stat().st_mode & 0o777 == want, path
 
 
 def test_verify_fails_closed_without_trust(pair: MemoryPair, bundle: Path) -> None:
