@@ -17,7 +17,7 @@ from redline.core.errors import (
     RemoteError,
     SequenceGap,
 )
-from redline.web.problems import problem, problem_body
+from redline.http_problems import problem, problem_body
 
 
 def _import_everything() -> None:

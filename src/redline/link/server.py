@@ -23,10 +23,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from redline.core.errors import InvalidInput, SequenceGap, UnpinnedPeer
+from redline.core.witness_wire import WitnessSizeMismatch
+from redline.http_problems import BodyLimit, install_problem_handlers
 from redline.link.wire import MAX_BATCH, NDJSON, decode_batch, encode_batch
 from redline.service.node import NodeService
-from redline.service.record import RecordService, WitnessSizeMismatch
-from redline.web.problems import BodyLimit, install_problem_handlers
+from redline.service.record import RecordService
 
 __all__ = ["MAX_LINK_BODY", "PeerCertProtocol", "create_link_app"]
 

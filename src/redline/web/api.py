@@ -16,10 +16,10 @@ from starlette.types import ASGIApp
 
 from redline.core.errors import LocalError
 from redline.core.identity import Identity
+from redline.http_problems import BodyLimit, install_problem_handlers
 from redline.service.hotline import HotlineService
 from redline.service.node import NodeService
 from redline.web.hotline_api import create_hotline_router
-from redline.web.problems import BodyLimit, install_problem_handlers
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
 

@@ -2,7 +2,9 @@
 
 One handler renders :class:`RedlineError` (with its status and code), request
 validation errors (naming the field) and, as a last resort, anything else as
-a 500 problem without a traceback.
+a 500 problem without a traceback. Both HTTP edges use it, the operator API
+(``redline.web``) and the peer link (``redline.link``), and neither imports
+the other; :class:`BodyLimit` caps request bodies for both.
 """
 
 from __future__ import annotations
