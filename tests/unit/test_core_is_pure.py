@@ -1,5 +1,7 @@
 """``redline.core`` is sans-IO: it imports no I/O library and never reads the clock
-or the random source itself (STYLE.md, "a protocol core that does no I/O")."""
+or the random source itself (STYLE.md, "a protocol core that does no I/O").
+Above it, only ``redline.store`` speaks SQL, and the link does not import the
+web edge (DESIGN.md, "Architecture")."""
 
 from __future__ import annotations
 
@@ -204,3 +206,99 @@ def test_the_source_check_catches_each_pattern() -> None:
         assert expected in [text for _line, text in offences_in(source)], source
     clean = '"""Never calls datetime.now or random.random."""\n# time.time() is not used\nx = 1\n'
     assert offences_in(clean) == []
+
+
+# -- the layers above core (DESIGN.md, "Architecture") ---------------------------------
+
+PACKAGE_DIR = CORE_DIR.parent
+STORE_DIR = PACKAGE_DIR / "store"
+LINK_DIR = PACKAGE_DIR / "link"
+# A module outside the store may name SQLAlchemy's Connection as a type (the
+# handle store.read() and store.write() give; redline.store.db re-exports it),
+# and nothing else from SQLAlchemy.
+SQL_TYPE_NAMES = {"Connection"}
+
+
+def _imports(source: str) -> list[tuple[int, str, tuple[str, ...]]]:
+    """Every import in ``source``: (line, module, names imported from it)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module, tuple(a.name for a in node.names)))
+    return found
+
+
+def _is_or_under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def sql_offences(source: str) -> list[tuple[int, str]]:
+    """Imports of SQLAlchemy (beyond the Connection type) or of the store's
+    tables, as (line, module)."""
+    found = []
+    for line, module, names in _imports(source):
+        if _is_or_under(module, "sqlalchemy"):
+            if module != "sqlalchemy" or not names or not set(names) <= SQL_TYPE_NAMES:
+                found.append((line, module))
+        elif _is_or_under(module, "redline.store.schema") or (
+            module == "redline.store" and "schema" in names
+        ):
+            found.append((line, module))
+    return found
+
+
+def web_imports(source: str) -> list[tuple[int, str]]:
+    """Imports of ``redline.web``, as (line, module)."""
+    return [
+        (line, module)
+        for line, module, names in _imports(source)
+        if _is_or_under(module, "redline.web") or (module == "redline" and "web" in names)
+    ]
+
+
+def test_only_the_store_speaks_sql() -> None:
+    offenders = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if path.is_relative_to(STORE_DIR):
+            continue  # the store, its schema and its migrations
+        for line, module in sql_offences(path.read_text()):
+            offenders.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line}: {module}")
+    assert offenders == [], "SQL outside redline.store:\n" + "\n".join(offenders)
+
+
+def test_the_link_does_not_import_the_web() -> None:
+    offenders = []
+    for path in sorted(LINK_DIR.rglob("*.py")):
+        for line, module in web_imports(path.read_text()):
+            offenders.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line}: {module}")
+    assert offenders == [], "the link imports the web edge:\n" + "\n".join(offenders)
+
+
+def test_the_layer_checks_catch_each_pattern() -> None:
+    for source in (
+        "import sqlalchemy",
+        "import sqlalchemy.orm",
+        "from sqlalchemy import select",
+        "from sqlalchemy import Connection, select",
+        "from sqlalchemy.engine import Connection",
+        "from redline.store.schema import statements",
+        "from redline.store import repo, schema",
+    ):
+        assert sql_offences(source) != [], source
+    for source in (
+        "from sqlalchemy import Connection",
+        "from redline.store import repo",
+        "from redline.store.db import Connection",
+        '"""from sqlalchemy import select"""',
+    ):
+        assert sql_offences(source) == [], source
+    for source in (
+        "import redline.web.api",
+        "from redline.web.problems import problem",
+        "from redline.web import api",
+        "from redline import web",
+    ):
+        assert web_imports(source) != [], source
+    assert web_imports("from redline.http_problems import problem\nimport redline.webby") == []
