@@ -33,6 +33,8 @@ __all__ = [
     "mechanism_status",
     "mechanism_statuses",
     "mechanism_view",
+    "pair_hotline_id",
+    "with_pair_hotlines",
 ]
 
 
@@ -220,3 +222,45 @@ def mechanism_statuses(
                 f"unknown mechanism {e.mechanism_id!r}", field=f"events[{i}].mechanism_id"
             )
     return tuple(mechanism_view(evs, at, mechanism_id=m.id) for m in mechs)
+
+
+#: A pair's own hotline answers a request in two days by default, like the DTL.
+PAIR_HOTLINE_WINDOW = timedelta(hours=48)
+
+
+def pair_hotline_id(a: str, b: str) -> str:
+    """``hotline-<a>-<b>`` with the two party ids sorted: the link itself between
+    two parties, which every pair has from pairing on. Raises nothing."""
+    first, second = sorted((a, b))
+    return f"hotline-{first}-{second}"
+
+
+def with_pair_hotlines(
+    mechanisms: Iterable[Mechanism],
+    parties: Iterable[tuple[str, str, str]],
+    offices: Iterable[tuple[str, str]],
+) -> tuple[Mechanism, ...]:
+    """``mechanisms`` without any pair hotline, then one pair hotline for every two
+    ``parties`` (id, English name, Chinese name) that have ``offices`` (office id,
+    party id), joining all their offices.
+
+    Raises nothing for valid parties and offices.
+    """
+    kept = [m for m in mechanisms if not m.id.startswith("hotline-")]
+    by_party: dict[str, list[str]] = {}
+    for office_id, party in offices:
+        by_party.setdefault(party, []).append(office_id)
+    named = sorted((p for p in parties if by_party.get(p[0])), key=lambda p: p[0])
+    for i, (a, a_en, a_zh) in enumerate(named):
+        for b, b_en, b_zh in named[i + 1 :]:
+            kept.append(
+                Mechanism(
+                    id=pair_hotline_id(a, b),
+                    name_en=f"{a_en} – {b_en} hotline",
+                    name_zh=f"{a_zh}—{b_zh}热线",
+                    kind=MechanismKind.CALL,
+                    offices=(*by_party[a], *by_party[b]),
+                    response_window=PAIR_HOTLINE_WINDOW,
+                )
+            )
+    return tuple(kept)

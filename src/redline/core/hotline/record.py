@@ -51,7 +51,7 @@ from redline.core.hotline.lifecycle import (
     RequestState,
     transition,
 )
-from redline.core.hotline.mechanism import Mechanism, MechanismEvent
+from redline.core.hotline.mechanism import Mechanism, MechanismEvent, with_pair_hotlines
 from redline.core.hotline.requests import (
     Counter,
     EngagementRequest,
@@ -290,6 +290,14 @@ def _with_declaration(directory: Directory, d: CounterpartDeclaration) -> Direct
     )
 
 
+def _hotlines(mechanisms: Iterable[Mechanism], directory: Directory) -> tuple[Mechanism, ...]:
+    return with_pair_hotlines(
+        mechanisms,
+        [(p.id, p.name_en, p.name_zh) for p in directory.parties],
+        [(o.id, o.party) for o in directory.offices],
+    )
+
+
 # -- building domain objects from bodies ----------------------------------------------
 
 
@@ -470,6 +478,7 @@ class _Folder:
                 f"{st.sender} can only publish its own directory", field="body.party"
             )
         self.r.directory = _with_party(self.r.directory, st.body)
+        self.r.mechanisms = _hotlines(self.r.mechanisms, self.r.directory)
         self.r.sources[f"party:{st.sender}"] = st.id
 
     def _counterpart(self, st: Statement) -> None:
@@ -725,7 +734,7 @@ def fold(
     record = Record(
         as_of=now,
         directory=directory,
-        mechanisms=catalogue.mechanisms,
+        mechanisms=_hotlines(catalogue.mechanisms, directory),
         mechanism_events=list(history.mechanism_events) if history is not None else [],
         history=history,
     )
