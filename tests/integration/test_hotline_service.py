@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
 
 from redline.core.errors import (
     Conflict,
@@ -26,43 +24,8 @@ from redline.core.errors import (
     RedlineError,
 )
 from redline.core.statement import Statement, format_time
-from redline.node import init_node
-from redline.service.hotline import HotlineService, parse_window
-from redline.service.node import NodeService
-from redline.store import repo
-from redline.store.db import Store, open_store
-from redline.store.schema import statements
-
-START = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    """Moves one millisecond per read; ``advance`` jumps."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
-
-
-@dataclass
-class Side:
-    node: NodeService
-    hotline: HotlineService
-    store: Store
-
-    @property
-    def party(self) -> str:
-        return self.node.party
-
-    def count(self) -> int:
-        with self.store.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(statements)).scalar_one())
+from redline.service.hotline import parse_window
+from support.hotline import Clock, Side, hotline_sides, sync
 
 
 @pytest.fixture
@@ -72,38 +35,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def sides(tmp_path: Path, clock: Clock) -> Iterator[tuple[Side, Side]]:
-    made = []
-    for party, name in (("us", "US DoD"), ("prc", "PRC MND")):
-        d = init_node(tmp_path / party, party=party, name=name, now=START)
-        store = open_store(d.database_url)
-        node = NodeService(party=party, signing_key=d.signing_key(), store=store, clock=clock)
-        made.append((d, store, node))
-    for d, store, _node in made:
-        for other, _s, _n in made:
-            if other is not d:
-                with store.write() as conn:
-                    repo.add_peer(conn, other.identity(), "https://peer.test:8443", "t")
-    pair = tuple(Side(node=n, hotline=HotlineService(n), store=s) for _d, s, n in made)
-    try:
-        yield pair[0], pair[1]
-    finally:
-        for side in pair:
-            side.store.dispose()
-
-
-def carry(a: Side, b: Side) -> int:
-    """Deliver ``a``'s outbox to ``b`` and bring the receipts back, as the link does."""
-    wires = a.node.due(b.party, 1000)
-    if not wires:
-        return 0
-    result = b.node.receive(a.party, [Statement.from_wire(w) for w in wires])
-    a.node.take_receipts(b.party, [Statement.from_wire(w) for w in result.receipts])
-    return len(wires)
-
-
-def sync(us: Side, prc: Side) -> None:
-    while carry(us, prc) + carry(prc, us):
-        pass
+    with hotline_sides(tmp_path, clock) as made:
+        yield made["us"], made["prc"]
 
 
 def window(clock: Clock, hours: int = 24) -> str:

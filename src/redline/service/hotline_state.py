@@ -185,9 +185,7 @@ class HotlineState:
         stamp = format_time(now)
         for level in Level:
             offices = [o.id for o in directory.offices if o.level is level]
-            latest = store.latest_contact_thread(conn, offices, stamp)
-            if latest is not None:
-                threads.add(latest)
+            threads.update(store.latest_contact_threads(conn, offices, stamp))
         return threads
 
     def closed_tallies(self, conn: Connection, *, exclude: Collection[str]) -> list[Tally]:

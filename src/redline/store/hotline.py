@@ -31,7 +31,7 @@ __all__ = [
     "closed_tallies",
     "global_wires",
     "index_statement",
-    "latest_contact_thread",
+    "latest_contact_threads",
     "open_threads",
     "recent_refused",
     "save_global_refusals",
@@ -241,27 +241,25 @@ def recent_threads(conn: Connection, kinds: Collection[str], limit: int) -> list
     return [row.thread for row in rows]
 
 
-def latest_contact_thread(conn: Connection, office_ids: Collection[str], now: str) -> str | None:
-    """The thread of the latest contact by or before ``now`` involving one of
-    ``office_ids``, or None."""
+def latest_contact_threads(conn: Connection, office_ids: Collection[str], now: str) -> set[str]:
+    """The threads of every contact involving one of ``office_ids`` on the latest day
+    with one, by or before ``now`` (the board breaks ties within a day)."""
     if not office_ids:
-        return None
+        return set()
     offices = list(office_ids)
-    row = conn.execute(
-        select(hotline_items.c.thread)
-        .where(
-            and_(
-                hotline_items.c.contact_at.is_not(None),
-                hotline_items.c.contact_at <= now,
-                or_(
-                    hotline_items.c.from_office.in_(offices), hotline_items.c.to_office.in_(offices)
-                ),
-            )
-        )
-        .order_by(hotline_items.c.contact_at.desc(), hotline_items.c.name.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else str(row.thread)
+    involved = and_(
+        hotline_items.c.contact_at.is_not(None),
+        hotline_items.c.contact_at <= now,
+        or_(hotline_items.c.from_office.in_(offices), hotline_items.c.to_office.in_(offices)),
+    )
+    latest = conn.execute(select(func.max(hotline_items.c.contact_at)).where(involved)).scalar()
+    if latest is None:
+        return set()
+    day = str(latest)[:10]  # the statement time format starts YYYY-MM-DD
+    rows = conn.execute(
+        select(hotline_items.c.thread).where(and_(involved, hotline_items.c.contact_at >= day))
+    )
+    return {row.thread for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
