@@ -298,3 +298,61 @@ def test_projection_equals_the_reference_fold(seed: int, steps: int) -> None:
                     side.node.clock = lambda frozen=frozen: frozen  # type: ignore[misc]
                     _assert_projection_is_the_fold(side, frozen)
                     side.node.clock = clock
+
+
+def test_a_database_from_before_the_projection_is_indexed_and_folded(tmp_path: Path) -> None:
+    """A node whose database is at revision 0003 (the schema before the projection:
+    the same tables, none of the hotline_* ones) gets its hotline statements
+    indexed by migration 0004, and its threads folded when the node starts."""
+    from sqlalchemy import text
+
+    from redline.service.hotline import HotlineService
+    from redline.store.db import open_store
+
+    clock = Clock()
+    with hotline_sides(tmp_path, clock, ("us", "prc", "jp"), PAIRS) as sides:
+        sides["jp"].hotline.add_office(
+            "jp-mod", level="defence_minister", title_en="Minister", title_zh="大臣"
+        )
+        sync(*sides.values())
+        history = History(sides, clock, random.Random(7))
+        for _ in range(120):
+            history.step()
+        sync(*sides.values())
+        us = sides["us"]
+        before = us.hotline.board()
+        url = us.store.url
+        with us.store.write() as conn:
+            for table in (
+                "hotline_tallies",
+                "hotline_items",
+                "hotline_threads",
+                "hotline_names",
+                "hotline_statements",
+            ):
+                conn.execute(text(f"DROP TABLE {table}"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        us.store.dispose()
+
+        store = open_store(url)  # migrates to head: 0004 indexes what is held
+        try:
+            with store.read() as conn:
+                stale = conn.execute(
+                    select(func.count()).select_from(hotline_threads).where(hotline_threads.c.stale)
+                ).scalar_one()
+            assert stale > 10
+            us.node.store = store
+            us.store = store
+            us.node.on_stored.clear()
+            us.node.receive_checks[1:] = []
+            us.hotline = HotlineService(us.node)  # folds the stale threads
+            with store.read() as conn:
+                assert not us.hotline.state.threads_stale(conn)
+            frozen = clock.now
+            us.node.clock = lambda: frozen
+            _assert_projection_is_the_fold(us, frozen)
+            after = us.hotline.board()
+            for key in ("open_requests", "tallies", "levels", "requests", "calls"):
+                assert after[key] == before[key], key
+        finally:
+            store.dispose()

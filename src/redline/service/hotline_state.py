@@ -83,7 +83,10 @@ class HotlineState:
 
     def held(self, conn: Connection, threads: Collection[str] = ()) -> list[Statement]:
         """The global statements and those of ``threads``."""
-        return self.parse(store.global_wires(conn)) + self.parse(store.thread_wires(conn, threads))
+        wires = store.thread_wires(conn, threads)
+        return self.parse(store.global_wires(conn)) + [
+            st for thread in sorted(wires) for st in self.parse(wires[thread])
+        ]
 
     def fold(
         self,
@@ -107,45 +110,56 @@ class HotlineState:
     def apply(self, conn: Connection, stored: Sequence[Statement]) -> None:
         """Index each hotline statement of ``stored`` to its thread and fold again the
         threads it changes, in the transaction that stored them. Raises nothing new."""
+        hot = [st for st in stored if st.kind in k.HOTLINE_KINDS]
+        if not hot:
+            return
+        known = store.threads_of(conn, {n for st in hot for n in thread_names(st)})
+        indexed: list[store.Indexed] = []
         touched: set[str] = set()
         global_changed = False
-        for st in stored:
-            if st.kind not in k.HOTLINE_KINDS:
-                continue
+        for st in hot:
             names = thread_names(st)
             if not names:
-                store.index_statement(conn, statement_id=st.id, thread=None, time=st.time, names=())
+                indexed.append(store.Indexed(st.id, None, st.time))
                 # Arrived after statements it precedes: their threads fold it in now.
                 touched.update(store.threads_after(conn, st.time))
                 global_changed = True
                 continue
-            known = store.threads_of(conn, names)
-            thread = known.get(names[0]) or next(iter(known.values()), names[0])
-            store.index_statement(
-                conn, statement_id=st.id, thread=thread, time=st.time, names=names
-            )
+            thread = known.get(names[0]) or next((known[n] for n in names if n in known), names[0])
+            for name in names:
+                known.setdefault(name, thread)
+            indexed.append(store.Indexed(st.id, thread, st.time, names))
             touched.add(thread)
+        store.index_statements(conn, indexed)
         if global_changed:
             self._refold_globals(conn)
-        for thread in sorted(touched):
-            self.refold(conn, thread)
+        self.refold(conn, touched)
 
-    def refold(self, conn: Connection, thread: str) -> None:
-        """Fold ``thread`` again and rewrite its items. Raises nothing new."""
-        own = self.parse(store.thread_wires(conn, [thread]))
-        if not own:
+    def refold(self, conn: Connection, threads: Collection[str]) -> None:
+        """Fold each of ``threads`` again and rewrite its items. Raises nothing new."""
+        if not threads:
             return
-        last = max(s.time for s in own)
-        record = self._fold(self.parse(store.global_wires(conn)) + own, parse_time(last))
-        ids = {s.id for s in own}
-        store.save_thread(
-            conn,
-            thread,
-            last_time=last,
-            items=item_states(record),
-            refused={r.statement_id: r.reason for r in record.refused if r.statement_id in ids},
-            statement_ids=ids,
-        )
+        globals_ = self.parse(store.global_wires(conn))
+        states = []
+        for thread, wires in sorted(store.thread_wires(conn, threads).items()):
+            own = self.parse(wires)
+            if not own:
+                continue
+            last = max(s.time for s in own)
+            record = self._fold(globals_ + own, parse_time(last))
+            ids = {s.id for s in own}
+            states.append(
+                store.ThreadState(
+                    thread=thread,
+                    last_time=last,
+                    items=item_states(record),
+                    refused={
+                        r.statement_id: r.reason for r in record.refused if r.statement_id in ids
+                    },
+                    statement_ids=ids,
+                )
+            )
+        store.save_threads(conn, states)
 
     def _refold_globals(self, conn: Connection) -> None:
         held = self.parse(store.global_wires(conn))
@@ -153,7 +167,7 @@ class HotlineState:
             return
         record = self._fold(held, max(s.sent_at for s in held))
         refused = {r.statement_id: r.reason for r in record.refused}
-        store.save_global_refusals(conn, {s.id: refused.get(s.id) for s in held})
+        store.save_refusals(conn, {s.id: refused.get(s.id) for s in held})
 
     def threads_stale(self, conn: Connection) -> list[str]:
         """Threads a migration indexed and no node has folded yet."""
@@ -164,8 +178,8 @@ class HotlineState:
         stale = store.stale_threads(conn)
         if stale:
             self._refold_globals(conn)
-        for thread in stale:
-            self.refold(conn, thread)
+        for start in range(0, len(stale), 500):
+            self.refold(conn, stale[start : start + 500])
         return len(stale)
 
     # -- what the board and the ticker read ----------------------------------------------
@@ -224,9 +238,10 @@ class HotlineState:
         globals_ = self.parse(store.global_wires(conn))
         names = {n for st in hot for n in thread_names(st)}
         known = store.threads_of(conn, names)
-        loaded: dict[str, list[Statement]] = {}
-        for thread in set(known.values()):
-            loaded[thread] = self.parse(store.thread_wires(conn, [thread]))
+        loaded = {
+            thread: self.parse(wires)
+            for thread, wires in store.thread_wires(conn, set(known.values())).items()
+        }
         mine = [s.id for held in loaded.values() for s in held] + [s.id for s in globals_]
         acked = {
             sid: parse_time(time)

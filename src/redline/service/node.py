@@ -220,11 +220,9 @@ class NodeService:
         """
         now = self.clock()
         with self.store.read() as conn:
-            rows = repo.messages(conn)
+            rows = repo.messages(conn, pending=pending)
         out: list[dict[str, Any]] = []
         for row in rows:
-            if pending and row.ack_id is not None:
-                continue
             # Stored statements were checked when they were stored: read the body
             # of the signed bytes, without parsing the whole statement again.
             body = orjson.loads(row.wire)["body"]

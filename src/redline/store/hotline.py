@@ -21,6 +21,7 @@ from redline.store.schema import (
     hotline_items,
     hotline_names,
     hotline_statements,
+    hotline_tallies,
     hotline_threads,
     statements,
 )
@@ -30,13 +31,15 @@ __all__ = [
     "acknowledged_times",
     "closed_tallies",
     "global_wires",
-    "index_statement",
+    "Indexed",
+    "ThreadState",
+    "index_statements",
     "latest_contact_threads",
     "open_threads",
     "recent_refused",
-    "save_global_refusals",
+    "save_refusals",
     "recent_threads",
-    "save_thread",
+    "save_threads",
     "stale_threads",
     "statement_wires",
     "thread_wires",
@@ -91,21 +94,34 @@ def threads_of(conn: Connection, names: Collection[str]) -> dict[str, str]:
     return {row.name: row.thread for row in rows}
 
 
-def index_statement(
-    conn: Connection, *, statement_id: str, thread: str | None, time: str, names: Iterable[str]
-) -> None:
-    """Record that ``statement_id`` belongs to ``thread`` (None: global) and that each
-    of ``names`` not yet known belongs to it too."""
-    conn.execute(
-        insert(hotline_statements).values(statement_id=statement_id, thread=thread, time=time)
-    )
-    names = list(names)
-    if thread is None or not names:
+@dataclass(frozen=True, slots=True)
+class Indexed:
+    """A hotline statement's place in the projection: its thread (None: global) and
+    the item names it brings into that thread."""
+
+    statement_id: str
+    thread: str | None
+    time: str
+    names: tuple[str, ...] = ()
+
+
+def index_statements(conn: Connection, indexed: Sequence[Indexed]) -> None:
+    """Record which thread each statement belongs to, and each new item name's thread."""
+    if not indexed:
         return
-    known = threads_of(conn, names)
-    fresh = [{"name": n, "thread": thread} for n in names if n not in known]
-    if fresh:
-        conn.execute(insert(hotline_names), fresh)
+    conn.execute(
+        insert(hotline_statements),
+        [{"statement_id": i.statement_id, "thread": i.thread, "time": i.time} for i in indexed],
+    )
+    fresh: dict[str, str] = {}
+    for i in indexed:
+        if i.thread is not None:
+            for name in i.names:
+                fresh.setdefault(name, i.thread)
+    known = threads_of(conn, fresh)
+    rows = [{"name": n, "thread": t} for n, t in fresh.items() if n not in known]
+    if rows:
+        conn.execute(insert(hotline_names), rows)
 
 
 def _wires(conn: Connection, condition: object) -> list[bytes]:
@@ -118,11 +134,20 @@ def _wires(conn: Connection, condition: object) -> list[bytes]:
     return [bytes(row.wire) for row in rows]
 
 
-def thread_wires(conn: Connection, threads: Collection[str]) -> list[bytes]:
-    """The wire bytes of every statement of ``threads``, oldest first."""
+def thread_wires(conn: Connection, threads: Collection[str]) -> dict[str, list[bytes]]:
+    """The wire bytes of every statement of each of ``threads``, oldest first."""
+    out: dict[str, list[bytes]] = {t: [] for t in threads}
     if not threads:
-        return []
-    return _wires(conn, hotline_statements.c.thread.in_(list(threads)))
+        return out
+    rows = conn.execute(
+        select(hotline_statements.c.thread, statements.c.wire)
+        .join(hotline_statements, hotline_statements.c.statement_id == statements.c.id)
+        .where(hotline_statements.c.thread.in_(list(threads)))
+        .order_by(hotline_statements.c.time, statements.c.id)
+    )
+    for row in rows:
+        out[row.thread].append(bytes(row.wire))
+    return out
 
 
 def global_wires(conn: Connection) -> list[bytes]:
@@ -142,55 +167,103 @@ def stale_threads(conn: Connection) -> list[str]:
     return [row.thread for row in rows]
 
 
-def save_thread(
-    conn: Connection,
-    thread: str,
-    *,
-    last_time: str,
-    items: Sequence[ItemState],
-    refused: Mapping[str, str],
-    statement_ids: Collection[str],
-) -> None:
-    """Replace what is kept of ``thread``: its last time, its items, and which of its
-    statements (``statement_ids``) the fold refused (``refused``: id to reason)."""
-    done = conn.execute(
-        update(hotline_threads)
-        .where(hotline_threads.c.thread == thread)
-        .values(last_time=last_time, stale=False)
-    )
-    if done.rowcount == 0:
-        conn.execute(
-            insert(hotline_threads).values(thread=thread, last_time=last_time, stale=False)
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """What is kept of one thread: its last time, its items, and which of its
+    statements the fold refused (id to reason)."""
+
+    thread: str
+    last_time: str
+    items: Sequence[ItemState]
+    refused: Mapping[str, str]
+    statement_ids: Collection[str]
+
+
+def save_threads(conn: Connection, states: Sequence[ThreadState]) -> None:
+    """Replace what is kept of each thread in ``states``."""
+    if not states:
+        return
+    names = [t.thread for t in states]
+    existing = {
+        row.thread
+        for row in conn.execute(
+            select(hotline_threads.c.thread).where(hotline_threads.c.thread.in_(names))
         )
-    conn.execute(delete(hotline_items).where(hotline_items.c.thread == thread))
-    if items:
+    }
+    new = [t for t in states if t.thread not in existing]
+    if new:
         conn.execute(
-            insert(hotline_items),
+            insert(hotline_threads),
             [
                 {
-                    "name": i.name,
-                    "thread": thread,
-                    "kind": i.kind.value,
-                    "from_party": i.from_party,
-                    "to_party": i.to_party,
-                    "from_office": i.from_office,
-                    "to_office": i.to_office,
-                    "state": i.state,
-                    "open": i.open,
-                    "due_at": format_time(i.due_at) if i.due_at else None,
-                    "contact_at": format_time(i.contact_at) if i.contact_at else None,
-                    "at": format_time(i.at),
+                    "thread": t.thread,
+                    "kind": t.thread.partition(":")[0],
+                    "last_time": t.last_time,
+                    "stale": False,
                 }
-                for i in items
+                for t in new
             ],
         )
+    for t in states:
+        if t.thread in existing:
+            conn.execute(
+                update(hotline_threads)
+                .where(hotline_threads.c.thread == t.thread)
+                .values(last_time=t.last_time, stale=False)
+            )
+    counts: dict[tuple[str, str, str], int] = {}
+    for row in conn.execute(
+        select(hotline_items.c.to_party, hotline_items.c.kind, hotline_items.c.state).where(
+            and_(hotline_items.c.thread.in_(names), _CLOSED)
+        )
+    ):
+        key = (row.to_party, row.kind, row.state)
+        counts[key] = counts.get(key, 0) - 1
+    for t in states:
+        for i in t.items:
+            if not i.open and i.kind.value in _TALLIED:
+                key = (i.to_party, i.kind.value, i.state)
+                counts[key] = counts.get(key, 0) + 1
+    _add_tallies(conn, {key: n for key, n in counts.items() if n})
+    conn.execute(delete(hotline_items).where(hotline_items.c.thread.in_(names)))
+    items = [
+        {
+            "name": i.name,
+            "thread": t.thread,
+            "kind": i.kind.value,
+            "from_party": i.from_party,
+            "to_party": i.to_party,
+            "from_office": i.from_office,
+            "to_office": i.to_office,
+            "state": i.state,
+            "open": i.open,
+            "due_at": format_time(i.due_at) if i.due_at else None,
+            "contact_at": format_time(i.contact_at) if i.contact_at else None,
+            "at": format_time(i.at),
+        }
+        for t in states
+        for i in t.items
+    ]
+    if items:
+        conn.execute(insert(hotline_items), items)
+    refused: dict[str, str | None] = {}
+    for t in states:
+        refused.update({sid: t.refused.get(sid) for sid in t.statement_ids})
+    save_refusals(conn, refused)
+
+
+def save_refusals(conn: Connection, refused: Mapping[str, str | None]) -> None:
+    """Set or clear the refusal of statements (id to reason, or None); only the rows
+    whose refusal changes are written."""
+    if not refused:
+        return
     was = conn.execute(
         select(hotline_statements.c.statement_id, hotline_statements.c.refused).where(
-            hotline_statements.c.statement_id.in_(list(statement_ids))
+            hotline_statements.c.statement_id.in_(list(refused))
         )
     )
     for row in was:
-        reason = refused.get(row.statement_id)
+        reason = refused[row.statement_id]
         if reason != row.refused:
             conn.execute(
                 update(hotline_statements)
@@ -199,14 +272,8 @@ def save_thread(
             )
 
 
-def save_global_refusals(conn: Connection, refused: Mapping[str, str | None]) -> None:
-    """Set or clear the refusal of global statements (id to reason, or None)."""
-    for sid, reason in refused.items():
-        conn.execute(
-            update(hotline_statements)
-            .where(hotline_statements.c.statement_id == sid)
-            .values(refused=reason)
-        )
+_TALLIED = ("request", "call")
+_CLOSED = and_(~hotline_items.c.open, hotline_items.c.kind.in_(_TALLIED))
 
 
 # -- what the board and the ticker read ---------------------------------------------------
@@ -227,18 +294,17 @@ def open_threads(
 
 
 def recent_threads(conn: Connection, kinds: Collection[str], limit: int) -> list[str]:
-    """The ``limit`` threads with items of ``kinds`` acted on last, newest first."""
-    rows = conn.execute(
-        select(hotline_threads.c.thread)
-        .where(
-            hotline_threads.c.thread.in_(
-                select(hotline_items.c.thread).where(hotline_items.c.kind.in_(list(kinds)))
-            )
+    """The ``limit`` threads of ``kinds`` acted on last, newest first."""
+    found: list[tuple[str, str]] = []
+    for kind in kinds:
+        rows = conn.execute(
+            select(hotline_threads.c.thread, hotline_threads.c.last_time)
+            .where(hotline_threads.c.kind == kind)
+            .order_by(hotline_threads.c.last_time.desc())
+            .limit(limit)
         )
-        .order_by(hotline_threads.c.last_time.desc(), hotline_threads.c.thread.desc())
-        .limit(limit)
-    )
-    return [row.thread for row in rows]
+        found.extend((row.last_time, row.thread) for row in rows)
+    return [thread for _t, thread in sorted(found, reverse=True)[:limit]]
 
 
 def latest_contact_threads(conn: Connection, office_ids: Collection[str], now: str) -> set[str]:
@@ -272,23 +338,56 @@ class Tally:
     count: int
 
 
+def _add_tallies(conn: Connection, counts: Mapping[tuple[str, str, str], int]) -> None:
+    if not counts:
+        return
+    existing = {
+        (row.to_party, row.kind, row.state)
+        for row in conn.execute(
+            select(hotline_tallies.c.to_party, hotline_tallies.c.kind, hotline_tallies.c.state)
+        )
+    }
+    for (to_party, kind, state), n in counts.items():
+        if (to_party, kind, state) in existing:
+            conn.execute(
+                update(hotline_tallies)
+                .where(
+                    and_(
+                        hotline_tallies.c.to_party == to_party,
+                        hotline_tallies.c.kind == kind,
+                        hotline_tallies.c.state == state,
+                    )
+                )
+                .values(count=hotline_tallies.c.count + n)
+            )
+        else:
+            conn.execute(
+                insert(hotline_tallies).values(to_party=to_party, kind=kind, state=state, count=n)
+            )
+
+
 def closed_tallies(conn: Connection, *, exclude: Collection[str] = ()) -> list[Tally]:
     """Closed requests and calls outside the threads ``exclude``, counted by addressee,
-    kind and state."""
-    condition = and_(~hotline_items.c.open, hotline_items.c.kind.in_(["request", "call"]))
-    if exclude:
-        condition = and_(condition, hotline_items.c.thread.not_in(list(exclude)))
-    rows = conn.execute(
-        select(
-            hotline_items.c.to_party,
-            hotline_items.c.kind,
-            hotline_items.c.state,
-            func.count().label("n"),
+    kind and state: the running counts, less the closed items of ``exclude``."""
+    counts = {
+        (row.to_party, row.kind, row.state): int(row.n)
+        for row in conn.execute(
+            select(
+                hotline_tallies.c.to_party,
+                hotline_tallies.c.kind,
+                hotline_tallies.c.state,
+                hotline_tallies.c.count.label("n"),
+            )
         )
-        .where(condition)
-        .group_by(hotline_items.c.to_party, hotline_items.c.kind, hotline_items.c.state)
-    )
-    return [Tally(row.to_party, row.kind, row.state, int(row.n)) for row in rows]
+    }
+    if exclude:
+        for row in conn.execute(
+            select(hotline_items.c.to_party, hotline_items.c.kind, hotline_items.c.state).where(
+                and_(hotline_items.c.thread.in_(list(exclude)), _CLOSED)
+            )
+        ):
+            counts[(row.to_party, row.kind, row.state)] -= 1
+    return [Tally(p, kind, state, n) for (p, kind, state), n in sorted(counts.items()) if n]
 
 
 def recent_refused(conn: Connection, limit: int) -> list[tuple[bytes, str]]:

@@ -29,6 +29,7 @@ __all__ = [
     "hotline_items",
     "hotline_names",
     "hotline_statements",
+    "hotline_tallies",
     "hotline_threads",
     "log_hashes",
     "log_leaves",
@@ -234,12 +235,15 @@ hotline_threads = Table(
     "hotline_threads",
     metadata,
     Column("thread", String(100), primary_key=True),
+    # What the thread's first item is (the prefix of its name): request, call, ...
+    Column("kind", String(16), nullable=False),
     Column("last_time", String(32), nullable=False),
     # Set by the migration that built the index for an existing database: the
     # node folds the thread and writes its items when it next starts.
     Column("stale", Boolean, nullable=False),
 )
 Index("ix_hotline_threads_last_time", hotline_threads.c.last_time)
+Index("ix_hotline_threads_kind", hotline_threads.c.kind, hotline_threads.c.last_time)
 Index("ix_hotline_threads_stale", hotline_threads.c.stale)
 
 # Each item's state as of its thread's last statement (core ItemState).
@@ -262,3 +266,14 @@ hotline_items = Table(
 Index("ix_hotline_items_thread", hotline_items.c.thread)
 Index("ix_hotline_items_open", hotline_items.c.open, hotline_items.c.due_at)
 Index("ix_hotline_items_contact", hotline_items.c.contact_at)
+
+# How many closed requests and calls to each party ended in each state, kept
+# as items close and reopen, so the board's tallies do not count every row.
+hotline_tallies = Table(
+    "hotline_tallies",
+    metadata,
+    Column("to_party", String(32), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)

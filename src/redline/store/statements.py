@@ -239,10 +239,14 @@ def message_to_acknowledge(conn: Connection, message_id: str) -> Any:
     ).first()
 
 
-def messages(conn: Connection) -> list[Any]:
-    """Every message (either way), oldest first, with its wire bytes, delivery
-    and the time of its acknowledgement (``ack_time``, None until there is one)."""
+def messages(conn: Connection, *, pending: bool = False) -> list[Any]:
+    """Every message (either way), or with ``pending`` those not acknowledged, oldest
+    first, with its wire bytes, delivery and the time of its acknowledgement
+    (``ack_time``, None until there is one)."""
     acks = statements.alias("acks")
+    condition = statements.c.kind == "message"
+    if pending:
+        condition = and_(condition, statements.c.ack_id.is_(None))
     return list(
         conn.execute(
             select(
@@ -257,7 +261,7 @@ def messages(conn: Connection) -> list[Any]:
                 acks.c.time.label("ack_time"),
             )
             .select_from(statements.outerjoin(acks, acks.c.id == statements.c.ack_id))
-            .where(statements.c.kind == "message")
+            .where(condition)
             .order_by(statements.c.time, statements.c.id)
         )
     )

@@ -707,6 +707,33 @@ _CONTACT_KIND = {
 }
 
 
+_STARTS: dict[tuple[int, int], tuple[object, object, Directory, tuple[Mechanism, ...]]] = {}
+
+
+def _start(
+    catalogue: PublicHistory, history: PublicHistory | None
+) -> tuple[Directory, tuple[Mechanism, ...]]:
+    """The directory and mechanisms every fold over ``catalogue`` and ``history``
+    starts from, built (and validated) once per pair: a fold of one thread must
+    not cost a validation of every office."""
+    key = (id(catalogue), id(history))
+    hit = _STARTS.get(key)
+    if hit is not None and hit[0] is catalogue and hit[1] is history:
+        return hit[2], hit[3]
+    base = catalogue.directory
+    directory = Directory(
+        parties=base.parties,
+        offices=base.offices,
+        holdings=base.holdings,
+        declarations=history.directory.declarations if history is not None else (),
+    )
+    mechanisms = _hotlines(catalogue.mechanisms, directory)
+    if len(_STARTS) >= 16:
+        _STARTS.clear()
+    _STARTS[key] = (catalogue, history, directory, mechanisms)
+    return directory, mechanisms
+
+
 def fold(
     statements: Iterable[Statement],
     *,
@@ -724,17 +751,11 @@ def fold(
 
     Raises nothing for bad statements (they are refused, not raised).
     """
-    base = catalogue.directory
-    directory = Directory(
-        parties=base.parties,
-        offices=base.offices,
-        holdings=base.holdings,
-        declarations=history.directory.declarations if history is not None else (),
-    )
+    directory, mechanisms = _start(catalogue, history)
     record = Record(
         as_of=now,
         directory=directory,
-        mechanisms=_hotlines(catalogue.mechanisms, directory),
+        mechanisms=mechanisms,
         mechanism_events=list(history.mechanism_events) if history is not None else [],
         history=history,
     )

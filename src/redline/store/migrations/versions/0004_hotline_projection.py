@@ -48,11 +48,15 @@ def upgrade() -> None:
     op.create_table(
         "hotline_threads",
         sa.Column("thread", sa.String(100), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("last_time", sa.String(32), nullable=False),
         sa.Column("stale", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_hotline_threads_last_time", "hotline_threads", ["last_time"], unique=False)
     op.create_index("ix_hotline_threads_stale", "hotline_threads", ["stale"], unique=False)
+    op.create_index(
+        "ix_hotline_threads_kind", "hotline_threads", ["kind", "last_time"], unique=False
+    )
     op.create_table(
         "hotline_items",
         sa.Column("name", sa.String(100), primary_key=True),
@@ -71,6 +75,13 @@ def upgrade() -> None:
     op.create_index("ix_hotline_items_thread", "hotline_items", ["thread"], unique=False)
     op.create_index("ix_hotline_items_open", "hotline_items", ["open", "due_at"], unique=False)
     op.create_index("ix_hotline_items_contact", "hotline_items", ["contact_at"], unique=False)
+    op.create_table(
+        "hotline_tallies",
+        sa.Column("to_party", sa.String(32), primary_key=True),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("state", sa.String(16), primary_key=True),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+    )
     _index_existing()
 
 
@@ -112,13 +123,21 @@ def _index_existing() -> None:
     if threads:
         op.bulk_insert(
             sa.table(
-                "hotline_threads", sa.column("thread"), sa.column("last_time"), sa.column("stale")
+                "hotline_threads",
+                sa.column("thread"),
+                sa.column("kind"),
+                sa.column("last_time"),
+                sa.column("stale"),
             ),
-            [{"thread": t, "last_time": at, "stale": True} for t, at in threads.items()],
+            [
+                {"thread": t, "kind": t.partition(":")[0], "last_time": at, "stale": True}
+                for t, at in threads.items()
+            ],
         )
 
 
 def downgrade() -> None:
+    op.drop_table("hotline_tallies")
     op.drop_table("hotline_items")
     op.drop_table("hotline_threads")
     op.drop_table("hotline_names")
