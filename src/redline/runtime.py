@@ -58,7 +58,7 @@ class Node:
             on_outbox=self._wake,
         )
         # Registers the hotline's receipt checks; the ticker records lapses and missed calls.
-        self.hotline = HotlineService(self.service, node_path=node_dir.path)
+        self.hotline = HotlineService(self.service, node_path=node_dir.path, name=config.name)
         self.ticker = DueTicker(self.hotline, interval=1.0)
         clients: dict[str, PeerClient] = {}
         for peer in self.service.peers():

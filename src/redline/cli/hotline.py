@@ -14,14 +14,20 @@ from typing import Annotated, Any
 
 import typer
 
-from redline.cli.common import guard, open_service
+from redline.cli.common import echo_json, echo_table, guard, open_service
 from redline.core.statement import Statement
 from redline.node import load_node
-from redline.service.hotline import HotlineService, load_history_into, parse_when, parse_window
+from redline.service.hotline import (
+    HotlineService,
+    load_history_into,
+    parse_day,
+    parse_when,
+    parse_window,
+)
 
 __all__ = ["register"]
 
-DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
+DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="The node directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 call_app = typer.Typer(
@@ -30,12 +36,15 @@ call_app = typer.Typer(
 mechanism_app = typer.Typer(help="Suspend or resume a standing mechanism.", no_args_is_help=True)
 readout_app = typer.Typer(help="Readouts and joint summaries.", no_args_is_help=True)
 history_app = typer.Typer(help="The public history (public record).", no_args_is_help=True)
+office_app = typer.Typer(
+    help="This party's offices and their holders, published to every peer.", no_args_is_help=True
+)
 
 
 @contextmanager
 def _hotline(path: Path) -> Iterator[HotlineService]:
     with open_service(path) as (node, service):
-        yield HotlineService(service, node_path=node.path)
+        yield HotlineService(service, node_path=node.path, name=node.config.name)
 
 
 def _print_json(value: Any) -> None:
@@ -107,6 +116,77 @@ def counterpart(
         as_json,
         lambda h: h.declare_counterpart(
             own_office=own_office, counterpart_office=counterpart_office, note=note
+        ),
+    )
+
+
+def _acts(path: Path, as_json: bool, action: Callable[[HotlineService], list[Statement]]) -> None:
+    with _hotline(path) as hotline:
+        sent = guard(lambda: action(hotline))
+    if as_json:
+        _print_json([{"statement_id": st.id, "kind": st.kind, "to": st.to} for st in sent])
+        return
+    for st in sent:
+        typer.echo(f"{st.kind} signed and queued for {st.to}: {st.id}")
+
+
+@office_app.command("add")
+def office_add(
+    path: DirArg,
+    office_id: Annotated[str, typer.Argument(metavar="ID", help="The new office's id.")],
+    level: Annotated[
+        str,
+        typer.Option(
+            metavar="LEVEL",
+            help="head_of_state, foreign_minister, defence_minister, cmc_vice_chairman, "
+            "chief_of_defence, theatre_commander, policy, defence_attache or working_level.",
+        ),
+    ],
+    title_en: Annotated[str, typer.Option(metavar="TEXT", help="The title in English.")],
+    title_zh: Annotated[str, typer.Option(metavar="TEXT", help="The title in Chinese.")],
+    seats: Annotated[int, typer.Option(help="How many hold it at once.")] = 1,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ZONE",
+            help="This party's IANA time zone, the first time it publishes (default UTC).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an office to this party's directory and publish the directory to every peer."""
+    _acts(
+        path,
+        as_json,
+        lambda h: h.add_office(
+            office_id,
+            level=level,
+            title_en=title_en,
+            title_zh=title_zh,
+            seats=seats,
+            time_zone=time_zone,
+        ),
+    )
+
+
+@office_app.command("holder")
+def office_holder(
+    path: DirArg,
+    office_id: Annotated[str, typer.Argument(metavar="ID", help="One of this party's offices.")],
+    person_en: Annotated[str, typer.Option(metavar="NAME", help="The holder's name in English.")],
+    person_zh: Annotated[str, typer.Option(metavar="NAME", help="The holder's name in Chinese.")],
+    since: Annotated[str, typer.Option(metavar="DATE", help="From this day, YYYY-MM-DD.")],
+    note: Annotated[str, typer.Option(metavar="TEXT", help="Where this is known from.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a new holder of one of this party's offices (the previous one's term ends that
+    day) and publish the directory to every peer."""
+    day = guard(lambda: parse_day(since, "since"))
+    _acts(
+        path,
+        as_json,
+        lambda h: h.set_holder(
+            office_id, person_en=person_en, person_zh=person_zh, since=day, note=note
         ),
     )
 
@@ -275,12 +355,19 @@ def _mechanism(status: str) -> Callable[..., None]:
         path: DirArg,
         mechanism: Annotated[str, typer.Argument(help="Mechanism id, e.g. dpct.")],
         reason: Annotated[str, typer.Option(help="The stated reason.")],
+        to: Annotated[
+            str | None,
+            typer.Option(
+                metavar="PARTY",
+                help="The party to tell; by default the one other party the mechanism joins.",
+            ),
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         _act(
             path,
             as_json,
-            lambda h: h.set_mechanism(mechanism=mechanism, status=status, reason=reason),
+            lambda h: h.set_mechanism(mechanism=mechanism, status=status, reason=reason, to=to),
         )
 
     command.__doc__ = f"Record that this party {status.removesuffix('d')}s the mechanism."
@@ -332,79 +419,199 @@ def readout_sign(
 # -- board, timeline, calendar, history --------------------------------------------------------
 
 
-def board(path: DirArg, as_json: JsonOpt = False) -> None:
+PeerOpt = Annotated[
+    str | None,
+    typer.Option("--peer", metavar="PARTY", help="Only what concerns this pinned peer."),
+]
+
+
+def _left(seconds: int | None) -> str:
+    return "" if seconds is None else f"{_duration(seconds)} left"
+
+
+def board(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
     """Last contact per level, mechanisms, open requests, calls, tallies, disputes."""
     with _hotline(path) as hotline:
-        view = guard(hotline.board)
+        view = guard(lambda: hotline.board(peer))
     if as_json:
-        _print_json(view)
+        echo_json(view)
         return
-    typer.echo(f"board of {view['party']} at {view['now']}")
-    typer.echo("last contact by level:")
-    for line in view["levels"]:
-        when = f"{line['last_contact']} ({line['days_since']} days ago, {line['contact_id']})"
-        typer.echo(f"  {line['level']:18} {when if line['last_contact'] else 'none'}")
-    typer.echo("mechanisms:")
-    for m in view["mechanisms"]:
-        if m["since"] is None:
-            typer.echo(f"  {m['id']:14} no status on record")
-            continue
-        typer.echo(
-            f"  {m['id']:14} {m['status']:10} since {m['since']} by {m['by_party']}: {m['reason']}"
-        )
-    typer.echo("open requests:")
-    for r in view["open_requests"]:
-        typer.echo(
-            f"  {r['id']} {r['from_office']} -> {r['to_office']}, "
-            f"{_duration(r['seconds_left'])} left to answer"
-        )
-        for window in r["windows"]:
-            # Each proposed window in both parties' own time zones.
-            local = "  |  ".join(
-                f"{party} {times['start']} to {times['end']}"
-                for party, times in window["local"].items()
-            )
-            typer.echo(f"      window: {local}")
-    typer.echo("messages not yet acknowledged (<- ours to acknowledge, -> awaiting theirs):")
-    for m in view["unacknowledged_messages"]:
-        arrow = "<-" if m["direction"] == "in" else "->"
-        due = (
-            f"{_duration(m['seconds_left'])} left"
-            if m["seconds_left"] > 0
-            else f"OVERDUE by {_duration(-m['seconds_left'])}"
-        )
-        typer.echo(
-            f"  {m['id'][:16]} {arrow} {m['peer']:6} {m['precedence'].upper():9} {due}: "
-            f"{m['subject']}"
-        )
-    typer.echo("requests:")
-    for r in view["requests"]:
-        typer.echo(f"  {r['id']:24} {r['state']:10} {r['reason']} [{r['source']}]")
-    typer.echo("calls:")
-    for c in view["calls"]:
-        typer.echo(f"  {c['id']:24} {c['state']:10} {c['reason']} [{c['source']}]")
-    typer.echo("tallies (answered / declined / lapsed / countered):")
-    for t in view["tallies"]:
-        typer.echo(
-            f"  {t['party']:6} {t['answered']} / {t['declined']} / {t['lapsed']} / {t['countered']}"
-        )
-    for line in view["counterparts"]:
-        if line["disputed"]:
-            views = "; ".join(f"{v['party']} says {v['counterpart_office']}" for v in line["views"])
-            typer.echo(f"DISPUTED counterpart of {line['office']}: {views}")
+    scope = f" with {view['peer']}" if view.get("peer") else ""
+    typer.echo(f"board of {view['party']}{scope} at {view['now']}")
+    typer.echo("\nlast contact by level:")
+    echo_table(
+        ["level", "last contact", "days since", "contact"],
+        [
+            [
+                line["level"],
+                line["last_contact"] or "none",
+                "" if line["days_since"] is None else str(line["days_since"]),
+                line["contact_id"] or "",
+            ]
+            for line in view["levels"]
+        ],
+        empty="no levels",
+    )
+    typer.echo("\nmechanisms:")
+    echo_table(
+        ["mechanism", "status", "since", "by", "reason"],
+        [
+            [m["id"], m["status"], m["since"] or "", m["by_party"] or "", m["reason"] or ""]
+            for m in view["mechanisms"]
+        ],
+        empty="no mechanisms",
+    )
+    typer.echo("\nopen requests, soonest deadline first:")
+    echo_table(
+        ["request", "from", "to", "mechanism", "mode", "left to answer", "windows", "agenda"],
+        [
+            [
+                r["id"],
+                r["from_office"],
+                r["to_office"],
+                r["mechanism"],
+                r["mode"],
+                _duration(r["seconds_left"]),
+                " | ".join(
+                    f"{party} {times['start']} to {times['end']}"
+                    for w in r["windows"]
+                    for party, times in w["local"].items()
+                ),
+                "; ".join(r["agenda"]),
+            ]
+            for r in view["open_requests"]
+        ],
+        empty="no open requests",
+    )
+    typer.echo("\nmessages not yet acknowledged (<- ours to acknowledge, -> awaiting theirs):")
+    echo_table(
+        ["message", "way", "peer", "precedence", "due", "subject"],
+        [
+            [
+                m["id"][:16],
+                "<-" if m["direction"] == "in" else "->",
+                m["peer"],
+                m["precedence"].upper(),
+                f"{_duration(m['seconds_left'])} left"
+                if m["seconds_left"] > 0
+                else f"OVERDUE by {_duration(-m['seconds_left'])}",
+                m["subject"],
+            ]
+            for m in view["unacknowledged_messages"]
+        ],
+        empty="no messages awaiting acknowledgement",
+    )
+    typer.echo("\ncalls (ringing, answered, and the latest):")
+    echo_table(
+        ["call", "caller", "called", "mode", "state", "missed in / duration", "purpose"],
+        [
+            [
+                c["id"],
+                c["from_office"],
+                c["to_office"],
+                c["mode"],
+                c["state"],
+                _left(c["seconds_left"])
+                if c["state"] == "ringing"
+                else ("" if c["duration_seconds"] is None else _duration(c["duration_seconds"])),
+                c["purpose"] or c["reason"],
+            ]
+            for c in view["calls"]
+        ],
+        empty="no calls",
+    )
+    typer.echo("\nrequests (open and the latest):")
+    echo_table(
+        ["request", "from", "to", "mechanism", "mode", "state", "reason", "source"],
+        [
+            [
+                r["id"],
+                r["from_office"],
+                r["to_office"],
+                r["mechanism"],
+                r["mode"],
+                r["state"],
+                r["reason"],
+                r["source"],
+            ]
+            for r in view["requests"]
+        ],
+        empty="no requests",
+    )
+    typer.echo("\ntallies (as addressee):")
+    echo_table(
+        ["party", "answered", "declined", "lapsed", "countered"],
+        [
+            [t["party"], *(str(t[k]) for k in ("answered", "declined", "lapsed", "countered"))]
+            for t in view["tallies"]
+        ],
+        empty="no tallies",
+        right=(1, 2, 3, 4),
+    )
+    typer.echo("\nreadouts and joint summaries:")
+    echo_table(
+        ["engagement", "id", "by", "kind", "text"],
+        [
+            [e["engagement"], r["id"], r["party"], f"readout ({r['lang']})", r["text"]]
+            for e in view["engagements"]
+            for r in e["readouts"]
+        ]
+        + [
+            [
+                e["engagement"],
+                j["id"],
+                j["proposer"],
+                "joint, counts" if j["counts"] else "joint, awaiting signature",
+                j["text"],
+            ]
+            for e in view["engagements"]
+            for j in e["joint"]
+        ],
+        empty="no readouts",
+    )
+    disputed = [line for line in view["counterparts"] if line["disputed"]]
+    typer.echo("\nDISPUTED counterparts (each party names a different office):")
+    echo_table(
+        ["office", "views"],
+        [
+            [
+                line["office"],
+                "; ".join(f"{v['party']} says {v['counterpart_office']}" for v in line["views"]),
+            ]
+            for line in disputed
+        ],
+        empty="no disputes",
+    )
+    typer.echo("\nstatements that had no effect:")
+    echo_table(
+        ["statement", "kind", "from", "at", "reason"],
+        [
+            [r["statement_id"][:16], r["kind"], r["from"], r["at"], r["reason"]]
+            for r in view["refused"]
+        ],
+        empty="none",
+    )
 
 
-def timeline(path: DirArg, as_json: JsonOpt = False) -> None:
+def timeline(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
     """Public record and signed statements, oldest first."""
     with _hotline(path) as hotline:
-        entries = guard(hotline.timeline)
+        entries = guard(lambda: hotline.timeline(peer))
     if as_json:
-        _print_json(entries)
+        echo_json(entries)
         return
-    for e in entries:
-        mark = "public record" if e["source"] == "public-record" else "signed"
-        refused = f" (REFUSED: {e['refused']})" if e.get("refused") else ""
-        typer.echo(f"{e['at']:27} [{mark}] {e['title']}{refused}")
+    echo_table(
+        ["at", "source", "what"],
+        [
+            [
+                e["at"],
+                "public record" if e["source"] == "public-record" else "signed",
+                e["title"] + (f" (REFUSED: {e['refused']})" if e.get("refused") else ""),
+            ]
+            for e in entries
+        ],
+        empty="nothing on the timeline yet",
+    )
 
 
 def calendar(
@@ -434,3 +641,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(mechanism_app, name="mechanism")
     app.add_typer(readout_app, name="readout")
     app.add_typer(history_app, name="history")
+    app.add_typer(office_app, name="office")

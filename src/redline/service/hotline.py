@@ -57,9 +57,11 @@ from redline.core.statement import Statement, format_time, parse_time
 from redline.service.hotline_state import HotlineState, catalogue
 from redline.service.hotline_views import (
     add_tallies,
+    board_for_peer,
     board_view,
     calendar_ics,
     directory_view,
+    timeline_for_peer,
     timeline_view,
 )
 from redline.service.node import NodeService
@@ -69,6 +71,7 @@ __all__ = [
     "DueTicker",
     "HotlineService",
     "load_history_into",
+    "parse_day",
     "parse_when",
     "parse_window",
 ]
@@ -114,6 +117,18 @@ def parse_when(text: str, field: str) -> datetime:
         raise InvalidInput(f"{text!r} has no time zone; add Z or +08:00", field=field)
     # Round to whole microseconds in UTC, the statement time format.
     return datetime.fromisoformat(format_time(moment).replace("Z", "+00:00"))
+
+
+def parse_day(text: str, field: str) -> date:
+    """Parse a day ``YYYY-MM-DD``.
+
+    Raises:
+        InvalidInput: not such a day.
+    """
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidInput(f"{text!r} is not a day such as 2026-11-22", field=field) from exc
 
 
 def parse_window(text: str, field: str) -> Window:
@@ -877,11 +892,19 @@ class HotlineService:
 
     # -- views -------------------------------------------------------------------------
 
-    def board(self) -> dict[str, Any]:
-        """The board as data, after recording what is due. See :func:`board_view`.
+    def _peer_offices(self, rec: Record, peer: str) -> set[str]:
+        if peer not in {p.party for p in self.node.peers()}:
+            raise NotFound(f"no pinned peer {peer!r}", field="peer")
+        return {o.id for o in rec.directory.offices if o.party == peer}
+
+    def board(self, peer: str | None = None) -> dict[str, Any]:
+        """The board as data, after recording what is due: everything open, the
+        latest acts, the last contact per level, tallies over everything (see
+        :func:`board_view`); with ``peer``, only what concerns that peer.
 
         Raises:
             InvalidInput: the loaded history is broken.
+            NotFound: ``peer`` is not pinned.
         """
         self.record_due_quietly()
         now = self.now()
@@ -897,16 +920,28 @@ class HotlineService:
             {**row, "seconds_left": int((parse_time(row["ack_deadline"]) - now).total_seconds())}
             for row in self.node.messages(pending=True)
         ]
-        return view
+        if peer is None:
+            return view
+        return board_for_peer(view, peer, self._peer_offices(rec, peer))
 
-    def timeline(self) -> list[dict[str, Any]]:
-        """Public record and signed statements, oldest first, after recording what is due.
+    def timeline(self, peer: str | None = None) -> list[dict[str, Any]]:
+        """Public record and signed statements, oldest first, after recording what is
+        due; with ``peer``, only what passed between this node and that peer (and the
+        public record when the peer is one of its parties).
 
         Raises:
             InvalidInput: the loaded history is broken.
+            NotFound: ``peer`` is not pinned.
         """
         self.record_due_quietly()
-        return timeline_view(self.record())
+        record = self.record()
+        entries = timeline_view(record)
+        if peer is None:
+            return entries
+        self._peer_offices(record, peer)
+        history = record.history
+        parties = {p.id for p in history.directory.parties} if history is not None else set()
+        return timeline_for_peer(entries, peer, history_parties=parties)
 
     def directory(self) -> dict[str, Any]:
         """Parties, offices, holders and counterpart views. Raises nothing new."""

@@ -216,6 +216,7 @@ class HotlineState:
                     "statement_id": st.id,
                     "kind": st.kind,
                     "from": st.sender,
+                    "to": st.to,
                     "at": st.time,
                     "reason": reason,
                 }

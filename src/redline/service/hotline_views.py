@@ -18,6 +18,7 @@ from icalendar import Calendar, Event
 
 from redline.core.errors import RedlineError
 from redline.core.hotline.board import CALL_TALLY, REQUEST_TALLY, build_board
+from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
 from redline.core.hotline.directory import Directory
 from redline.core.hotline.history import PUBLIC_RECORD
 from redline.core.hotline.lifecycle import CallState, RequestState
@@ -185,16 +186,38 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
                 "statement_id": msg.statement_id,
             }
         )
+    all_calls = {c.id: c for c in (history.calls if history else ())} | record.calls
+    all_events = [*(history.call_events if history else ()), *record.call_events]
     calls = []
     for line in board.calls:
+        call = all_calls[line.call_id]
+        timeout = record.ring_timeouts.get(call.id, DEFAULT_RING_TIMEOUT)
+        view = call_view(
+            call,
+            [e for e in all_events if e.call_id == call.id],
+            board_now,
+            ring_timeout=timeout,
+        )
+        ringing = line.state is CallState.RINGING
         calls.append(
             {
                 "id": line.call_id,
                 "from_office": line.from_office,
                 "to_office": line.to_office,
+                "from_party": call.from_party,
+                "to_party": call.to_party,
+                "mechanism": call.mechanism,
+                "mode": call.mode.value,
+                "purpose": call.purpose,
                 "placed_at": format_time(line.placed_at),
                 "state": line.state.value,
                 "reason": line.reason,
+                "missed_at": format_time(call.placed_at + timeout) if ringing else None,
+                "seconds_left": max(0, int((call.placed_at + timeout - now).total_seconds()))
+                if ringing
+                else None,
+                "answered_at": jsonable(view.answered_at),
+                "duration_seconds": jsonable(view.duration),
                 "messages": messages.get(line.call_id, []),
                 "missed_recorded_by": record.missed_records.get(line.call_id),
                 **_src(record, f"call:{line.call_id}"),
@@ -222,6 +245,11 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
                 "id": o.request_id,
                 "from_office": o.from_office,
                 "to_office": o.to_office,
+                "from_party": requests[o.request_id].from_party,
+                "to_party": requests[o.request_id].to_party,
+                "mechanism": requests[o.request_id].mechanism,
+                "mode": requests[o.request_id].mode.value,
+                "agenda": list(requests[o.request_id].agenda),
                 "deadline": format_time(o.deadline),
                 "seconds_left": max(0, int((o.deadline - now).total_seconds())),
                 "windows": [_window(w, zones) for w in requests[o.request_id].windows],
@@ -253,6 +281,52 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             for r in record.refused
         ],
     }
+
+
+def board_for_peer(view: dict[str, Any], peer: str, peer_offices: set[str]) -> dict[str, Any]:
+    """``view`` (a board) narrowed to what concerns ``peer``: its requests, calls,
+    messages, tally, mechanisms, counterparts, readouts and refused statements.
+    The last contact per level stays across all peers. Raises nothing."""
+
+    def between(item: dict[str, Any]) -> bool:
+        return peer in (item.get("from_party"), item.get("to_party"))
+
+    out = dict(view)
+    out["peer"] = peer
+    out["open_requests"] = [r for r in view["open_requests"] if between(r)]
+    out["requests"] = [r for r in view["requests"] if between(r)]
+    out["calls"] = [c for c in view["calls"] if between(c)]
+    out["unacknowledged_messages"] = [
+        m for m in view["unacknowledged_messages"] if m["peer"] == peer
+    ]
+    out["tallies"] = [t for t in view["tallies"] if t["party"] == peer]
+    out["mechanisms"] = [m for m in view["mechanisms"] if peer_offices & set(m["offices"])]
+    out["counterparts"] = [
+        c
+        for c in view["counterparts"]
+        if c["party"] == peer or any(v["party"] == peer for v in c["views"])
+    ]
+    out["engagements"] = [
+        e
+        for e in view["engagements"]
+        if any(r["party"] == peer for r in e["readouts"])
+        or any(j["proposer"] == peer for j in e["joint"])
+    ]
+    out["refused"] = [r for r in view["refused"] if peer in (r["from"], r.get("to"))]
+    return out
+
+
+def timeline_for_peer(
+    entries: list[dict[str, Any]], peer: str, *, history_parties: set[str]
+) -> list[dict[str, Any]]:
+    """Timeline ``entries`` between this node and ``peer``; the public record only when
+    ``peer`` is one of its parties. Raises nothing."""
+    return [
+        e
+        for e in entries
+        if (e["source"] == PUBLIC_RECORD and peer in history_parties)
+        or peer in (e.get("from"), e.get("to"))
+    ]
 
 
 def add_tallies(lines: list[dict[str, Any]], more: Iterable[Tally]) -> list[dict[str, Any]]:

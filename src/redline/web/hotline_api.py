@@ -9,9 +9,9 @@ errors are problem+json naming the field (docs/api.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -19,12 +19,15 @@ from starlette.responses import Response
 from redline.core.errors import InvalidInput
 from redline.core.hotline.requests import Window
 from redline.core.statement import Statement
-from redline.service.hotline import HotlineService, parse_when
+from redline.service.hotline import HotlineService, parse_day, parse_when
 
 __all__ = ["create_hotline_router"]
 
 PREFIX = "/api/v1/hotline"
 Id = Field(min_length=1, max_length=80)
+PeerQuery = Annotated[
+    str | None, Query(min_length=1, max_length=32, description="Only what concerns this peer.")
+]
 
 
 class _In(BaseModel):
@@ -89,6 +92,23 @@ class SayIn(_In):
 class MechanismStatusIn(_In):
     status: Literal["active", "suspended", "resumed"]
     reason: str = Field(min_length=1, max_length=2000)
+    to: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class OfficeIn(_In):
+    id: str = Id
+    level: str = Field(min_length=1, max_length=32)
+    title_en: str = Field(min_length=1, max_length=300)
+    title_zh: str = Field(min_length=1, max_length=300)
+    seats: int = Field(default=1, ge=1, le=100)
+    time_zone: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class HolderIn(_In):
+    person_en: str = Field(min_length=1, max_length=200)
+    person_zh: str = Field(min_length=1, max_length=200)
+    since: str = Field(min_length=10, max_length=10)
+    note: str = Field(default="", max_length=2000)
 
 
 class ReadoutIn(_In):
@@ -136,7 +156,33 @@ def create_hotline_router(
 
     @router.post("/directory/publish", status_code=201)
     async def publish() -> list[dict[str, Any]]:
-        return [_out(st) for st in await run_in_threadpool(lambda: get().publish_directory())]
+        return await acts(get().publish_directory)
+
+    async def acts(fn: Callable[..., list[Statement]], *args: Any, **kw: Any) -> list[Any]:
+        return [_out(st) for st in await run_in_threadpool(fn, *args, **kw)]
+
+    @router.post("/offices", status_code=201)
+    async def office(body: OfficeIn) -> list[dict[str, Any]]:
+        return await acts(
+            get().add_office,
+            body.id,
+            level=body.level,
+            title_en=body.title_en,
+            title_zh=body.title_zh,
+            seats=body.seats,
+            time_zone=body.time_zone,
+        )
+
+    @router.post("/offices/{office_id}/holder", status_code=201)
+    async def holder(office_id: str, body: HolderIn) -> list[dict[str, Any]]:
+        return await acts(
+            get().set_holder,
+            office_id,
+            person_en=body.person_en,
+            person_zh=body.person_zh,
+            since=parse_day(body.since, "since"),
+            note=body.note,
+        )
 
     @router.post("/counterparts", status_code=201)
     async def counterpart(body: CounterpartIn) -> dict[str, Any]:
@@ -213,7 +259,11 @@ def create_hotline_router(
     @router.post("/mechanisms/{mechanism_id}/status", status_code=201)
     async def mechanism(mechanism_id: str, body: MechanismStatusIn) -> dict[str, Any]:
         return await act(
-            get().set_mechanism, mechanism=mechanism_id, status=body.status, reason=body.reason
+            get().set_mechanism,
+            mechanism=mechanism_id,
+            status=body.status,
+            reason=body.reason,
+            to=body.to,
         )
 
     @router.post("/readouts", status_code=201)
@@ -229,12 +279,12 @@ def create_hotline_router(
         return await act(get().sign_joint_summary, summary_id)
 
     @router.get("/board")
-    async def board() -> dict[str, Any]:
-        return await run_in_threadpool(lambda: get().board())
+    async def board(peer: PeerQuery = None) -> dict[str, Any]:
+        return await run_in_threadpool(lambda: get().board(peer))
 
     @router.get("/timeline")
-    async def timeline() -> list[dict[str, Any]]:
-        return await run_in_threadpool(lambda: get().timeline())
+    async def timeline(peer: PeerQuery = None) -> list[dict[str, Any]]:
+        return await run_in_threadpool(lambda: get().timeline(peer))
 
     @router.get("/calendar.ics")
     async def calendar() -> Response:
