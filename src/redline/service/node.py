@@ -259,6 +259,26 @@ class NodeService:
             )
         return out
 
+    def message(self, ref: str) -> dict[str, Any]:
+        """One message, either way, whole: its row of :meth:`messages` and its ``text``.
+
+        ``ref`` is the message's id or, for a message received from a peer, its
+        first 8 or more hex characters, resolved as :meth:`acknowledge` resolves
+        them. The text is the sender's, as signed: print it escaped.
+
+        Raises :class:`InvalidInput` (field ``id``) for a malformed reference or
+        a prefix that starts more than one message, and :class:`NotFound`
+        (field ``id``) if no message has that id or prefix.
+        """
+        with self.store.read() as conn:
+            message_id = self._resolve_message(conn, ref)
+            wires = repo.wires_by_id(conn, [message_id])
+        # The list's own row, so the two never disagree on the acknowledgement.
+        row = next((r for r in self.messages() if r["id"] == message_id), None)
+        if row is None or not wires:
+            raise NotFound(f"no message {message_id!r}", field="id")
+        return {**row, "text": orjson.loads(wires[0])["body"]["text"]}
+
     @staticmethod
     def _resolve_message(conn: Connection, ref: str) -> str:
         ref = ref.lower()

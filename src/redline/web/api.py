@@ -90,6 +90,11 @@ def create_api_app(
         rows = await run_in_threadpool(service.messages, pending=pending)
         return {"messages": rows}
 
+    @app.get("/api/v1/messages/{message_id}", dependencies=[Depends(authorised)])
+    async def get_message(message_id: str) -> dict[str, Any]:
+        # Malformed -> 422 and unknown -> 404, both naming the field ``id``.
+        return await run_in_threadpool(service.message, message_id)
+
     @app.post(
         "/api/v1/messages/{message_id}/ack", dependencies=[Depends(authorised)], status_code=201
     )
