@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from typer.testing import CliRunner, Result
 
 from redline.cli.main import app
+from redline.core import kinds
 from redline.core.identity import Identity
 from redline.node import load_node
 
@@ -290,7 +294,7 @@ def test_ack_of_a_received_message_prints_its_id_and_status_shows_it(
     assert "acknowledged already" in fails("ack", prc, message_id)
     listed = run("messages", prc).stdout
     assert f"{message_id[:16]} <- us" in listed and "FLASH" in listed and "acknowledged" in listed
-    assert run("messages", prc, "--pending").stdout == ""
+    assert run("messages", prc, "--pending").stdout == "no messages awaiting an ack\n"
     [row] = json.loads(run("messages", us, "--json").stdout)
     assert (row["id"], row["direction"], row["ack_state"]) == (message_id, "out", "sent")
 
@@ -301,3 +305,186 @@ def test_ack_of_an_unknown_or_own_statement_names_the_id(paired: tuple[Path, Pat
     assert fails("ack", us, "0" * 12).startswith("error: id: no message received")
     sent = run("send", us, "--to", "prc", "--subject", "Hello").stdout.strip()
     assert "only a message received from a peer" in fails("ack", us, sent)
+
+
+# -- messages show -------------------------------------------------------------------
+
+
+@pytest.fixture
+def linked(paired: tuple[Path, Path]) -> tuple[Path, Path]:
+    """us and prc, each having pinned the other."""
+    us, prc = paired
+    us_file = us.parent / "us.json"
+    us_file.write_text(json.dumps(identity_of(us)))
+    assert run("peer", "add", prc, us_file, "--url", "https://127.0.0.1:9444").exit_code == 0
+    return us, prc
+
+
+def received(us: Path, prc: Path, *, subject: str = "Intercept", body: str = "") -> str:
+    """Send a FLASH message from us to prc and carry it over; return its id."""
+    from redline.cli.common import open_service
+    from redline.core.statement import Statement
+
+    sent = run(
+        "send", us, "--to", "prc", "--precedence", "flash", "--subject", subject, "--body", body
+    )
+    assert sent.exit_code == 0, sent.output
+    with open_service(us) as (_node, us_service):
+        wires = us_service.due("prc", 10)
+    with open_service(prc) as (_node, prc_service):
+        prc_service.receive("us", [Statement.from_wire(w) for w in wires])
+    return sent.stdout.strip()
+
+
+def test_messages_show_prints_a_received_message_whole_by_id_or_prefix(
+    linked: tuple[Path, Path],
+) -> None:
+    us, prc = linked
+    message_id = received(us, prc, body="Request a call at 0900Z.\n\tSecond line")
+    by_id = run("messages", "show", prc, message_id)
+    assert by_id.exit_code == 0, by_id.output
+    by_prefix = run("messages", "show", prc, message_id[:16])  # as `redline messages` prints it
+    assert by_prefix.exit_code == 0, by_prefix.output
+    assert by_prefix.stdout == by_id.stdout
+    lines = by_id.stdout.splitlines()
+    assert lines[0] == f"id:         {message_id}"
+    for expected in (
+        "direction:  <- from us",
+        "peer:       us",
+        "precedence: FLASH",
+        "subject:    Intercept",
+        "language:   en",
+        "delivery:   received",
+        "text:",
+        "  Request a call at 0900Z.",
+        "      Second line",
+    ):
+        assert expected in lines, expected
+    assert any(re.fullmatch(r"ack:        SENT, ack due \S+Z", line) for line in lines)
+    shown = json.loads(run("messages", "show", prc, message_id[:8], "--json").stdout)
+    [listed] = json.loads(run("messages", prc, "--json").stdout)
+    assert shown == {**listed, "text": "Request a call at 0900Z.\n\tSecond line"}
+
+
+def test_messages_show_of_an_acknowledged_message_names_the_ack(
+    linked: tuple[Path, Path],
+) -> None:
+    us, prc = linked
+    message_id = received(us, prc)
+    ack_id = run("ack", prc, message_id).stdout.strip()
+    shown = run("messages", "show", prc, message_id).stdout
+    assert f" by {ack_id}" in shown
+    assert "text:       (empty)" in shown
+
+
+def test_messages_show_of_a_sent_message_by_its_full_id(linked: tuple[Path, Path]) -> None:
+    us, _prc = linked
+    sent = run("send", us, "--to", "prc", "--subject", "Hello", "--body", "Hi").stdout.strip()
+    shown = run("messages", "show", us, sent)
+    assert shown.exit_code == 0, shown.output
+    assert "direction:  -> sent to prc" in shown.stdout
+    assert "delivery:   queued (no receipt from the peer yet)" in shown.stdout
+    assert shown.stdout.endswith("text:\n  Hi\n")
+
+
+@pytest.mark.parametrize(
+    ("ref", "why"),
+    [
+        ("0" * 64, "error: id: "),
+        ("0" * 12, "error: id: no message received from a peer starts with '000000000000'"),
+        ("0123456", "error: id: give the message's id, or at least its first 8 hex characters"),
+        ("not-hex-at-all", "error: id: give the message's id"),
+    ],
+)
+def test_messages_show_of_an_unknown_or_malformed_id_names_the_field(
+    linked: tuple[Path, Path], ref: str, why: str
+) -> None:
+    us, _prc = linked
+    assert fails("messages", "show", us, ref).startswith(why)
+
+
+def test_messages_show_of_a_statement_that_is_no_message_is_refused(
+    linked: tuple[Path, Path],
+) -> None:
+    from redline.cli.common import open_service
+
+    us, _prc = linked
+    with open_service(us) as (_node, service):
+        heartbeat = service.link_test(to="prc")
+    assert fails("messages", "show", us, heartbeat.id).startswith("error: id: no message ")
+
+
+def test_messages_show_prints_a_planted_escape_in_the_text_escaped(
+    linked: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A text stored before control characters were refused (or by a node
+    # without the rule): printed, it must not reach the terminal raw.
+    us, prc = linked
+    planted = "Stand by\x1b[2J\x1b[1mALL CLEAR\x1b[0m\r\u202eevil"
+    with monkeypatch.context() as patch:
+        patch.setitem(kinds.KINDS, "message", lambda body: None)
+        message_id = received(us, prc, subject="Sub\x1bject", body=planted)
+    shown = run("messages", "show", prc, message_id[:12])
+    assert shown.exit_code == 0, shown.output
+    assert not any(c in shown.stdout for c in "\x1b\r\u202e")
+    assert "  Stand by\\x1b[2J\\x1b[1mALL CLEAR\\x1b[0m\\x0d\\u202eevil\n" in shown.stdout
+    assert "subject:    Sub\\x1bject\n" in shown.stdout
+    as_json = run("messages", "show", prc, message_id, "--json").stdout
+    assert "\x1b" not in as_json and "\u202e" not in as_json
+    assert json.loads(as_json)["text"] == planted
+
+
+# -- empty lists, --version, --help ---------------------------------------------------
+
+
+def test_empty_lists_say_so(tmp_path: Path) -> None:
+    init(tmp_path / "us", "us")
+    assert run("messages", tmp_path / "us").stdout == "no messages\n"
+    assert run("messages", "list", tmp_path / "us", "--pending").stdout == (
+        "no messages awaiting an ack\n"
+    )
+    assert run("peer", "list", tmp_path / "us").stdout == "no peers pinned\n"
+    assert run("status", tmp_path / "us").stdout.splitlines()[-1] == "no statements"
+    # --json stays what it was: an empty array.
+    assert run("messages", tmp_path / "us", "--json").stdout == "[]\n"
+    assert run("peer", "list", tmp_path / "us", "--json").stdout == "[]\n"
+
+
+def test_lists_print_one_row_a_line_without_a_header_when_piped(
+    linked: tuple[Path, Path],
+) -> None:
+    us, _prc = linked
+    sent = run("send", us, "--to", "prc", "--subject", "A subject " * 20).stdout.strip()
+    [row] = run("messages", us).stdout.splitlines()  # never cut or wrapped to a width
+    assert row.startswith(f"{sent[:16]} -> prc ROUTINE ")
+    assert row.endswith(("A subject " * 20).rstrip())
+    [peer] = run("peer", "list", us).stdout.splitlines()
+    assert peer == "prc https://127.0.0.1:9443 PRC Ministry of National Defense"
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"redline {metadata.version('redline')}\n"
+
+
+def test_help_of_every_command_here_shows_metavars_not_type_placeholders() -> None:
+    def leaves(command: Any, path: str) -> list[tuple[str, Any]]:
+        subcommands = getattr(command, "commands", None)
+        if not subcommands:
+            return [(path, command)]
+        return [pair for name, sub in subcommands.items() for pair in leaves(sub, f"{path} {name}")]
+
+    checked = 0
+    for path, command in leaves(typer.main.get_command(app), ""):
+        if command.callback.__module__ != "redline.cli.main":
+            continue  # the hotline's commands live in cli/hotline.py
+        checked += 1
+        shown = run(*path.split(), "--help").stdout
+        usage = next(line for line in shown.splitlines() if "Usage:" in line)
+        assert not re.search(r"\{[a-z_]+\}", usage), (path, usage)
+        for param in command.params:
+            if param.param_type_name == "argument" or not param.is_flag:
+                assert param.metavar, (path, param.name)
+        assert "<list[" not in shown, path
+    assert checked >= 13

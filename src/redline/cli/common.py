@@ -1,19 +1,28 @@
 """What every ``redline`` command shares: one-line errors, safe output, opening a node.
 
 Text a peer wrote (subjects, names, alarm messages, a bundle's report) is
-printed through :func:`echo_safe` or :func:`echo_json`, never raw: control
-and bidirectional characters are shown escaped (``\x1b``, ``\u202e``).
+printed through :func:`echo_safe`, :func:`echo_table` or :func:`echo_json`,
+never raw: control and bidirectional characters are shown escaped (``\x1b``,
+``\u202e``).
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Iterator
+import shutil
+import sys
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from redline.core.errors import RedlineError
 from redline.core.text import printable, printable_json
@@ -21,14 +30,99 @@ from redline.node import NodeDir, load_node
 from redline.service.node import NodeService
 from redline.store.db import open_store
 
-__all__ = ["echo_json", "echo_safe", "fail", "guard", "open_service"]
+__all__ = [
+    "DirArg",
+    "JsonOpt",
+    "echo_json",
+    "echo_safe",
+    "echo_table",
+    "fail",
+    "guard",
+    "open_service",
+]
 
 T = TypeVar("T")
+
+#: The node directory, the first argument of nearly every command.
+DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="The node directory.")]
+#: ``--json``: a flag, so its help shows no value placeholder.
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON.")]
+
+# Piped output is never cut to a window's width: wide enough for any row.
+_UNLIMITED_WIDTH = 100_000
+# In a terminal, the least width a wrapping column (a subject) is given.
+_MIN_WRAP_WIDTH = 20
 
 
 def echo_safe(line: str, *, err: bool = False) -> None:
     """Print one line, its control and bidirectional characters escaped visibly."""
     typer.echo(printable(line), err=err)
+
+
+def echo_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    empty: str,
+    wrap: Collection[int] | None = None,
+    right: Collection[int] = (),
+) -> None:
+    """Print ``rows`` as a table, each cell escaped as :func:`echo_safe` escapes a line.
+
+    In a terminal the table has a header row and fits the window: the columns
+    whose index is in ``wrap`` (by default the last) wrap, the others keep
+    their width. Piped, it prints the same columns without the header, one
+    row a line and never cut, so ``grep`` and ``awk`` see whole rows. With no
+    rows it prints ``empty`` instead (``no messages``). Columns whose index
+    is in ``right`` are right-aligned. Cells are plain text, never rich
+    markup. Raises nothing.
+    """
+    if not rows:
+        typer.echo(empty)
+        return
+    terminal = sys.stdout.isatty()
+    cells = [[printable(cell) for cell in row] for row in rows]
+    table = Table(
+        box=box.SIMPLE_HEAD if terminal else None,
+        show_header=terminal,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        header_style="bold",
+    )
+    wrapping = {len(headers) - 1} if wrap is None else wrap
+    for index, header in enumerate(headers):
+        table.add_column(
+            header,
+            justify="right" if index in right else "left",
+            no_wrap=not terminal or index not in wrapping,
+            overflow="fold",
+        )
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))
+    width = _UNLIMITED_WIDTH
+    if terminal:
+        # A window too narrow for the fixed columns and a few words of the
+        # wrapping ones gets a wider table (the terminal folds its lines)
+        # rather than columns one character wide.
+        fixed = sum(
+            max(cell_len(text) for text in [header, *(row[index] for row in cells)]) + 2
+            for index, header in enumerate(headers)
+            if index not in wrapping
+        )
+        width = max(shutil.get_terminal_size().columns, fixed + _MIN_WRAP_WIDTH * len(wrapping))
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=terminal,
+        color_system="standard" if terminal else None,
+        highlight=False,
+        emoji=False,
+    )
+    console.print(table)
+    # Rich pads each cell to its column's width; a row's trailing blanks carry nothing.
+    typer.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()))
 
 
 def echo_json(value: Any) -> None:

@@ -10,12 +10,24 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from redline.cli.common import echo_json, echo_safe, fail, guard, open_service
+import redline
+from redline.cli.common import (
+    DirArg,
+    JsonOpt,
+    echo_json,
+    echo_safe,
+    echo_table,
+    fail,
+    guard,
+    open_service,
+)
 from redline.cli.hotline import register as register_hotline
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
@@ -37,9 +49,62 @@ app = typer.Typer(
 )
 peer_app = typer.Typer(help="Pin and list peers.", no_args_is_help=True)
 app.add_typer(peer_app, name="peer")
+
+
+class _ListByDefault(TyperGroup):
+    """A group that runs its ``list`` command when the first argument names none of
+    its commands, so ``redline messages DIR`` means ``redline messages list DIR``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+messages_app = typer.Typer(
+    cls=_ListByDefault,
+    help="List messages (`redline messages DIR` is `redline messages list DIR`) or show one.",
+    no_args_is_help=True,
+)
+app.add_typer(messages_app, name="messages")
 register_hotline(app)
 
-DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
+MessageArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID",
+        help="A message's id, or (for a received one) its first 8+ hex characters.",
+    ),
+]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("redline")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return redline.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"redline {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            metavar="",
+            callback=_print_version,
+            is_eager=True,
+            help="Print `redline VERSION` and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Redline: a crisis-communication link between parties that do not trust each other."""
 
 
 def _print_json(value: Any) -> None:
@@ -49,13 +114,18 @@ def _print_json(value: Any) -> None:
 @app.command()
 def init(
     path: DirArg,
-    party: Annotated[str, typer.Option(help="Party id, e.g. us or prc.")],
-    name: Annotated[str, typer.Option(help="Display name, e.g. 'US Department of Defense'.")],
+    party: Annotated[str, typer.Option(metavar="PARTY", help="Party id, e.g. us or prc.")],
+    name: Annotated[
+        str, typer.Option(metavar="NAME", help="Display name, e.g. 'US Department of Defense'.")
+    ],
     database: Annotated[
-        str, typer.Option(help="Database URL; default: SQLite file DIR/redline.db.")
+        str,
+        typer.Option(metavar="URL", help="Database URL; default: SQLite file DIR/redline.db."),
     ] = "",
-    link_port: Annotated[int, typer.Option(help="Port of the mutual-TLS link.")] = 8443,
-    api_port: Annotated[int, typer.Option(help="Port of the operator API.")] = 8080,
+    link_port: Annotated[
+        int, typer.Option(metavar="PORT", help="Port of the mutual-TLS link.")
+    ] = 8443,
+    api_port: Annotated[int, typer.Option(metavar="PORT", help="Port of the operator API.")] = 8080,
 ) -> None:
     """Create a node directory: config, keys (0600), TLS certificate, database."""
 
@@ -86,8 +156,12 @@ def identity(path: DirArg) -> None:
 @peer_app.command("add")
 def peer_add(
     path: DirArg,
-    identity_file: Annotated[Path, typer.Argument(help="The peer's identity JSON.")],
-    url: Annotated[str, typer.Option(help="The peer's link URL, https://HOST:PORT.")],
+    identity_file: Annotated[
+        Path, typer.Argument(metavar="IDENTITY_FILE", help="The peer's identity JSON.")
+    ],
+    url: Annotated[
+        str, typer.Option(metavar="URL", help="The peer's link URL, https://HOST:PORT.")
+    ],
 ) -> None:
     """Pin a peer's keys and TLS certificate. Restart `serve` to use a new pin."""
 
@@ -112,9 +186,7 @@ def peer_add(
 
 
 @peer_app.command("list")
-def peer_list(
-    path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-) -> None:
+def peer_list(path: DirArg, as_json: JsonOpt = False) -> None:
     """List pinned peers."""
     with open_service(path) as (_node, service):
         peers = guard(service.peers)
@@ -130,20 +202,26 @@ def peer_list(
     if as_json:
         _print_json(rows)
         return
-    for row in rows:
-        echo_safe(f"{row['party']:8} {row['url']:32} {row['name']}")
+    echo_table(
+        ["PARTY", "URL", "NAME"],
+        [[row["party"], row["url"], row["name"]] for row in rows],
+        empty="no peers pinned",
+        wrap={1, 2},
+    )
 
 
 @app.command()
 def send(
     path: DirArg,
-    to: Annotated[str, typer.Option(help="The peer's party id.")],
-    subject: Annotated[str, typer.Option(help="Subject line.")],
-    body: Annotated[str, typer.Option(help="Message text.")] = "",
+    to: Annotated[str, typer.Option(metavar="PARTY", help="The peer's party id.")],
+    subject: Annotated[str, typer.Option(metavar="TEXT", help="Subject line.")],
+    body: Annotated[str, typer.Option(metavar="TEXT", help="Message text.")] = "",
     precedence: Annotated[
-        str, typer.Option(help="flash, immediate, priority or routine.")
+        str, typer.Option(metavar="PRECEDENCE", help="flash, immediate, priority or routine.")
     ] = "routine",
-    lang: Annotated[str, typer.Option(help="Language of the original text (en, zh).")] = "en",
+    lang: Annotated[
+        str, typer.Option(metavar="LANG", help="Language of the original text (en, zh).")
+    ] = "en",
 ) -> None:
     """Sign and queue a message; prints the statement id. Works while `serve` runs."""
     with open_service(path) as (_node, service):
@@ -160,7 +238,9 @@ def ack(
     path: DirArg,
     message: Annotated[
         str,
-        typer.Argument(help="A received message's id, or its first 8+ hex characters."),
+        typer.Argument(
+            metavar="MESSAGE", help="A received message's id, or its first 8+ hex characters."
+        ),
     ],
 ) -> None:
     """Acknowledge a received message as its reader; prints the ack's id.
@@ -174,13 +254,19 @@ def ack(
     typer.echo(statement.id)
 
 
-@app.command()
-def messages(
+def _ack_summary(row: dict[str, Any]) -> str:
+    if row["ack_id"]:
+        return f"acknowledged {row['acknowledged_at']}"
+    return f"{row['ack_state'].upper()}, ack due {row['ack_deadline']}"
+
+
+@messages_app.command("list")
+def messages_list(
     path: DirArg,
     pending: Annotated[
-        bool, typer.Option("--pending", help="Only messages not yet acknowledged.")
+        bool, typer.Option("--pending", metavar="", help="Only messages not yet acknowledged.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Messages either way, with each one's acknowledgement deadline and state."""
     with open_service(path) as (_node, service):
@@ -188,24 +274,73 @@ def messages(
     if as_json:
         _print_json(rows)
         return
-    for row in rows:
-        arrow = "->" if row["direction"] == "out" else "<-"
-        ack = (
-            f"acknowledged {row['acknowledged_at']}"
-            if row["ack_id"]
-            else f"{row['ack_state'].upper()}, ack due {row['ack_deadline']}"
-        )
-        # The subject is the peer's text: printed escaped, never raw.
-        echo_safe(
-            f"{row['id'][:16]} {arrow} {row['peer']:6} {row['precedence'].upper():9} "
-            f"{row['time']} {ack}  {row['subject']}"
-        )
+    # The subject is the peer's text: echo_table prints it escaped, never raw.
+    echo_table(
+        ["ID", "", "PEER", "PRECEDENCE", "TIME", "ACK", "SUBJECT"],
+        [
+            [
+                row["id"][:16],
+                "->" if row["direction"] == "out" else "<-",
+                row["peer"],
+                row["precedence"].upper(),
+                row["time"],
+                _ack_summary(row),
+                row["subject"],
+            ]
+            for row in rows
+        ],
+        empty="no messages awaiting an ack" if pending else "no messages",
+        wrap={5, 6},
+    )
+
+
+_DELIVERY = {
+    "queued": "queued (no receipt from the peer yet)",
+    "delivered": "delivered",
+    "received": "received",
+}
+
+
+@messages_app.command("show")
+def messages_show(path: DirArg, message: MessageArg, as_json: JsonOpt = False) -> None:
+    """One message whole: its text, delivery and acknowledgement."""
+    with open_service(path) as (_node, service):
+        row = guard(lambda: service.message(message))
+    if as_json:
+        _print_json(row)
+        return
+    outward = row["direction"] == "out"
+    delivery = _DELIVERY.get(row["state"], row["state"])
+    if row["delivered_at"]:
+        delivery += f" {row['delivered_at']}"
+    ack = _ack_summary(row)
+    if row["ack_id"]:
+        ack += f" by {row['ack_id']}"
+    fields = [
+        ("id", row["id"]),
+        ("direction", f"-> sent to {row['peer']}" if outward else f"<- from {row['peer']}"),
+        ("peer", row["peer"]),
+        ("precedence", row["precedence"].upper()),
+        ("subject", row["subject"]),
+        ("language", row["lang"]),
+        ("time", row["time"]),
+        ("delivery", delivery),
+        ("ack due", row["ack_deadline"]),
+        ("ack", ack),
+    ]
+    # Subject, text and language are the sender's: each line is printed escaped.
+    for label, value in fields:
+        echo_safe(f"{label + ':':12}{value}")
+    if not row["text"]:
+        typer.echo(f"{'text:':12}(empty)")
+        return
+    typer.echo("text:")
+    for line in row["text"].split("\n"):
+        echo_safe(f"  {line.expandtabs(4)}")
 
 
 @app.command()
-def status(
-    path: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-) -> None:
+def status(path: DirArg, as_json: JsonOpt = False) -> None:
     """Every statement with its direction, peer, kind, seq and delivery state."""
     with open_service(path) as (node, service):
         report = guard(service.status)
@@ -228,12 +363,23 @@ def status(
         typer.echo(f"witnessed {peer}'s log up to size {seen['size'] if seen else 0}")
     for alarm in report["alarms"]:
         echo_safe(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
-    for row in report["statements"]:
-        acked = f" acknowledged by {row['ack_id'][:16]}" if row.get("ack_id") else ""
-        typer.echo(
-            f"{row['id'][:16]} {row['direction']:3} {row['peer']:6} {row['kind']:10} "
-            f"{row['seq']:>6} {row['state']}{acked}"
-        )
+    echo_table(
+        ["ID", "DIR", "PEER", "KIND", "SEQ", "STATE"],
+        [
+            [
+                row["id"][:16],
+                row["direction"],
+                row["peer"],
+                row["kind"],
+                str(row["seq"]),
+                row["state"]
+                + (f", acknowledged by {row['ack_id'][:16]}" if row.get("ack_id") else ""),
+            ]
+            for row in report["statements"]
+        ],
+        empty="no statements",
+        right={4},
+    )
 
 
 def _parse_when(value: str | None, name: str) -> datetime | None:
@@ -251,15 +397,19 @@ def _parse_when(value: str | None, name: str) -> datetime | None:
 @app.command()
 def export(
     path: DirArg,
-    out: Annotated[Path, typer.Option(help="Directory to write the bundle to (new or empty).")],
+    out: Annotated[
+        Path,
+        typer.Option(metavar="BUNDLE", help="Directory to write the bundle to (new or empty)."),
+    ],
     peer: Annotated[
-        str | None, typer.Option(help="Only this peer's exchanges (default: all peers).")
+        str | None,
+        typer.Option(metavar="PARTY", help="Only this peer's exchanges (default: all peers)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only statements at or after this time.")
+        str | None, typer.Option(metavar="TIME", help="Only statements at or after this time.")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Only statements at or before this time.")
+        str | None, typer.Option(metavar="TIME", help="Only statements at or before this time.")
     ] = None,
 ) -> None:
     """Write an evidence bundle that `redline verify` checks offline."""
@@ -288,11 +438,14 @@ def export(
 
 @app.command()
 def verify(
-    bundle: Annotated[Path, typer.Argument(help="The bundle directory.")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="The bundle directory.")],
     trust: Annotated[
-        list[Path], typer.Option(help="A trusted identity JSON file; give one per party.")
+        list[Path],
+        typer.Option(
+            metavar="FILE", help="A trusted identity JSON file; give one per party (repeat)."
+        ),
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Verify a bundle offline against trusted identities; exit 1 naming the first failure."""
     from redline.verify import verify_bundle
@@ -329,9 +482,13 @@ def verify(
 @app.command()
 def serve(
     path: DirArg,
-    host: Annotated[str | None, typer.Option(help="Link listen address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Link port (mutual TLS).")] = None,
-    api_port: Annotated[int | None, typer.Option(help="Operator API port.")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Link listen address.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Link port (mutual TLS).")
+    ] = None,
+    api_port: Annotated[int | None, typer.Option(metavar="PORT", help="Operator API port.")] = None,
 ) -> None:
     """Run the node: link endpoint, operator API and delivery workers."""
     from redline.runtime import serve as run_serve
@@ -345,14 +502,22 @@ def serve(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the two demo nodes live.")] = Path(
-        "demo-nodes"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", metavar="DIR", help="Where the demo nodes live.")
+    ] = Path("demo-nodes"),
+    parties: Annotated[
+        str,
+        typer.Option(
+            metavar="LIST",
+            help="Comma-separated parties: us, prc and jp (the first is paired with each other).",
+        ),
+    ] = "us,prc",
 ) -> None:
-    """Start two paired nodes (US DoD in DIR/us, PRC MND in DIR/prc) on loopback."""
+    """Start paired nodes on loopback: US DoD in DIR/us, PRC MND in DIR/prc (and Japan's
+    MOD in DIR/jp with --parties us,prc,jp)."""
     from redline.demo import run_demo
 
-    guard(lambda: run_demo(directory))
+    guard(lambda: run_demo(directory, [p.strip() for p in parties.split(",") if p.strip()]))
 
 
 def main() -> None:
