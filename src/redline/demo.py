@@ -1,9 +1,14 @@
-"""``redline demo``: two paired nodes on loopback, the way a newcomer first sees Redline.
+"""``redline demo``: paired nodes on loopback, the way a newcomer first sees Redline.
 
 DIR/us is the US Department of Defense, DIR/prc the PRC Ministry of National
-Defense. They are created and paired on first run and reused after; each is
-served by its own ``redline serve`` process, so ``redline send DIR/us ...``,
-``redline status DIR/prc`` and the rest work on them while the demo runs.
+Defense, both with the public history of their military channels loaded.
+``--parties us,prc,jp`` adds DIR/jp, Japan's Ministry of Defense, with its
+own offices and no history. The first party is paired with each of the
+others; the others are not paired with each other (each link is its own
+pair of nodes). Nodes are created and paired on first run and reused after;
+each is served by its own ``redline serve`` process, so ``redline send
+DIR/us ...``, ``redline status DIR/prc`` and the rest work on them while the
+demo runs.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from redline.core.errors import InvalidInput
@@ -24,7 +30,15 @@ from redline.service.node import NodeService, system_clock
 from redline.store import repo
 from redline.store.db import open_store
 
-__all__ = ["DEMO_NODES", "prepare_demo", "run_demo"]
+__all__ = ["DEMO_NODES", "DEFAULT_PARTIES", "prepare_demo", "run_demo"]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOffice:
+    id: str
+    level: str
+    title_en: str
+    title_zh: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,80 +47,133 @@ class DemoNode:
     name: str
     link_port: int
     api_port: int
+    #: Loaded into the node: the public history of the US-PRC channels.
+    history: bool = True
+    #: Offices the party publishes itself (a party outside the packaged catalogue).
+    offices: tuple[DemoOffice, ...] = field(default=())
+    time_zone: str | None = None
 
 
 DEMO_NODES = (
     DemoNode("us", "US Department of Defense", 8443, 8080),
     DemoNode("prc", "PRC Ministry of National Defense", 8444, 8081),
+    DemoNode(
+        "jp",
+        "Japan Ministry of Defense",
+        8445,
+        8082,
+        history=False,
+        offices=(
+            DemoOffice("jp-mod", "defence_minister", "Minister of Defense", "防卫大臣"),
+            DemoOffice("jp-jso", "chief_of_defence", "Chief of Staff, Joint Staff", "统合幕僚长"),
+        ),
+        time_zone="Asia/Tokyo",
+    ),
 )
-#: ``US_LINK,US_API,PRC_LINK,PRC_API``: ports for newly created demo nodes (tests, busy hosts).
+DEFAULT_PARTIES = ("us", "prc")
+#: ``LINK,API`` per party, in order (``US_LINK,US_API,PRC_LINK,PRC_API`` for the
+#: default two): ports for newly created demo nodes (tests, busy hosts).
 PORTS_ENV = "REDLINE_DEMO_PORTS"
 
 
-def _specs() -> tuple[DemoNode, ...]:
+def _specs(parties: Sequence[str]) -> tuple[DemoNode, ...]:
+    known = {n.party: n for n in DEMO_NODES}
+    unknown = [p for p in parties if p not in known]
+    if unknown or len(set(parties)) != len(parties) or len(parties) < 2:
+        raise InvalidInput(f"must be two or more of {', '.join(known)}, each once", field="parties")
+    specs = [known[p] for p in parties]
     ports = os.environ.get(PORTS_ENV)
     if not ports:
-        return DEMO_NODES
+        return tuple(specs)
     try:
-        us_link, us_api, prc_link, prc_api = (int(p) for p in ports.split(","))
+        numbers = [int(p) for p in ports.split(",")]
     except ValueError as exc:
+        raise InvalidInput("must be whole port numbers", field=PORTS_ENV) from exc
+    if len(numbers) != 2 * len(specs):
         raise InvalidInput(
-            "must be four ports: US_LINK,US_API,PRC_LINK,PRC_API", field=PORTS_ENV
-        ) from exc
-    us, prc = DEMO_NODES
-    return (
-        DemoNode(us.party, us.name, us_link, us_api),
-        DemoNode(prc.party, prc.name, prc_link, prc_api),
+            f"must be {2 * len(specs)} ports: LINK,API for each of {', '.join(parties)}",
+            field=PORTS_ENV,
+        )
+    return tuple(
+        DemoNode(
+            s.party, s.name, numbers[2 * i], numbers[2 * i + 1], s.history, s.offices, s.time_zone
+        )
+        for i, s in enumerate(specs)
     )
 
 
-def prepare_demo(directory: Path) -> list[NodeDir]:
-    """Create and pair the two demo nodes if they do not exist yet."""
+def prepare_demo(directory: Path, parties: Sequence[str] = DEFAULT_PARTIES) -> list[NodeDir]:
+    """Create and pair the demo nodes that do not exist yet: the first party with
+    each of the others.
+
+    Raises:
+        InvalidInput: an unknown party, fewer than two, or bad ports.
+    """
+    specs = _specs(parties)
     nodes = []
-    for spec in _specs():
+    for spec in specs:
         path = directory / spec.party
         if (path / "redline.toml").exists():
             nodes.append(load_node(path))
             continue
-        node = init_node(
-            path,
-            party=spec.party,
-            name=spec.name,
-            now=system_clock(),
-            link_port=spec.link_port,
-            api_port=spec.api_port,
+        nodes.append(
+            init_node(
+                path,
+                party=spec.party,
+                name=spec.name,
+                now=system_clock(),
+                link_port=spec.link_port,
+                api_port=spec.api_port,
+            )
         )
-        nodes.append(node)
-    for node in nodes:
+    hub = nodes[0]
+    for node, spec in zip(nodes, specs, strict=True):
         store = open_store(node.database_url)
         try:
             with store.write() as conn:
                 pinned = {p.party for p in repo.list_peers(conn)}
                 for other in nodes:
-                    if other is node or other.config.party in pinned:
+                    paired = node is hub or other is hub
+                    if other is node or not paired or other.config.party in pinned:
                         continue
                     url = f"https://127.0.0.1:{other.config.link_port}"
                     repo.add_peer(conn, other.identity(), url, format_time(system_clock()))
             # The public history, shown as public record, and each party's directory
-            # published to the other as signed statements (once).
-            load_history_into(node.path)
+            # published to its peers as signed statements (once).
+            if spec.history:
+                load_history_into(node.path)
             service = NodeService(
                 party=node.config.party, signing_key=node.signing_key(), store=store
             )
-            HotlineService(service, node_path=node.path).publish_directory()
+            hotline = HotlineService(service, node_path=node.path, name=node.config.name)
+            held = {o["id"] for p in hotline.directory()["parties"] for o in p["offices"]}
+            for office in spec.offices:
+                if office.id not in held:
+                    hotline.add_office(
+                        office.id,
+                        level=office.level,
+                        title_en=office.title_en,
+                        title_zh=office.title_zh,
+                        time_zone=spec.time_zone,
+                    )
+            hotline.publish_directory()
         finally:
             store.dispose()
     return nodes
 
 
-def run_demo(directory: Path) -> None:
-    """Prepare the nodes, serve both, and run until interrupted."""
-    nodes = prepare_demo(directory)
+def run_demo(directory: Path, parties: Sequence[str] = DEFAULT_PARTIES) -> None:
+    """Prepare the nodes, serve them all, and run until interrupted.
+
+    Raises:
+        InvalidInput: an unknown party, fewer than two, or bad ports.
+    """
+    nodes = prepare_demo(directory, parties)
     processes = [
         subprocess.Popen([sys.executable, "-m", "redline", "serve", str(node.path)])
         for node in nodes
     ]
-    print("Redline demo is running. Two nodes on loopback:")
+    print(f"Redline demo is running. {len(nodes)} nodes on loopback:")
     for node in nodes:
         c = node.config
         print(f"  {c.party:4} {c.name}")
@@ -116,12 +183,15 @@ def run_demo(directory: Path) -> None:
             f"       operator API http://{c.api_host}:{c.api_port} "
             f"(token in {node.path / 'api.token'})"
         )
-    us, prc = (node.path for node in nodes)
+    hub, other = nodes[0], nodes[1]
     print("Try, in another terminal:")
-    print(f"  redline send {us} --to prc --precedence flash --subject 'Link test' --body 'Hello'")
-    print(f"  redline status {prc}")
-    print(f"  redline board {us}")
-    print(f"  redline timeline {us}")
+    print(
+        f"  redline send {hub.path} --to {other.config.party} --precedence flash "
+        "--subject 'Link test' --body 'Hello'"
+    )
+    print(f"  redline status {other.path}")
+    print(f"  redline board {hub.path}")
+    print(f"  redline timeline {hub.path}")
     print("Stop with Ctrl-C.")
     stopping = False
 

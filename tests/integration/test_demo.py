@@ -101,3 +101,41 @@ def test_demo_shows_the_public_history(tmp_path: Path) -> None:
     for e in timeline:
         assert e["source"] in ("public-record", "signed")
         assert ("statement_id" in e) == (e["source"] == "signed")
+
+
+def test_a_third_party_is_paired_with_the_first_and_publishes_its_offices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redline.demo import prepare_demo
+    from redline.service.hotline import HotlineService
+    from redline.service.node import NodeService
+    from redline.store.db import open_store
+
+    monkeypatch.setenv("REDLINE_DEMO_PORTS", ",".join(str(free_port()) for _ in range(6)))
+    nodes = {n.config.party: n for n in prepare_demo(tmp_path, ["us", "prc", "jp"])}
+    prepare_demo(tmp_path, ["us", "prc", "jp"])  # a second start adds nothing
+    pinned = {}
+    for party, node in nodes.items():
+        store = open_store(node.database_url)
+        service = NodeService(party=party, signing_key=node.signing_key(), store=store)
+        pinned[party] = {p.party for p in service.peers()}
+        if party == "jp":
+            directory = HotlineService(service, node_path=node.path).directory()
+            [jp] = [p for p in directory["parties"] if p["id"] == "jp"]
+            assert {o["id"] for o in jp["offices"]} == {"jp-mod", "jp-jso"}
+            assert jp["time_zone"] == "Asia/Tokyo"
+            queued = [row for row in service.status()["statements"] if row["state"] == "queued"]
+            assert [(r["kind"], r["peer"]) for r in queued].count(("directory", "us")) == 2
+        store.dispose()
+    assert pinned == {"us": {"prc", "jp"}, "prc": {"us"}, "jp": {"us"}}
+    assert not (nodes["jp"].path / "public-history.json").exists()
+
+
+def test_demo_parties_are_checked(tmp_path: Path) -> None:
+    from redline.core.errors import InvalidInput
+    from redline.demo import prepare_demo
+
+    for parties in (["us"], ["us", "xx"], ["us", "us"]):
+        with pytest.raises(InvalidInput) as info:
+            prepare_demo(tmp_path, parties)
+        assert info.value.field == "parties"

@@ -22,7 +22,7 @@ from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
 from redline.core.hotline.directory import Directory
 from redline.core.hotline.history import PUBLIC_RECORD
 from redline.core.hotline.lifecycle import CallState, RequestState
-from redline.core.hotline.mechanism import Cadence
+from redline.core.hotline.mechanism import Cadence, pair_hotline_id
 from redline.core.hotline.record import Record
 from redline.core.hotline.requests import EngagementRequest, Window, request_outcome
 from redline.core.statement import Statement, format_time
@@ -116,6 +116,7 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
         ring_timeouts=record.ring_timeouts,
     )
     zones = _zones(record.directory)
+    own_hotlines = {pair_hotline_id(party, p.id) for p in record.directory.parties}
     live_contacts = {c.id for c in record.contacts} | set(record.calls)
     event_index = {id(e): i for i, e in enumerate(record.mechanism_events)}
     mechs = {m.id: m for m in record.mechanisms}
@@ -239,7 +240,13 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             }
             for line in board.levels
         ],
-        "mechanisms": [mechanism_line(line) for line in board.mechanisms],
+        "mechanisms": [
+            mechanism_line(line)
+            for line in board.mechanisms
+            # Another pair's own hotline is not this party's business.
+            if not line.mechanism_id.startswith("hotline-")
+            or line.mechanism_id in own_hotlines
+        ],
         "open_requests": [
             {
                 "id": o.request_id,
