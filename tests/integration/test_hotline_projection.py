@@ -304,10 +304,12 @@ def test_a_database_from_before_the_projection_is_indexed_and_folded(tmp_path: P
     """A node whose database is at revision 0003 (the schema before the projection:
     the same tables, none of the hotline_* ones) gets its hotline statements
     indexed by migration 0004, and its threads folded when the node starts."""
-    from sqlalchemy import text
+    from alembic import command
+    from sqlalchemy import inspect
 
     from redline.service.hotline import HotlineService
     from redline.store.db import open_store
+    from redline.store.migrate import alembic_config
 
     clock = Clock()
     with hotline_sides(tmp_path, clock, ("us", "prc", "jp"), PAIRS) as sides:
@@ -322,16 +324,15 @@ def test_a_database_from_before_the_projection_is_indexed_and_folded(tmp_path: P
         us = sides["us"]
         before = us.hotline.board()
         url = us.store.url
-        with us.store.write() as conn:
-            for table in (
-                "hotline_tallies",
-                "hotline_items",
-                "hotline_threads",
-                "hotline_names",
-                "hotline_statements",
-            ):
-                conn.execute(text(f"DROP TABLE {table}"))
-            conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        # Back to revision 0003 through the migrations' own downgrades: the
+        # statements stay, the projection's tables go.
+        config = alembic_config()
+        with us.store._write_engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0003")
+        with us.store.read() as conn:
+            tables = set(inspect(conn).get_table_names())
+        assert not {t for t in tables if t.startswith("hotline_")}
         us.store.dispose()
 
         store = open_store(url)  # migrates to head: 0004 indexes what is held

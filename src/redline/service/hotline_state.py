@@ -8,7 +8,7 @@ deadline ticker fold only the threads they concern, together with the few
 global statements (directories, counterparts, mechanisms). What any of these
 cost does not grow with the number of statements held.
 
-The whole fold (:func:`redline.core.hotline.record.fold` over every
+The whole fold (:func:`redline.core.hotline.fold.fold` over every
 statement) stays the reference; ``tests/unit/test_hotline_projection.py``
 holds the two equal over random histories.
 """
@@ -19,15 +19,15 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from redline.core.hotline import kinds as k
 from redline.core.hotline.directory import Level
+from redline.core.hotline.fold import check_incoming, fold
 from redline.core.hotline.history import PublicHistory, load_history
-from redline.core.hotline.record import Record, check_incoming, fold
+from redline.core.hotline.record import Record
 from redline.core.hotline.threads import GLOBAL_KINDS, item_states, thread_names
 from redline.core.statement import Statement, format_time, parse_time
 from redline.store import hotline as store
+from redline.store.db import Connection
 from redline.store.hotline import Tally
 
 __all__ = ["HotlineState", "catalogue"]
@@ -231,7 +231,7 @@ class HotlineState:
 
         Raises:
             InvalidStatement: naming ``body.<field>`` (see
-                :func:`redline.core.hotline.record.check_incoming`).
+                :func:`redline.core.hotline.fold.check_incoming`).
         """
         hot = [st for st in fresh if st.kind in k.HOTLINE_KINDS]
         if not hot:

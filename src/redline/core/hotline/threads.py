@@ -8,7 +8,7 @@ rest — directories, counterpart declarations, mechanism status events — is
 *global*: few statements, and every thread folds over them (an office must
 exist before a request names it).
 
-So the state of a thread is the reference fold (:func:`~.record.fold`) of
+So the state of a thread is the reference fold (:func:`~.fold.fold`) of
 that thread's statements together with the global ones, and the node keeps
 that state per thread (DESIGN.md, "State: applied once, read many times"):
 storing a statement re-folds the one thread it belongs to, whatever else the
