@@ -61,6 +61,14 @@ peers = Table(
     # The witness has looked for undelivered statements in this peer's log up
     # to here (exclusive); each checkpoint looks only at the leaves past it.
     Column("undelivered_checked", BigInteger, nullable=False, server_default="0"),
+    # The link to this peer, as the delivery worker last found it (NULL: never):
+    # the last exchange that succeeded (a push answered with receipts, or a
+    # pull), since when every attempt has failed, the last failure's error and
+    # when the worker tries again. A success clears the last three.
+    Column("last_exchange_at", String(32), nullable=True),
+    Column("failing_since", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", String(32), nullable=True),
 )
 
 # Every statement this node signed (out) or accepted from a peer (in).
@@ -103,7 +111,9 @@ Index(
     statements.c.proof_checkpoint_id,
 )
 
-# Statements waiting for a peer's signed receipt.
+# Statements waiting for a peer's signed receipt. Each failed attempt on the
+# peer counts on every row queued for it, with the error and the next attempt
+# time; the worker tries the peer again when the head of its queue says so.
 outbox = Table(
     "outbox",
     metadata,
