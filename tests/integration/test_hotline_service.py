@@ -293,6 +293,74 @@ def test_mechanism_suspended_and_resumed(sides: tuple[Side, Side], clock: Clock)
         assert (line["status"], line["by_party"], line["source"]) == ("resumed", "prc", "signed")
 
 
+def test_a_mechanism_stays_suspended_until_the_party_that_suspended_it_resumes(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    us, prc = sides
+    us.hotline.set_mechanism(mechanism="mmca", status="active", reason="Agreement in force")
+    prc.hotline.set_mechanism(mechanism="mmca", status="suspended", reason="Pelosi visit")
+    sync(us, prc)
+    error = refuses(
+        us,
+        Conflict,
+        "status",
+        lambda: us.hotline.set_mechanism(mechanism="mmca", status="resumed", reason="We say so"),
+    )
+    assert "suspended by prc" in error.message and "until prc resumes it" in error.message
+    clock.advance(days=1)
+    us.hotline.set_mechanism(mechanism="mmca", status="suspended", reason="Unsafe intercept")
+    sync(us, prc)
+    prc.hotline.set_mechanism(mechanism="mmca", status="resumed", reason="Summit")
+    sync(us, prc)
+    for side in (us, prc):
+        line = next(m for m in side.hotline.board()["mechanisms"] if m["id"] == "mmca")
+        assert (line["status"], line["by_party"]) == ("suspended", "us")
+        assert [s["party"] for s in line["suspended_by"]] == ["us"]
+    us.hotline.set_mechanism(mechanism="mmca", status="resumed", reason="Talks agreed")
+    sync(us, prc)
+    for side in (us, prc):
+        line = next(m for m in side.hotline.board()["mechanisms"] if m["id"] == "mmca")
+        assert (line["status"], line["suspended_by"]) == ("resumed", [])
+
+
+def test_a_party_outside_a_mechanism_cannot_move_it(tmp_path: Path, clock: Clock) -> None:
+    with hotline_sides(tmp_path, clock, ("us", "prc", "jp"), [("us", "prc"), ("us", "jp")]) as s:
+        s["jp"].hotline.add_office("jp-mod", level="defence_minister", title_en="M", title_zh="M")
+        sync(*s.values())
+        refuses(
+            s["jp"],
+            InvalidInput,
+            "to",
+            lambda: s["jp"].hotline.set_mechanism(mechanism="dtl", status="active", reason="x"),
+        )
+        refuses(
+            s["jp"],
+            InvalidInput,
+            "mechanism",
+            lambda: s["jp"].hotline.set_mechanism(
+                mechanism="dtl", status="active", reason="x", to="us"
+            ),
+        )
+        # The us-jp hotline is the business of us and jp: a prc statement moving it is
+        # refused on receipt, naming the field, and nothing is stored.
+        assert (
+            s["us"]
+            .hotline.set_mechanism(mechanism="hotline-jp-us", status="suspended", reason="Drill")
+            .to
+            == "jp"
+        )
+        forged = s["prc"].node.send(
+            to="us",
+            kind="mechanism-status",
+            body={"mechanism": "hotline-jp-us", "status": "suspended", "reason": "Meddling"},
+        )
+        before = s["us"].count()
+        with pytest.raises(InvalidStatement) as info:
+            s["us"].node.receive("prc", [forged])
+        assert info.value.field == "body.mechanism" and "not a party" in info.value.message
+        assert s["us"].count() == before
+
+
 def test_joint_summary_counts_when_both_sign(sides: tuple[Side, Side], clock: Clock) -> None:
     us, prc = sides
     engagement = ask(us, clock)

@@ -456,7 +456,17 @@ def board(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
     echo_table(
         ["mechanism", "status", "since", "by", "reason"],
         [
-            [m["id"], m["status"], m["since"] or "", m["by_party"] or "", m["reason"] or ""]
+            [
+                m["id"],
+                m["status"],
+                m["since"] or "",
+                m["by_party"] or "",
+                (m["reason"] or "")
+                + "".join(
+                    f" (suspended by {s['party']} until {s['party']} resumes it)"
+                    for s in m["suspended_by"]
+                ),
+            ]
             for m in view["mechanisms"]
         ],
         empty="no mechanisms",

@@ -30,8 +30,8 @@ from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFou
 from redline.core.hotline import kinds as k
 from redline.core.hotline._checks import check_enum
 from redline.core.hotline.directory import Directory, Holding, Level, Office, Party
-from redline.core.hotline.fold import mechanism_state
-from redline.core.hotline.lifecycle import MECHANISM, transition
+from redline.core.hotline.fold import mechanism_move, participants
+from redline.core.hotline.mechanism import Mechanism
 from redline.core.hotline.record import Record, directory_body
 from redline.core.kinds import validate_body
 from redline.core.statement import Statement, parse_time
@@ -263,7 +263,8 @@ class HotlineService(Engagements):
         Raises:
             InvalidInput: unknown mechanism or status, blank reason, no ``to`` where
                 the mechanism does not name exactly one other party.
-            Conflict: the move is illegal from the mechanism's current status.
+            Conflict: the move is illegal from this party's own status of the
+                mechanism (resuming what another party suspended, say).
             NotFound: ``to`` is not pinned.
         """
         if status not in ("active", "suspended", "resumed"):
@@ -271,27 +272,34 @@ class HotlineService(Engagements):
         if not reason.strip():
             raise InvalidInput("say why", field="reason")
 
-        def check(rec: Record, at: datetime) -> None:
-            if mechanism not in {m.id for m in rec.mechanisms}:
-                raise InvalidInput(f"unknown mechanism {mechanism!r}", field="mechanism")
-            state = mechanism_state(rec.mechanism_events, mechanism, at)
-            try:
-                transition(MECHANISM, state, status)
-            except Conflict as exc:
-                raise Conflict(f"{mechanism} is {state}: {exc.message}", field="status") from exc
-
-        if to is None:
-            rec = self._globals()
+        def joined(rec: Record) -> tuple[Mechanism, set[str]]:
             mech = next((m for m in rec.mechanisms if m.id == mechanism), None)
             if mech is None:
                 raise InvalidInput(f"unknown mechanism {mechanism!r}", field="mechanism")
-            parties = {o.party for o in rec.directory.offices if o.id in mech.offices}
-            others = sorted(parties - {self.party})
+            return mech, participants(mech, rec.directory)
+
+        def check(rec: Record, at: datetime) -> None:
+            mech, parties = joined(rec)
+            mechanism_move(
+                rec.mechanism_events,
+                mech,
+                party=self.party,
+                status=status,
+                at=at,
+                participants=parties,
+            )
+
+        _mech, parties = joined(self._globals())
+        others = sorted(parties - {self.party})
+        if to is None:
             if len(others) != 1:
                 raise InvalidInput(
-                    f"{mechanism} does not name one other party; say which (to)", field="to"
+                    f"{mechanism} does not join exactly one other party; say which (to)",
+                    field="to",
                 )
             to = others[0]
+        elif to not in others:
+            raise InvalidInput(f"{to} is not a party to {mechanism}", field="to")
         body = {"mechanism": mechanism, "status": status, "reason": reason}
         return self._send(to, k.MECHANISM_STATUS, body, check)
 

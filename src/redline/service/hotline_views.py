@@ -124,7 +124,11 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
 
     def mechanism_line(line: Any) -> dict[str, Any]:
         m = mechs[line.mechanism_id]
-        last = line.history[-1] if line.history else None
+        last = (
+            line.suspended_by[0]
+            if line.suspended_by
+            else (line.history[-1] if line.history else None)
+        )
         return {
             "id": m.id,
             "name_en": m.name_en,
@@ -137,6 +141,11 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             "since": jsonable(line.since),
             "by_party": line.by_party,
             "reason": line.reason,
+            # Suspended while any participant has it suspended, until that one resumes.
+            "suspended_by": [
+                {"party": e.by_party, "since": format_time(e.at), "reason": e.reason}
+                for e in line.suspended_by
+            ],
             **(_src(record, f"mechanism_event:{event_index[id(last)]}") if last else {}),
             "history": [
                 {
@@ -244,8 +253,7 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             mechanism_line(line)
             for line in board.mechanisms
             # Another pair's own hotline is not this party's business.
-            if not line.mechanism_id.startswith("hotline-")
-            or line.mechanism_id in own_hotlines
+            if not line.mechanism_id.startswith("hotline-") or line.mechanism_id in own_hotlines
         ],
         "open_requests": [
             {

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from redline.core.errors import Conflict, InvalidStatement, RedlineError
+from redline.core.errors import Conflict, InvalidInput, InvalidStatement, RedlineError
 from redline.core.hotline import kinds as k
 from redline.core.hotline.board import Contact, ContactKind
 from redline.core.hotline.calls import Call, call_view
@@ -44,7 +44,12 @@ from redline.core.hotline.lifecycle import (
     RequestState,
     transition,
 )
-from redline.core.hotline.mechanism import Mechanism, MechanismEvent
+from redline.core.hotline.mechanism import (
+    Mechanism,
+    MechanismEvent,
+    MechanismStatus,
+    party_states,
+)
 from redline.core.hotline.record import (
     CallMessage,
     JointSummary,
@@ -66,7 +71,19 @@ from redline.core.hotline.requests import (
 )
 from redline.core.statement import Statement, format_time, parse_time
 
-__all__ = ["check_due", "check_incoming", "fold", "mechanism_state"]
+__all__ = [
+    "check_due",
+    "check_incoming",
+    "fold",
+    "mechanism_move",
+    "mechanism_state",
+    "participants",
+]
+
+
+def participants(mechanism: Mechanism, directory: Directory) -> set[str]:
+    """The parties whose offices ``mechanism`` joins. Raises nothing."""
+    return {o.party for o in directory.offices if o.id in mechanism.offices}
 
 
 # -- the fold ----------------------------------------------------------------------
@@ -163,8 +180,18 @@ class _Folder:
             reason=st.body["reason"],
             at=st.sent_at,
         )
-        state = mechanism_state(self.r.mechanism_events, mid, st.sent_at)
-        transition(MECHANISM, state, event.status.value)
+        mechanism = next(m for m in self.r.mechanisms if m.id == mid)
+        try:
+            mechanism_move(
+                self.r.mechanism_events,
+                mechanism,
+                party=st.sender,
+                status=event.status.value,
+                at=st.sent_at,
+                participants=participants(mechanism, self.r.directory),
+            )
+        except InvalidInput as exc:
+            raise InvalidStatement(exc.message, field="body.mechanism") from exc
         self.r.sources[f"mechanism_event:{len(self.r.mechanism_events)}"] = st.id
         self.r.mechanism_events.append(event)
 
@@ -349,16 +376,58 @@ class _Folder:
             summary.signed_by.append(st.sender)
 
 
-def mechanism_state(events: Sequence[MechanismEvent], mechanism_id: str, at: datetime) -> str:
-    """The state ``mechanism_id`` is in after ``events`` up to ``at``, legal steps only.
+def mechanism_state(
+    events: Sequence[MechanismEvent], mechanism_id: str, at: datetime, *, party: str
+) -> str:
+    """The state ``party``'s own events put ``mechanism_id`` in, up to ``at``.
 
     Raises nothing: events are assumed already checked.
     """
-    state: str = MechanismState.UNRECORDED
-    for e in sorted((e for e in events if e.mechanism_id == mechanism_id), key=lambda e: e.at):
-        if e.at <= at:
-            state = transition(MECHANISM, state, e.status.value)
-    return state
+    own = party_states(events, mechanism_id, at).get(party)
+    return MechanismState.UNRECORDED if own is None else own[0]
+
+
+def mechanism_move(
+    events: Sequence[MechanismEvent],
+    mechanism: Mechanism,
+    *,
+    party: str,
+    status: str,
+    at: datetime,
+    participants: set[str],
+) -> None:
+    """Check that ``party`` may move ``mechanism`` to ``status`` at ``at``.
+
+    Raises:
+        InvalidInput: ``party`` is not one of the mechanism's ``participants``.
+        Conflict: the move is illegal from ``party``'s own status; naming who
+            suspended it when ``party`` tries to resume another's suspension.
+    """
+    if party not in participants:
+        raise InvalidInput(
+            f"{party} is not a party to {mechanism.id} ({', '.join(sorted(participants))})",
+            field="mechanism",
+        )
+    states = party_states(events, mechanism.id, at)
+    own = states.get(party, (MechanismState.UNRECORDED, None))[0]
+    try:
+        transition(MECHANISM, own, status)
+    except Conflict as exc:
+        others = [
+            e
+            for p, (state, e) in sorted(states.items())
+            if p != party and state is MechanismState.SUSPENDED
+        ]
+        if status == MechanismStatus.RESUMED and others:
+            who = others[0]
+            raise Conflict(
+                f"{mechanism.id} was suspended by {who.by_party} on {format_time(who.at)}; "
+                f"it stays suspended until {who.by_party} resumes it",
+                field="status",
+            ) from exc
+        raise Conflict(
+            f"{mechanism.id} is {own} for {party}: {exc.message}", field="status"
+        ) from exc
 
 
 _CONTACT_KIND = {

@@ -2,7 +2,12 @@
 
 A mechanism's status is not a field someone edits: it is folded from status
 events ("suspended by prc after the Pelosi visit", "resumed"), each naming who
-and why, through :data:`~redline.core.hotline.lifecycle.MECHANISM`.
+and why. A mechanism is bilateral: each participant declares its own
+suspension or resumption, and each participant's events are folded through
+:data:`~redline.core.hotline.lifecycle.MECHANISM` on their own. The
+mechanism is suspended while any participant has it suspended, and stays so
+until that participant resumes it; one party cannot resume what the other
+suspended.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "mechanism_status",
     "mechanism_statuses",
     "mechanism_view",
+    "party_states",
     "pair_hotline_id",
     "with_pair_hotlines",
 ]
@@ -124,7 +130,10 @@ class StatusView:
     """A mechanism's status at a moment, with the event that set it.
 
     ``status`` is None (and ``since``/``by_party``/``reason`` empty) when no
-    event at or before that moment is recorded.
+    event at or before that moment is recorded. While any participant has the
+    mechanism suspended, ``status`` is ``suspended`` and ``since``,
+    ``by_party`` and ``reason`` are the earliest standing suspension's;
+    ``suspended_by`` lists every standing suspension, one per party.
 
     Raises:
         InvalidInput: a bad mechanism id.
@@ -136,6 +145,7 @@ class StatusView:
     by_party: str | None = None
     reason: str = ""
     history: tuple[MechanismEvent, ...] = ()
+    suspended_by: tuple[MechanismEvent, ...] = ()
 
     def __post_init__(self) -> None:
         check_id(self.mechanism_id, "mechanism_id")
@@ -152,6 +162,24 @@ def _ordered(events: Iterable[MechanismEvent], mechanism_id: str | None) -> list
     return sorted(evs, key=lambda e: e.at)
 
 
+def party_states(
+    events: Iterable[MechanismEvent], mechanism_id: str, at: datetime
+) -> dict[str, tuple[MechanismState, MechanismEvent]]:
+    """Each party's own state of ``mechanism_id`` after its events up to ``at``,
+    with the event that set it.
+
+    Raises:
+        Conflict: a party's events make an illegal move (resumed while active).
+    """
+    states: dict[str, tuple[MechanismState, MechanismEvent]] = {}
+    for e in _ordered(events, mechanism_id):
+        if e.at > at:
+            continue
+        before = states.get(e.by_party, (MechanismState.UNRECORDED, e))[0]
+        states[e.by_party] = (MechanismState(transition(MECHANISM, before, e.status.value)), e)
+    return states
+
+
 def mechanism_view(
     events: Iterable[MechanismEvent], at: datetime, *, mechanism_id: str | None = None
 ) -> StatusView:
@@ -163,32 +191,39 @@ def mechanism_view(
     Raises:
         InvalidInput: ``at`` is not an aware UTC datetime, or events for
             several mechanisms without ``mechanism_id``, or no mechanism at all.
-        Conflict: the events make an illegal move (e.g. resumed while active).
+        Conflict: a party's events make an illegal move (e.g. resumed while
+            active, or resuming what only another party suspended).
     """
     check_utc(at, "at")
     evs = _ordered(events, mechanism_id)
     mid = mechanism_id if mechanism_id is not None else (evs[0].mechanism_id if evs else None)
     if mid is None:
         raise InvalidInput("no events and no mechanism_id", field="mechanism_id")
-    state: str = MechanismState.UNRECORDED
-    last: MechanismEvent | None = None
-    applied: list[MechanismEvent] = []
     # Every event is checked, even those after ``at``: a bad timeline is
     # refused whatever moment is asked about.
-    for e in evs:
-        state = transition(MECHANISM, state, e.status.value)
-        if e.at <= at:
-            last = e
-            applied.append(e)
-    if last is None:
+    party_states(evs, mid, max([at, *(e.at for e in evs)]))
+    applied = tuple(e for e in evs if e.at <= at)
+    if not applied:
         return StatusView(mechanism_id=mid, status=None)
+    standing = tuple(
+        sorted(
+            (
+                e
+                for state, e in party_states(applied, mid, at).values()
+                if state is MechanismState.SUSPENDED
+            ),
+            key=lambda e: e.at,
+        )
+    )
+    shown = standing[0] if standing else applied[-1]
     return StatusView(
         mechanism_id=mid,
-        status=last.status,
-        since=last.at,
-        by_party=last.by_party,
-        reason=last.reason,
-        history=tuple(applied),
+        status=shown.status,
+        since=shown.at,
+        by_party=shown.by_party,
+        reason=shown.reason,
+        history=applied,
+        suspended_by=standing,
     )
 
 
