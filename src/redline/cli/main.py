@@ -362,7 +362,10 @@ def status(path: DirArg, as_json: JsonOpt = False) -> None:
     for peer, seen in report["record"]["witnessed"].items():
         typer.echo(f"witnessed {peer}'s log up to size {seen['size'] if seen else 0}")
     for alarm in report["alarms"]:
-        echo_safe(f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']}")
+        echo_safe(
+            f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']} "
+            f"[seen {alarm['count']}x, first {alarm['raised_at']}, last {alarm['last_seen']}]"
+        )
     echo_table(
         ["ID", "DIR", "PEER", "KIND", "SEQ", "STATE"],
         [

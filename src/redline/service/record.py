@@ -232,18 +232,22 @@ class RecordService:
             records = self._fetch_leaves(peer, held, checkpoint.size)
             return self._cosign(peer, old, proof, checkpoint, note, held, records, now)
         except _Caught as caught:
-            # Keep the signed note that contradicts what we cosigned: it is the proof.
             with self.node.store.write() as conn:
-                self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
-                alarms.raise_alarm(
+                seen = alarms.raise_alarm(
                     conn,
                     kind="equivocation",
                     peer=peer,
+                    condition=caught.condition,
                     message=f"{peer}'s log {caught.why} (size {checkpoint.size}); "
                     "refused to cosign",
                     now=stamp,
                     evidence=json.dumps({"cosigned": caught.kept, "shown": note.decode()}),
                 )
+                if seen == 1:
+                    # Keep the signed note that contradicts what we cosigned: it is
+                    # the proof. Once per condition: a peer repeating the fault (or
+                    # retrying the same checkpoint) only bumps the alarm's count.
+                    self._store_peer_checkpoint(conn, peer, checkpoint, note, stamp)
             raise caught.error from None
 
     def _check_sizes(
@@ -337,10 +341,17 @@ class RecordService:
                 leaf = parse_leaf(record)
             except VerificationError as exc:
                 error = InvalidProof(f"leaf {index} of {peer}'s log: {exc.message}", field="leaves")
-                raise _Caught(error, kept=kept, why="holds a malformed leaf") from exc
+                raise _Caught(
+                    error, kept=kept, why="holds a malformed leaf", condition=f"leaves from={held}"
+                ) from exc
             if leaf.sender != peer:
                 error = InvalidProof(f"leaf {index} names signer {leaf.sender!r}", field="leaves")
-                raise _Caught(error, kept=kept, why="holds a leaf of another signer")
+                raise _Caught(
+                    error,
+                    kept=kept,
+                    why="holds a leaf of another signer",
+                    condition=f"leaves from={held}",
+                )
             # A Redline log dates each leaf no earlier than the one before it (the
             # signer clamps to its last leaf under the log's lock): an earlier leaf
             # was backdated (say, a reply dated before a deadline it missed).
@@ -350,7 +361,9 @@ class RecordService:
                     f"leaf {index} is dated {leaf.time}, before the leaf ahead of it",
                     field="leaves",
                 )
-                raise _Caught(error, kept=kept, why="holds a backdated leaf")
+                raise _Caught(
+                    error, kept=kept, why="holds a backdated leaf", condition=f"leaves from={held}"
+                )
             previous = max(previous, moment) if previous is not None else moment
             hashes = merkle.stored_hashes_for_leaf_hash(index, merkle.leaf_hash(record), reader)
             reader.add(merkle.stored_hash_index(0, index), hashes)
@@ -360,7 +373,12 @@ class RecordService:
                 f"{peer}'s leaves do not hash to its checkpoint of size {checkpoint.size}",
                 field="leaves",
             )
-            raise _Caught(error, kept=kept, why="served leaves that do not match its checkpoint")
+            raise _Caught(
+                error,
+                kept=kept,
+                why="served leaves that do not match its checkpoint",
+                condition=f"leaves from={held}",
+            )
         return reader, fields
 
     def _find_received(
@@ -398,14 +416,24 @@ class RecordService:
                         f"is missing from {peer}'s log, which runs to {log_time}",
                         field="inclusion",
                     )
-                    raise _Caught(error, kept=kept, why="left out a statement it sent us")
+                    raise _Caught(
+                        error,
+                        kept=kept,
+                        why="left out a statement it sent us",
+                        condition=f"left-out statement={statement.id}",
+                    )
                 continue
             index, record = found
             try:
                 check_leaf(record, statement)
             except VerificationError as exc:
                 error = InvalidProof(f"{peer}'s leaf {index}: {exc.message}", field="inclusion")
-                raise _Caught(error, kept=kept, why="logged a leaf that does not match") from exc
+                raise _Caught(
+                    error,
+                    kept=kept,
+                    why="logged a leaf that does not match",
+                    condition=f"mismatched-leaf statement={statement.id}",
+                ) from exc
             # The root of this tree was checked against the leaves just above
             # (_mirror), so the leaf at ``index`` is proven included.
             found_now.append({"id": statement.id, "index": index, "record": record})
@@ -440,15 +468,15 @@ class RecordService:
             f"arrived (first: {missing[0].kind} {missing[0].statement_id[:16]} of "
             f"{missing[0].time})"
         )
-        if message not in {a["message"] for a in alarms.open_alarms(conn)}:
-            alarms.raise_alarm(
-                conn,
-                kind="undelivered",
-                peer=peer,
-                message=message,
-                now=stamp,
-                evidence=json.dumps([row.statement_id for row in missing]),
-            )
+        alarms.raise_alarm(
+            conn,
+            kind="undelivered",
+            peer=peer,
+            condition=f"undelivered statement={missing[0].statement_id}",
+            message=message,
+            now=stamp,
+            evidence=json.dumps([row.statement_id for row in missing]),
+        )
 
     @staticmethod
     def _check_against_history(conn: Connection, peer: str, checkpoint: Checkpoint) -> None:
@@ -458,7 +486,12 @@ class RecordService:
                 f"{peer!r} showed two different checkpoints for size {checkpoint.size}",
                 field="checkpoint",
             )
-            raise _Caught(error, kept=other.note, why="showed two roots for one size")
+            raise _Caught(
+                error,
+                kept=other.note,
+                why="showed two roots for one size",
+                condition=f"two-roots size={checkpoint.size}",
+            )
 
     @staticmethod
     def _check_consistency(
@@ -469,7 +502,12 @@ class RecordService:
                 error = Equivocation(
                     f"two different checkpoints for size {checkpoint.size}", field="checkpoint"
                 )
-                raise _Caught(error, kept=latest.note, why="showed two roots for one size")
+                raise _Caught(
+                    error,
+                    kept=latest.note,
+                    why="showed two roots for one size",
+                    condition=f"two-roots size={checkpoint.size}",
+                )
             return
         try:
             merkle.verify_consistency(
@@ -480,7 +518,14 @@ class RecordService:
                 root2=checkpoint.root_hash,
             )
         except InvalidProof as exc:
-            raise _Caught(exc, kept=latest.note, why=f"is inconsistent ({exc})") from exc
+            # Named by the cosigned size it contradicts: new sizes with bad proofs
+            # are one condition until the witness cosigns again.
+            raise _Caught(
+                exc,
+                kept=latest.note,
+                why=f"is inconsistent ({exc})",
+                condition=f"inconsistent cosigned={latest.size}",
+            ) from exc
 
     def _store_peer_checkpoint(
         self, conn: Connection, peer: str, checkpoint: Checkpoint, note: bytes, stamp: str
@@ -524,10 +569,12 @@ class RecordService:
 
 
 class _Caught(Exception):
-    """A peer's log misbehaved; carries the error and the note it contradicts."""
+    """A peer's log misbehaved; carries the error, the note it contradicts, and
+    what names the condition (one open alarm each; store.alarms)."""
 
-    def __init__(self, error: RedlineError, *, kept: str, why: str) -> None:
+    def __init__(self, error: RedlineError, *, kept: str, why: str, condition: str) -> None:
         super().__init__(why)
         self.error = error
         self.kept = kept
         self.why = why
+        self.condition = condition

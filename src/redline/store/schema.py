@@ -205,6 +205,10 @@ cosignatures = Table(
 )
 
 # Conditions an operator must see: equivocation, unanswered link tests, gaps.
+# One open alarm per condition (kind, peer and what names it within them: a
+# checkpoint size, a statement id); seeing it again bumps ``count`` and
+# ``last_seen`` and keeps the first message and evidence, so a peer that
+# repeats itself cannot flood the table. ``raised_at`` is when it was first seen.
 alarms = Table(
     "alarms",
     metadata,
@@ -215,6 +219,18 @@ alarms = Table(
     Column("evidence", Text, nullable=True),
     Column("raised_at", String(32), nullable=False),
     Column("cleared_at", String(32), nullable=True),
+    Column("condition", String(200), nullable=False),
+    Column("last_seen", String(32), nullable=False),
+    Column("count", BigInteger, nullable=False, server_default="1"),
+)
+Index(
+    "ux_alarms_open_condition",
+    alarms.c.kind,
+    alarms.c.peer,
+    alarms.c.condition,
+    unique=True,
+    sqlite_where=alarms.c.cleared_at.is_(None),
+    postgresql_where=alarms.c.cleared_at.is_(None),
 )
 
 # The hotline projection (core.hotline.threads; DESIGN.md "State: applied once,
