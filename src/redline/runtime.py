@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from redline.link.checkpointer import CheckpointWorker
-from redline.link.server import PeerCertProtocol, create_link_app
+from redline.link.server import HandshakeGate, PeerCertProtocol, create_link_app
 from redline.link.transport import PeerClient, server_ssl_context
 from redline.link.worker import DeliveryWorker
 from redline.node import NodeDir
@@ -32,6 +32,12 @@ from redline.web.api import create_api_app
 __all__ = ["Node", "build_node", "serve"]
 
 log = logging.getLogger("redline")
+
+# Connections (past the TLS handshake, so pinned peers only) and requests the
+# link serves at once; beyond them uvicorn answers 503. An idle keep-alive
+# connection is closed after LINK_KEEP_ALIVE_SECONDS.
+LINK_CONNECTIONS = 64
+LINK_KEEP_ALIVE_SECONDS = 5
 
 
 class _QuietServer(uvicorn.Server):
@@ -116,23 +122,38 @@ class Node:
     def servers(
         self, *, host: str, port: int, api_host: str, api_port: int
     ) -> list[uvicorn.Server]:
-        """The link server (mutual TLS) and the operator API server."""
+        """The link server (mutual TLS) and the operator API server.
+
+        The link's TLS is layered by a :class:`HandshakeGate` (a cap on
+        connections that have not finished their handshake, and a short
+        handshake timeout), and the link takes at most ``LINK_CONNECTIONS``
+        connections and requests at once (more get 503), so strangers and
+        peers on the link cannot use up the descriptors, threads or loop time
+        the operator API, on its own listener, needs.
+        """
+        config = self.dir.config
+        gate = HandshakeGate(
+            protocol=PeerCertProtocol,
+            # Our own context: only pinned peer certificates are trust anchors.
+            context=server_ssl_context(
+                cert_file=self.dir.tls_cert_file,
+                key_file=self.dir.tls_key_file,
+                peer_cert_pems=[p.identity.tls_cert_pem for p in self.service.peers()],
+            ),
+            timeout=config.link_handshake_timeout_seconds,
+            max_pending=config.link_max_pending_handshakes,
+        )
         link_config = uvicorn.Config(
             create_link_app(self.service, record=self.record, on_gap=self._gap),
             host=host,
             port=port,
-            http=PeerCertProtocol,
+            http=gate.protocol_class(),
             lifespan="off",
             log_level="warning",
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=LINK_KEEP_ALIVE_SECONDS,
+            limit_concurrency=LINK_CONNECTIONS,
             access_log=False,
-        )
-        link_config.load()
-        # Our own context: only pinned peer certificates are trust anchors.
-        link_config.ssl = server_ssl_context(
-            cert_file=self.dir.tls_cert_file,
-            key_file=self.dir.tls_key_file,
-            peer_cert_pems=[p.identity.tls_cert_pem for p in self.service.peers()],
         )
         api_config = uvicorn.Config(
             create_api_app(

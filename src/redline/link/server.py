@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
+import ssl
+from asyncio.sslproto import SSLProtocol
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -29,9 +33,24 @@ from redline.link.wire import MAX_BATCH, NDJSON, decode_batch, encode_batch
 from redline.service.node import NodeService
 from redline.service.record import RecordService
 
-__all__ = ["MAX_LINK_BODY", "PeerCertProtocol", "create_link_app"]
+__all__ = ["MAX_LINK_BODY", "HandshakeGate", "PeerCertProtocol", "create_link_app"]
 
 MAX_LINK_BODY = 8 * 1024 * 1024
+# Worker threads the link's handlers may hold at once. They are the link's own,
+# not the process-wide pool the operator API draws on (anyio's default limiter),
+# so slow link work (a witness fetching leaves from a slow peer) cannot leave
+# the API without a thread.
+LINK_THREADS = 16
+
+
+class _LinkThreads:
+    """Runs the link's blocking calls in worker threads under the link's own limit."""
+
+    def __init__(self, limit: int) -> None:
+        self._limiter = anyio.CapacityLimiter(limit)
+
+    async def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self._limiter)
 
 
 class _PeerCert:
@@ -69,6 +88,139 @@ else:
     PeerCertProtocol = PeerCertHttpToolsProtocol
 
 
+class HandshakeGate:
+    """Admits connections to the link's TLS handshake: a few at a time, briefly.
+
+    Anyone who can reach the link port can open a TCP connection and send
+    nothing; asyncio would hold each for its default 60 s TLS handshake
+    timeout, and about 1,100 of them exhausted the process's file descriptors,
+    taking down the link and the operator API (one process) until released.
+
+    Each accepted connection counts as pending until its handshake completes
+    or the connection ends. A handshake not done within ``timeout`` seconds
+    is aborted. When ``max_pending`` are pending, a new connection aborts the
+    *oldest* pending one rather than being refused: refusing new ones would
+    let whoever holds the cap shut every peer out, while dropping the oldest
+    means a flood must open ``max_pending`` connections within one honest
+    handshake to shut a peer out. Only a completed handshake (a pinned
+    certificate, the server's context requires one) reaches the HTTP protocol.
+
+    :meth:`protocol_class` is the class to give uvicorn as ``http=``, with
+    uvicorn's own ``ssl`` left unset: TLS is layered here instead, because
+    uvicorn does not pass ``ssl_handshake_timeout`` to ``create_server``.
+    """
+
+    def __init__(
+        self,
+        *,
+        protocol: Callable[..., asyncio.Protocol],
+        context: ssl.SSLContext,
+        timeout: float,
+        max_pending: int,
+    ) -> None:
+        """Gate ``protocol`` (uvicorn's HTTP protocol class) behind TLS with ``context``.
+
+        Raises :class:`ValueError` for a timeout that is not positive or a
+        ``max_pending`` under 1.
+        """
+        if not timeout > 0:
+            raise ValueError("the handshake timeout must be positive")
+        if max_pending < 1:
+            raise ValueError("at least one pending handshake must be allowed")
+        self.protocol = protocol
+        self.context = context
+        self.timeout = timeout
+        self.max_pending = max_pending
+        # Insertion order is arrival order: the first is the oldest.
+        self._pending: dict[_GatedTLS, None] = {}
+
+    @property
+    def pending(self) -> int:
+        """How many accepted connections have not completed their handshake."""
+        return len(self._pending)
+
+    def protocol_class(self) -> type[asyncio.Protocol]:
+        """A protocol class for uvicorn's ``http=``: TLS through this gate, then
+        ``protocol`` built with the keyword arguments uvicorn passes."""
+        gate = self
+
+        class GatedTLS(_GatedTLS):
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(gate, gate.protocol(**kwargs))
+
+        # An SSLProtocol is a BufferedProtocol; uvicorn only calls the class.
+        return cast("type[asyncio.Protocol]", GatedTLS)
+
+    def _admit(self, handshake: _GatedTLS) -> None:
+        while len(self._pending) >= self.max_pending:
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]
+            oldest.abort()
+        self._pending[handshake] = None
+
+    def _release(self, handshake: _GatedTLS) -> None:
+        self._pending.pop(handshake, None)
+
+
+class _GatedTLS(SSLProtocol):
+    """asyncio's server-side TLS protocol (as ``create_server(ssl=...)`` uses),
+    counted by its gate as pending from accept until the handshake ends."""
+
+    def __init__(self, gate: HandshakeGate, app: asyncio.Protocol) -> None:
+        self._gate = gate
+        self._raw: asyncio.BaseTransport | None = None
+        super().__init__(
+            asyncio.get_running_loop(),
+            _Handshaken(app, gate, self),
+            gate.context,
+            None,  # type: ignore[arg-type]  # no waiter: nothing awaits the handshake
+            server_side=True,
+            ssl_handshake_timeout=gate.timeout,  # type: ignore[arg-type]  # a float works
+        )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._raw = transport
+        self._gate._admit(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._gate._release(self)
+        super().connection_lost(exc)
+
+    def abort(self) -> None:
+        """Drop the connection at once (it was pending longest)."""
+        if self._raw is not None:
+            self._raw.abort()  # type: ignore[attr-defined]
+
+
+class _Handshaken(asyncio.Protocol):
+    """The HTTP protocol behind a gated handshake; tells the gate when it is done."""
+
+    def __init__(self, app: asyncio.Protocol, gate: HandshakeGate, tls: _GatedTLS) -> None:
+        self._app = app
+        self._gate = gate
+        self._tls = tls
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._gate._release(self._tls)
+        self._app.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._app.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._app.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._app.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._app.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._app.resume_writing()
+
+
 def create_link_app(
     service: NodeService,
     *,
@@ -82,6 +234,7 @@ def create_link_app(
     """
     app = FastAPI(title="Redline link", docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
+    run_in_threadpool = _LinkThreads(LINK_THREADS)
     pinned: dict[str, str] = {}
 
     def peer_of(request: Request) -> str:
@@ -122,12 +275,15 @@ def create_link_app(
         return Response(encode_batch(wires), media_type=NDJSON)
 
     if record is not None:
-        _add_witness_routes(app, record, peer_of)
+        _add_witness_routes(app, record, peer_of, run_in_threadpool)
     return BodyLimit(app, max_bytes=MAX_LINK_BODY)
 
 
 def _add_witness_routes(
-    app: FastAPI, record: RecordService, peer_of: Callable[[Request], str]
+    app: FastAPI,
+    record: RecordService,
+    peer_of: Callable[[Request], str],
+    run_in_threadpool: _LinkThreads,
 ) -> None:
     @app.post("/link/v1/add-checkpoint")
     async def add_checkpoint(request: Request) -> Response:
