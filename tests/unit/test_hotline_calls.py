@@ -100,7 +100,7 @@ def test_missed_exactly_at_the_ring_timeout(offset: timedelta) -> None:
 
 
 def test_answered_then_ended_with_duration() -> None:
-    events = [ev(CallAction.ANSWER, T0 + 10 * S), ev(CallAction.HANG_UP, T0 + 610 * S, by="us")]
+    events = [ev(CallAction.ANSWER, T0 + 10 * S), ev(CallAction.END, T0 + 610 * S, by="us")]
     assert call_state(CALL, events[:1], T0 + 20 * S) is CallState.ANSWERED
     view = call_view(CALL, events, T0 + 700 * S)
     assert view.state is CallState.ENDED and view.duration == timedelta(minutes=10)
@@ -118,13 +118,13 @@ def test_caller_cannot_answer_or_decline_its_own_call() -> None:
         call_state(CALL, [ev(CallAction.ANSWER, T0 + S, by="us")], T0 + 2 * S)
     assert info.value.field == "by_party"
     with pytest.raises(InvalidInput, match="not on call"):
-        call_state(CALL, [ev(CallAction.HANG_UP, T0 + S, by="uk")], T0 + 2 * S)
+        call_state(CALL, [ev(CallAction.END, T0 + S, by="uk")], T0 + 2 * S)
 
 
 @pytest.mark.parametrize(
     "events",
     [
-        [ev(CallAction.HANG_UP, T0 + S)],
+        [ev(CallAction.END, T0 + S)],
         [ev(CallAction.DECLINE, T0 + S), ev(CallAction.ANSWER, T0 + 2 * S)],
         [ev(CallAction.ANSWER, T0 + DEFAULT_RING_TIMEOUT)],
         [ev(CallAction.ANSWER, T0 + S), ev(CallAction.ANSWER, T0 + 2 * S)],

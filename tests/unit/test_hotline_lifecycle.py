@@ -158,7 +158,7 @@ def test_ack_deadline_constants() -> None:
     assert PRIORITY_ACK == timedelta(hours=3)
     assert ROUTINE_ACK == timedelta(hours=24)
     assert ACK_DEADLINES[Precedence.FLASH] is FLASH_ACK
-    assert ack_deadline("ROUTINE", T0) == T0 + timedelta(hours=24)
+    assert ack_deadline("routine", T0) == T0 + timedelta(hours=24)
     with pytest.raises(InvalidInput) as info:
         ack_deadline("URGENT", T0)
     assert info.value.field == "precedence"

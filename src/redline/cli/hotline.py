@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from redline.cli.common import echo_json, echo_table, guard, open_service
+from redline.core.hotline.calls import CallMode
+from redline.core.hotline.requests import Mode
 from redline.core.statement import Statement
 from redline.node import load_node
 from redline.service.hotline import (
@@ -202,7 +204,7 @@ def request(
     window: Annotated[
         list[str], typer.Option(help="Proposed START/END (RFC 3339, with zone); repeatable.")
     ],
-    mode: Annotated[str, typer.Option(help="call, video or meeting.")] = "call",
+    mode: Annotated[Mode, typer.Option(help="How the engagement would happen.")] = Mode.CALL,
     deadline: Annotated[
         str | None, typer.Option(help="Answer by (default: the mechanism's window).")
     ] = None,
@@ -288,7 +290,7 @@ def call_place(
     from_office: Annotated[str, typer.Option(help="Our office that calls.")],
     to_office: Annotated[str, typer.Option(help="The other party's office called.")],
     mechanism: Annotated[str, typer.Option(help="Mechanism id, e.g. dtl.")] = "dtl",
-    mode: Annotated[str, typer.Option(help="call or video.")] = "call",
+    mode: Annotated[CallMode, typer.Option(help="Voice or video.")] = CallMode.CALL,
     purpose: Annotated[str, typer.Option(help="What the call is about.")] = "",
     ring_timeout: Annotated[int, typer.Option(help="Seconds before it counts as missed.")] = 120,
     as_json: JsonOpt = False,

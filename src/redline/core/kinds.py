@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from redline.core.errors import InvalidStatement
@@ -16,11 +17,24 @@ from redline.core.text import is_blank, unsafe_in_line, unsafe_in_text
 __all__ = [
     "KINDS",
     "PRECEDENCES",
+    "Precedence",
     "register_kind",
     "validate_body",
 ]
 
-PRECEDENCES = ("flash", "immediate", "priority", "routine")
+
+class Precedence(StrEnum):
+    """Message precedence, highest first (the military precedence ladder); the
+    values are the wire values."""
+
+    FLASH = "flash"
+    IMMEDIATE = "immediate"
+    PRIORITY = "priority"
+    ROUTINE = "routine"
+
+
+#: The wire values of a message's precedence.
+PRECEDENCES = tuple(p.value for p in Precedence)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")  # used with fullmatch
 MAX_RECEIPT_ACKS = 512  # = link.wire.MAX_BATCH; a receipt must fit in 64 KiB

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from redline.core.checkpoint import SignedCheckpoint
-from redline.core.hotline.lifecycle import ack_deadline
+from redline.core.hotline.lifecycle import Precedence, ack_deadline
 from redline.core.leaf import LeafFields
 from redline.core.statement import Statement, format_time, parse_time
 
@@ -69,9 +69,9 @@ def response_deadline(statement: Statement) -> datetime | None:
     Raises :class:`~redline.core.errors.InvalidStatement` for a malformed deadline."""
     if statement.kind == "request":
         return parse_time(str(statement.body["deadline"]))
-    precedence = str(statement.body.get("precedence", "")).upper()
-    if statement.kind == "message" and precedence in ("FLASH", "IMMEDIATE"):
-        return ack_deadline(precedence, statement.sent_at)
+    precedence = statement.body.get("precedence")
+    if statement.kind == "message" and precedence in (Precedence.FLASH, Precedence.IMMEDIATE):
+        return ack_deadline(str(precedence), statement.sent_at)
     return None
 
 

@@ -31,7 +31,7 @@ from redline.core.hotline import kinds as k
 from redline.core.hotline._checks import check_enum
 from redline.core.hotline.directory import Directory, Holding, Level, Office, Party
 from redline.core.hotline.fold import mechanism_move, participants
-from redline.core.hotline.mechanism import Mechanism
+from redline.core.hotline.mechanism import Mechanism, MechanismStatus
 from redline.core.hotline.record import Record, directory_body
 from redline.core.kinds import validate_body
 from redline.core.statement import Statement, parse_time
@@ -267,8 +267,7 @@ class HotlineService(Engagements):
                 mechanism (resuming what another party suspended, say).
             NotFound: ``to`` is not pinned.
         """
-        if status not in ("active", "suspended", "resumed"):
-            raise InvalidInput("must be active, suspended or resumed", field="status")
+        status = check_enum(status, MechanismStatus, "status").value
         if not reason.strip():
             raise InvalidInput("say why", field="reason")
 

@@ -14,12 +14,14 @@ from typing import Any
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound, RedlineError
 from redline.core.hotline import kinds as k
-from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
+from redline.core.hotline._checks import check_enum
+from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, CallMode, call_view
 from redline.core.hotline.fold import check_due
-from redline.core.hotline.lifecycle import CallState, RequestState
+from redline.core.hotline.lifecycle import CallAction, CallState, RequestState
 from redline.core.hotline.record import Record
 from redline.core.hotline.requests import (
     Counter,
+    Mode,
     Response,
     Window,
     counter_request,
@@ -64,6 +66,7 @@ class Engagements(HotlineBase):
                 side, no window or one in the past, a deadline not in the future.
             NotFound: no pinned peer.
         """
+        mode = check_enum(mode, Mode, "mode").value
         now = self.now()
         with self.node.store.read() as conn:
             rec = self._fold(conn, now)
@@ -230,8 +233,7 @@ class Engagements(HotlineBase):
         """
         if not 1 <= ring_timeout <= k.MAX_RING_TIMEOUT:
             raise InvalidInput(f"must be 1 to {k.MAX_RING_TIMEOUT} seconds", field="ring_timeout")
-        if mode not in k.CALL_MODES:
-            raise InvalidInput("must be call or video", field="mode")
+        mode = check_enum(mode, CallMode, "mode").value
         call_id = _new_id(f"{self.party}-call")
 
         def check(rec: Record, _at: datetime) -> None:
@@ -277,11 +279,12 @@ class Engagements(HotlineBase):
                 may not do it (only the called party answers or declines).
         """
         if action not in k.CALL_EVENT_ACTIONS:
-            raise InvalidInput("must be answer, decline or end", field="action")
+            raise InvalidInput(f"must be one of {', '.join(k.CALL_EVENT_ACTIONS)}", field="action")
+        action = CallAction(action).value
 
         def check(rec: Record, at: datetime) -> None:
             call, state = self._call_state(rec, call_id, at)
-            if action != "end" and call.to_party != self.party:
+            if action != CallAction.END and call.to_party != self.party:
                 raise Conflict(f"only {call.to_party} can {action} {call_id}", field="call_id")
             wanted = CallState.ANSWERED if action == "end" else CallState.RINGING
             if state is not wanted:

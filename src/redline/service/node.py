@@ -25,8 +25,9 @@ from redline.core.errors import (
     SequenceGap,
     UnpinnedPeer,
 )
-from redline.core.hotline.lifecycle import ack_deadline, ack_state
-from redline.core.kinds import PRECEDENCES, validate_body
+from redline.core.hotline._checks import check_enum
+from redline.core.hotline.lifecycle import Precedence, ack_deadline, ack_state
+from redline.core.kinds import validate_body
 from redline.core.statement import (
     MAIN_STREAM,
     RECEIPT_STREAM,
@@ -177,8 +178,7 @@ class NodeService:
         Raises :class:`InvalidInput` naming the bad field, :class:`NotFound`
         for an unpinned addressee.
         """
-        if precedence not in PRECEDENCES:
-            raise InvalidInput(f"must be one of {', '.join(PRECEDENCES)}", field="precedence")
+        precedence = check_enum(precedence, Precedence, "precedence")
         body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
         return self.send(to=to, kind="message", body=body)
 
@@ -226,7 +226,7 @@ class NodeService:
             # Stored statements were checked when they were stored: read the body
             # of the signed bytes, without parsing the whole statement again.
             body = orjson.loads(row.wire)["body"]
-            precedence = str(body["precedence"]).upper()
+            precedence = Precedence(body["precedence"])
             sent_at = parse_time(row.time)
             acknowledged_at = None
             if row.ack_time is not None:
@@ -245,7 +245,7 @@ class NodeService:
                     "id": row.id,
                     "direction": row.direction,
                     "peer": row.peer,
-                    "precedence": precedence.lower(),
+                    "precedence": precedence.value,
                     "subject": body["subject"],
                     "lang": body["lang"],
                     "time": row.time,

@@ -7,7 +7,7 @@ Errors are problem+json (RFC 9457) naming the field.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import Depends, FastAPI, Header
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from redline.core.errors import LocalError
 from redline.core.identity import Identity
+from redline.core.kinds import Precedence
 from redline.http_problems import BodyLimit, install_problem_handlers
 from redline.service.hotline import HotlineService
 from redline.service.node import NodeService
@@ -40,7 +41,7 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(min_length=1, max_length=32)
-    precedence: Literal["flash", "immediate", "priority", "routine"]
+    precedence: Precedence
     subject: str = Field(min_length=1, max_length=500)
     text: str = Field(default="", max_length=32_000)
     lang: str = Field(default="en", min_length=2, max_length=16)

@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from redline.core.errors import InvalidInput
-from redline.core.hotline.requests import Window
+from redline.core.hotline.calls import CallMode
+from redline.core.hotline.lifecycle import CallAction, RequestAction
+from redline.core.hotline.mechanism import MechanismStatus
+from redline.core.hotline.requests import Mode, Window
 from redline.core.statement import Statement
 from redline.service.hotline import HotlineService, parse_day, parse_when
 
@@ -49,7 +52,7 @@ class RequestIn(_In):
     from_office: str = Id
     to_office: str = Id
     mechanism: str = Id
-    mode: Literal["call", "video", "meeting"]
+    mode: Mode
     windows: list[WindowIn] = Field(min_length=1, max_length=20)
     deadline: str | None = Field(default=None, max_length=64)
     agenda: list[str] = Field(default_factory=list, max_length=50)
@@ -57,7 +60,7 @@ class RequestIn(_In):
 
 
 class ResponseIn(_In):
-    action: Literal["accept", "decline", "counter"]
+    action: Literal[RequestAction.ACCEPT, RequestAction.DECLINE, RequestAction.COUNTER]
     window: WindowIn | None = None
     reason: str | None = Field(default=None, max_length=2000)
     counter_office: str | None = Field(default=None, min_length=1, max_length=80)
@@ -74,13 +77,13 @@ class CallIn(_In):
     from_office: str = Id
     to_office: str = Id
     mechanism: str = Id
-    mode: Literal["call", "video"] = "call"
+    mode: CallMode = CallMode.CALL
     purpose: str = Field(default="", max_length=2000)
     ring_timeout: int = Field(default=120, ge=1, le=86_400)
 
 
 class CallEventIn(_In):
-    action: Literal["answer", "decline", "end"]
+    action: Literal[CallAction.ANSWER, CallAction.DECLINE, CallAction.END]
     reason: str = Field(default="", max_length=2000)
 
 
@@ -90,7 +93,7 @@ class SayIn(_In):
 
 
 class MechanismStatusIn(_In):
-    status: Literal["active", "suspended", "resumed"]
+    status: MechanismStatus
     reason: str = Field(min_length=1, max_length=2000)
     to: str | None = Field(default=None, min_length=1, max_length=32)
 
@@ -211,11 +214,11 @@ def create_hotline_router(
 
     @router.post("/requests/{request_id}/responses", status_code=201)
     async def respond(request_id: str, body: ResponseIn) -> dict[str, Any]:
-        if body.action == "accept":
+        if body.action is RequestAction.ACCEPT:
             if body.window is None:
                 raise InvalidInput("an acceptance names the chosen window", field="window")
             return await act(get().respond, request_id, accept=_window(body.window, "window"))
-        if body.action == "decline":
+        if body.action is RequestAction.DECLINE:
             return await act(get().respond, request_id, decline=body.reason or "")
         if body.counter_office is None:
             raise InvalidInput("a counter names the office offered", field="counter_office")

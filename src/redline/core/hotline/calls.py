@@ -198,7 +198,7 @@ def call_view(
             raise InvalidInput(f"event at {e.at} is before the call", field="events")
         if e.by_party not in (call.from_party, call.to_party):
             raise InvalidInput(f"{e.by_party} is not on call {call.id}", field="by_party")
-        if e.action is not CallAction.HANG_UP and e.by_party != call.to_party:
+        if e.action is not CallAction.END and e.by_party != call.to_party:
             raise InvalidInput(
                 f"only the called party ({call.to_party}) can {e.action.value} {call.id}",
                 field="by_party",

@@ -25,7 +25,11 @@ from typing import Any, Final
 
 from redline.core.errors import InvalidStatement
 from redline.core.hotline._checks import ID_PATTERN
+from redline.core.hotline.calls import CallMode
 from redline.core.hotline.directory import Level
+from redline.core.hotline.lifecycle import CallAction, RequestAction
+from redline.core.hotline.mechanism import MechanismStatus
+from redline.core.hotline.requests import Mode
 from redline.core.kinds import BodyRule, register_kind
 from redline.core.statement import parse_time
 
@@ -63,11 +67,14 @@ READOUT: Final = "readout"
 JOINT_SUMMARY: Final = "joint-summary"
 JOINT_SUMMARY_SIGN: Final = "joint-summary-sign"
 
-RESPONSE_ACTIONS: Final = ("accept", "decline", "counter", "withdraw")
-CALL_EVENT_ACTIONS: Final = ("answer", "decline", "end")
-MECHANISM_STATUSES: Final = ("active", "suspended", "resumed")
-REQUEST_MODES: Final = ("call", "video", "meeting")
-CALL_MODES: Final = ("call", "video")
+#: What a response may do: every request action but a lapse (the requester's
+#: ``request-lapsed`` records that).
+RESPONSE_ACTIONS: Final = tuple(a.value for a in RequestAction if a is not RequestAction.LAPSE)
+#: What a call event may do: every call action but a timeout (``call-missed``).
+CALL_EVENT_ACTIONS: Final = tuple(a.value for a in CallAction if a is not CallAction.TIMEOUT)
+MECHANISM_STATUSES: Final = tuple(s.value for s in MechanismStatus)
+REQUEST_MODES: Final = tuple(m.value for m in Mode)
+CALL_MODES: Final = tuple(m.value for m in CallMode)
 #: A call rings at most a day; longer is a request, not a call.
 MAX_RING_TIMEOUT: Final = 86_400
 MAX_WINDOWS: Final = 20

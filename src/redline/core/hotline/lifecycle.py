@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from redline.core.errors import Conflict, InvalidInput
 from redline.core.hotline._checks import check_enum, check_id, check_text, check_utc
+from redline.core.kinds import Precedence
 
 __all__ = [
     "ACK_DEADLINES",
@@ -87,7 +88,7 @@ class CallAction(StrEnum):
     ANSWER = "answer"
     DECLINE = "decline"
     TIMEOUT = "timeout"
-    HANG_UP = "hang_up"
+    END = "end"
 
 
 class AckState(StrEnum):
@@ -251,7 +252,7 @@ CALL = _table(
         (_C.RINGING, _CA.ANSWER, _C.ANSWERED),
         (_C.RINGING, _CA.DECLINE, _C.DECLINED),
         (_C.RINGING, _CA.TIMEOUT, _C.MISSED),
-        (_C.ANSWERED, _CA.HANG_UP, _C.ENDED),
+        (_C.ANSWERED, _CA.END, _C.ENDED),
     ],
     "A call or video conference between two offices.",
 )
@@ -355,15 +356,6 @@ def render_mermaid(table: TransitionTable) -> str:
     lines += [f"    {e.source} --> {e.target}: {e.event}" for e in table.edges]
     lines += [f"    {s} --> [*]" for s in table.states if s in table.terminal]
     return "\n".join(lines) + "\n"
-
-
-class Precedence(StrEnum):
-    """Message precedence, highest first (the military precedence ladder)."""
-
-    FLASH = "FLASH"
-    IMMEDIATE = "IMMEDIATE"
-    PRIORITY = "PRIORITY"
-    ROUTINE = "ROUTINE"
 
 
 #: Time allowed for an acknowledgement before the message is overdue.

@@ -390,19 +390,12 @@ def call_of(st: Statement, directory: Directory) -> Call:
     )
 
 
-_CALL_ACTIONS = {
-    "answer": CallAction.ANSWER,
-    "decline": CallAction.DECLINE,
-    "end": CallAction.HANG_UP,
-}
-
-
 def call_event_of(st: Statement) -> CallEvent:
     """The event a ``call-event`` statement records. Raises nothing for a checked body."""
     b = st.body
     return CallEvent(
         call_id=b["call"],
-        action=_CALL_ACTIONS[b["action"]],
+        action=CallAction(b["action"]),
         by_party=st.sender,
         at=st.sent_at,
         reason=b.get("reason", ""),
