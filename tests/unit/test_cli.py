@@ -14,7 +14,7 @@ import typer.main
 from typer.testing import CliRunner, Result
 
 from redline.cli.main import app
-from redline.core import kinds
+from redline.core import registry
 from redline.core.identity import Identity
 from redline.node import load_node
 
@@ -422,7 +422,7 @@ def test_messages_show_prints_a_planted_escape_in_the_text_escaped(
     us, prc = linked
     planted = "Stand by\x1b[2J\x1b[1mALL CLEAR\x1b[0m\r\u202eevil"
     with monkeypatch.context() as patch:
-        patch.setitem(kinds.KINDS, "message", lambda body: None)
+        patch.setitem(registry.KINDS, "message", lambda body: None)
         message_id = received(us, prc, subject="Sub\x1bject", body=planted)
     shown = run("messages", "show", prc, message_id[:12])
     assert shown.exit_code == 0, shown.output

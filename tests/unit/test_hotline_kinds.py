@@ -11,7 +11,7 @@ import pytest
 import redline.core.hotline  # noqa: F401  (registers the kinds)
 from redline.core.errors import InvalidStatement
 from redline.core.hotline import kinds as k
-from redline.core.kinds import KINDS, validate_body
+from redline.core.registry import KINDS, validate_body
 
 T1 = "2026-11-23T13:00:00.000000Z"
 T2 = "2026-11-23T14:00:00.000000Z"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
-from redline.core.kinds import KINDS
+from redline.core.registry import KINDS
 from redline.core.statement import (
     MAX_STATEMENT_BYTES,
     SIGNING_CONTEXT,

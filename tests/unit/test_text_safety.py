@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from redline.cli.main import app
-from redline.core import kinds
+from redline.core import registry
 from redline.core.errors import InvalidStatement
-from redline.core.kinds import validate_body
+from redline.core.registry import validate_body
 from redline.core.text import is_blank, printable, printable_json
 
 runner = CliRunner()
@@ -167,7 +167,7 @@ def test_messages_prints_a_planted_subject_escaped(
     # A message stored before these rules (or by a node without them): the
     # output must still not carry its escape sequences or its extra line.
     with monkeypatch.context() as patch:
-        patch.setitem(kinds.KINDS, "message", lambda body: None)
+        patch.setitem(registry.KINDS, "message", lambda body: None)
         sent = _cli("send", us, "--to", "prc", "--subject", FAKE_FLASH + "\u202e")
         assert sent.exit_code == 0, sent.output
     listed = _cli("messages", us)

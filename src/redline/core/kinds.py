@@ -15,11 +15,9 @@ from redline.core.errors import InvalidStatement
 from redline.core.text import is_blank, unsafe_in_line, unsafe_in_text
 
 __all__ = [
-    "KINDS",
+    "RULES",
     "PRECEDENCES",
     "Precedence",
-    "register_kind",
-    "validate_body",
 ]
 
 
@@ -113,32 +111,10 @@ def _heartbeat(body: Mapping[str, Any]) -> None:
     _require(body, "nonce", str, max_len=64)
 
 
-KINDS: dict[str, BodyRule] = {
+#: The envelope's own kinds; :mod:`redline.core.registry` adds the hotline's.
+RULES: dict[str, BodyRule] = {
     "message": _message,
     "receipt": _receipt,
     "ack": _ack,
     "heartbeat": _heartbeat,
 }
-
-
-def register_kind(kind: str, rule: BodyRule) -> None:
-    """Teach this node a new statement kind (used by domain packages at import).
-
-    Raises :class:`ValueError` if ``kind`` is already registered with another rule.
-    """
-    existing = KINDS.get(kind)
-    if existing is not None and existing is not rule:
-        raise ValueError(f"statement kind {kind!r} is already registered")
-    KINDS[kind] = rule
-
-
-def validate_body(kind: str, body: Mapping[str, Any]) -> None:
-    """Check ``body`` against the rules of ``kind``.
-
-    Raises :class:`InvalidStatement` naming the field (``kind`` for an unknown
-    kind, ``body.<name>`` for a bad body field).
-    """
-    rule = KINDS.get(kind)
-    if rule is None:
-        raise InvalidStatement(f"unknown kind {kind!r}", field="kind")
-    rule(body)

@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -36,7 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from redline.core.canonical import canonical_json, plain_json
 from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
-from redline.core.kinds import validate_body
+from redline.core.registry import validate_body
+from redline.core.times import format_time, parse_time
 
 __all__ = [
     "MAX_STATEMENT_BYTES",
@@ -59,36 +60,9 @@ RECEIPT_STREAM = "receipt"
 
 _PARTY_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}(\.[a-z][a-z0-9-]{0,31})?$")
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 _PARTY_RULE = "must be a party id: lowercase letters, digits and '-', at most 32"
 _FIELDS = frozenset({"v", "from", "to", "kind", "seq", "time", "body", "sig"})
 _MAX_SEQ = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) carries exactly
-
-
-def format_time(moment: datetime) -> str:
-    """Format an aware datetime as RFC 3339 UTC with microseconds and ``Z``.
-
-    Raises :class:`InvalidStatement` (field ``time``) for a naive datetime.
-    """
-    if moment.tzinfo is None:
-        raise InvalidStatement("time must be timezone-aware", field="time")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse the statement time format back to an aware UTC datetime.
-
-    Raises :class:`InvalidStatement` (field ``time``) if it is not in that format.
-    """
-    if not _TIME_RE.match(text):
-        raise InvalidStatement(
-            "time must be RFC 3339 UTC as YYYY-MM-DDTHH:MM:SS.ffffffZ", field="time"
-        )
-    try:
-        # The regex fixed the shape; fromisoformat (C, fast) checks the calendar.
-        return datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidStatement(f"time is not a real date: {text}", field="time") from exc
 
 
 def stream_of(kind: str) -> str:

@@ -33,7 +33,7 @@ from redline.core.hotline.directory import Directory, Holding, Level, Office, Pa
 from redline.core.hotline.fold import mechanism_move, participants
 from redline.core.hotline.mechanism import Mechanism, MechanismStatus
 from redline.core.hotline.record import Record, directory_body
-from redline.core.kinds import validate_body
+from redline.core.registry import validate_body
 from redline.core.statement import Statement, parse_time
 from redline.service.hotline_base import (
     HISTORY_FILE,

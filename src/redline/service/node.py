@@ -27,7 +27,7 @@ from redline.core.errors import (
 )
 from redline.core.hotline._checks import check_enum
 from redline.core.hotline.lifecycle import Precedence, ack_deadline, ack_state
-from redline.core.kinds import validate_body
+from redline.core.registry import validate_body
 from redline.core.statement import (
     MAIN_STREAM,
     RECEIPT_STREAM,

@@ -7,7 +7,6 @@ of a packaged data file, through :mod:`importlib.resources`.
 
 from __future__ import annotations
 
-# Importing the kinds registers the hotline's statement kinds (core.kinds.register_kind).
 from redline.core.hotline import kinds as kinds
 from redline.core.hotline.board import Board, Contact, ContactKind, build_board
 from redline.core.hotline.calls import Call, CallEvent, CallView, call_state, call_view, place_call

@@ -11,7 +11,7 @@ format (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), dates ``YYYY-MM-DD``, durations
 whole seconds. The acting party is never in the body: it is the statement's
 signed ``from``.
 
-Importing this module registers the kinds with :func:`redline.core.kinds.register_kind`.
+:mod:`redline.core.registry` lists these rules beside the envelope's.
 Every rule raises :class:`~redline.core.errors.InvalidStatement` naming
 ``body.<field>``.
 """
@@ -30,8 +30,8 @@ from redline.core.hotline.directory import Level
 from redline.core.hotline.lifecycle import CallAction, RequestAction
 from redline.core.hotline.mechanism import MechanismStatus
 from redline.core.hotline.requests import Mode
-from redline.core.kinds import BodyRule, register_kind
-from redline.core.statement import parse_time
+from redline.core.kinds import BodyRule
+from redline.core.times import parse_time
 
 __all__ = [
     "CALL",
@@ -397,6 +397,3 @@ RULES: Final[dict[str, BodyRule]] = {
 
 #: Every hotline statement kind, in the order the record folds them.
 HOTLINE_KINDS: Final = tuple(RULES)
-
-for _kind, _rule in RULES.items():
-    register_kind(_kind, _rule)
