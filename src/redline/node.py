@@ -84,6 +84,7 @@ class NodeConfig:
     link_deadline_seconds: float = 60.0
     link_handshake_timeout_seconds: float = 5.0
     link_max_pending_handshakes: int = 64
+    unreachable_alarm_seconds: float = 60.0
     checkpoint_every: int = 64
     checkpoint_interval_seconds: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Generator
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -62,6 +63,7 @@ class Node:
             store=self.store,
             clock=clock,
             on_outbox=self._wake,
+            unreachable_after=timedelta(seconds=config.unreachable_alarm_seconds),
         )
         # Registers the hotline's receipt checks; the ticker records lapses and missed calls.
         self.hotline = HotlineService(self.service, node_path=node_dir.path, name=config.name)

@@ -6,6 +6,13 @@ stores the signed receipts, and retries with capped exponential backoff when
 the peer is unreachable or refuses. It also asks the peer for everything
 since the last statement this node holds: at start, when a push from the peer
 skipped ahead (a gap), and every ``pull_interval`` seconds.
+
+Each failure is recorded in the store (:meth:`NodeService.delivery_failed`):
+the attempts, error and next attempt time on the queued statements, and on
+the peer's link. The worker does not contact the peer before that time, and
+a worker that starts (after a restart) resumes the backoff from it, so a node
+restarted while its peer is down does not hammer the peer. Statements go in
+order, so the head of the queue decides when the peer is tried again.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redline.core.errors import RedlineError, RemoteError
 from redline.link.transport import PeerClient
@@ -67,6 +74,9 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self._run, name=f"deliver-{peer}", daemon=True)
         self._failures = 0
         self._random = random.Random()
+        # Not before this time is the peer contacted (None: read it from the store first).
+        self._not_before: datetime | None = None
+        self._next_pull: datetime | None = None
         self.last_error: str | None = None
 
     def start(self) -> None:
@@ -90,34 +100,58 @@ class DeliveryWorker:
     # -- the loop ----------------------------------------------------------------
 
     def _run(self) -> None:
-        next_pull = 0.0
-        clock = self.service.clock
         while not self._stop.is_set():
             # Clear before looking at the queue: a wake() from now on is not lost.
             self._wake.clear()
-            now = clock().timestamp()
-            try:
-                if self._pull_wanted.is_set() or now >= next_pull:
-                    self._pull_wanted.clear()
-                    try:
-                        self._catch_up()
-                    except Exception:
-                        self._pull_wanted.set()  # try again after the backoff
-                        raise
-                    next_pull = now + self.pull_interval
-                if self._deliver_once():
-                    self._failures = 0
-                    self.last_error = None
-                    continue
-                self._failures = 0
-                self._wake.wait(self.idle_poll)
-            except RedlineError as exc:
-                self._failed(exc)
-            except Exception as exc:  # a bug must not kill delivery for good
-                log.exception("delivery to %s hit an unexpected error", self.peer)
-                self._failed(exc)
+            wait = self.step()
+            if wait > 0:
+                # A wake() during a backoff only runs step() again, which waits on.
+                self._wake.wait(wait)
 
-    def _failed(self, exc: Exception) -> None:
+    def step(self) -> float:
+        """Do what is due now: pull if a pull is due, then push one batch, unless
+        the peer is not to be contacted yet. Returns the seconds to wait before
+        the next step (0: go on at once).
+
+        Raises nothing: a failure is recorded (:meth:`NodeService.delivery_failed`)
+        and the peer is tried again after the backoff.
+        """
+        now = self.service.clock()
+        if self._not_before is None:
+            # First step: resume the backoff a previous run recorded, if any.
+            try:
+                self._failures, recorded = self.service.retry_at(self.peer)
+            except Exception as exc:
+                log.exception("could not read %s's recorded backoff", self.peer)
+                return self._failed(exc, now)
+            self._not_before = recorded or now
+        # Never further off than the cap: a time further off than that was
+        # recorded under another clock (it stepped back) or a larger cap.
+        latest = now + timedelta(seconds=self.retry_cap)
+        self._not_before = min(self._not_before, latest)
+        if now < self._not_before:
+            return (self._not_before - now).total_seconds()
+        try:
+            if self._pull_wanted.is_set() or self._next_pull is None or now >= self._next_pull:
+                self._pull_wanted.clear()
+                try:
+                    self._catch_up()
+                except Exception:
+                    self._pull_wanted.set()  # try again after the backoff
+                    raise
+                self._next_pull = now + timedelta(seconds=self.pull_interval)
+                self.service.exchange_succeeded(self.peer)
+            delivered = self._deliver_once()
+            self._failures = 0
+            self.last_error = None
+            return 0.0 if delivered else self.idle_poll
+        except RedlineError as exc:
+            return self._failed(exc, now)
+        except Exception as exc:  # a bug must not kill delivery for good
+            log.exception("delivery to %s hit an unexpected error", self.peer)
+            return self._failed(exc, now)
+
+    def _failed(self, exc: Exception, now: datetime) -> float:
         self._failures += 1
         self.last_error = str(exc)
         delay = backoff_delay(
@@ -126,14 +160,13 @@ class DeliveryWorker:
             cap=self.retry_cap,
             jitter=self._random.random(),
         )
+        self._not_before = now + timedelta(seconds=delay)
         log.info("delivery to %s failed (%s); retrying in %.2fs", self.peer, exc, delay)
         try:
-            self.service.delivery_failed(
-                self.peer, str(exc), self.service.clock() + timedelta(seconds=delay)
-            )
-        except RedlineError:
+            self.service.delivery_failed(self.peer, str(exc), self._not_before)
+        except Exception:
             log.exception("could not record the failed attempt")
-        self._stop.wait(delay)
+        return delay
 
     def _deliver_once(self) -> bool:
         """Push one batch. Returns False when there was nothing to push."""

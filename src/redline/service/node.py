@@ -36,10 +36,20 @@ from redline.core.statement import (
     parse_time,
     verify_statement,
 )
+from redline.store import alarms as alarm_store
+from redline.store import outbox as outbox_store
 from redline.store import repo
 from redline.store.db import Store
 
-__all__ = ["Clock", "NodeService", "ReceiveCheck", "ReceiveResult", "SendCheck", "system_clock"]
+__all__ = [
+    "UNREACHABLE",
+    "Clock",
+    "NodeService",
+    "ReceiveCheck",
+    "ReceiveResult",
+    "SendCheck",
+    "system_clock",
+]
 
 Clock = Callable[[], datetime]
 # A statement dated further ahead of the receiver's clock than this is refused.
@@ -48,6 +58,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 SendCheck = Callable[[Connection, datetime], None]
 #: Run inside a receive's write transaction on the fresh statements, before they are stored.
 ReceiveCheck = Callable[[Connection, Sequence[Statement]], None]
+#: The alarm kind for a peer that deliveries have failed to reach for too long.
+UNREACHABLE = "unreachable"
 
 
 def system_clock() -> datetime:
@@ -68,7 +80,9 @@ class NodeService:
     """The use cases of one node, over its store and keys.
 
     ``on_outbox`` is called after a transaction has queued statements for a
-    peer, so an in-process delivery worker can wake at once.
+    peer, so an in-process delivery worker can wake at once. A peer that
+    every attempt has failed to reach for longer than ``unreachable_after``
+    raises an ``unreachable`` alarm (:meth:`delivery_failed`).
     """
 
     def __init__(
@@ -79,8 +93,10 @@ class NodeService:
         store: Store,
         clock: Clock = system_clock,
         on_outbox: Callable[[str], None] | None = None,
+        unreachable_after: timedelta = timedelta(seconds=60),
     ) -> None:
         self.party = party
+        self.unreachable_after = unreachable_after
         self._key = signing_key
         self.store = store
         self.clock = clock
@@ -356,10 +372,64 @@ class NodeService:
         with self.store.read() as conn:
             return repo.due_outbox(conn, peer, limit)
 
+    def retry_at(self, peer: str) -> tuple[int, datetime | None]:
+        """When to try ``peer`` again, as recorded by the last failed attempt
+        (perhaps by a previous run): the attempts the head of its queue has had
+        (0 if nothing is queued) and the next attempt time (None: at once).
+        Raises nothing."""
+        with self.store.read() as conn:
+            attempts, at = outbox_store.retry_at(conn, peer)
+        return attempts, (parse_time(at) if at is not None else None)
+
     def delivery_failed(self, peer: str, error: str, retry_at: datetime) -> None:
-        """Note a failed delivery attempt on ``peer``'s queue."""
+        """Note a failed attempt on ``peer`` (a push or a pull), to be tried again at ``retry_at``.
+
+        Every statement queued for it counts one more attempt, with ``error``
+        (control characters replaced, cut to ``outbox.MAX_ERROR``) and
+        ``retry_at``; the link records since when it has been failing. Once it
+        has failed for longer than ``unreachable_after``, an ``unreachable``
+        alarm is raised, once: it stays open until an exchange succeeds
+        (:meth:`exchange_succeeded`, :meth:`take_receipts`). Raises nothing of
+        its own.
+        """
+        now = self.clock()
+        stamp = format_time(now)
         with self.store.write() as conn:
-            repo.note_delivery_failure(conn, peer, error, format_time(retry_at))
+            since = outbox_store.note_delivery_failure(
+                conn, peer, error, next_at=format_time(retry_at), now=stamp
+            )
+            if now - parse_time(since) < self.unreachable_after:
+                return
+            if alarm_store.alarm_is_open(conn, kind=UNREACHABLE, peer=peer):
+                return
+            alarm_store.raise_alarm(
+                conn,
+                kind=UNREACHABLE,
+                peer=peer,
+                condition="link",
+                message=f"{peer} unreachable since {since} "
+                f"(last error: {outbox_store.safe_error(error)})",
+                now=stamp,
+            )
+
+    def exchange_succeeded(self, peer: str, *, pushed: bool = False) -> None:
+        """Note that an exchange with ``peer`` succeeded: a pull, or (``pushed``)
+        a push it answered with receipts.
+
+        The link's last exchange is now. A push ends a failure (and clears the
+        ``unreachable`` alarm); so does a pull when nothing waits for ``peer``,
+        but not while statements do: then the pushes decide. Raises nothing of
+        its own.
+        """
+        stamp = format_time(self.clock())
+        with self.store.write() as conn:
+            self._exchanged(conn, peer, stamp, pushed=pushed)
+
+    @staticmethod
+    def _exchanged(conn: Connection, peer: str, stamp: str, *, pushed: bool) -> None:
+        clear = pushed or repo.outbox_count(conn, peer) == 0
+        if outbox_store.note_exchange(conn, peer, stamp, clear_failure=clear):
+            alarm_store.clear_alarms(conn, kind=UNREACHABLE, peer=peer, now=stamp)
 
     # -- receiving -----------------------------------------------------------
 
@@ -494,6 +564,9 @@ class NodeService:
                     known[receipt.id] = None
                 repo.mark_delivered(conn, list(acks), receipt.id, stamp)
                 delivered += len(acks)
+            if delivered:
+                # A push answered with receipts: the link works (and a failure is over).
+                self._exchanged(conn, peer, stamp, pushed=True)
         return delivered
 
     # -- catching up ---------------------------------------------------------
@@ -511,7 +584,8 @@ class NodeService:
     # -- reporting -------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Every statement with its delivery state, the outbox and open alarms."""
+        """Every statement with its delivery state, the outbox, each peer's
+        link (:meth:`link_health`) and open alarms. Raises nothing."""
         with self.store.read() as conn:
             rows = repo.list_statements(conn)
             return {
@@ -519,8 +593,58 @@ class NodeService:
                 "statements": rows,
                 "outbox": repo.outbox_count(conn),
                 "log_size": repo.log_size(conn),
+                "links": self._links(conn, None),
                 "alarms": repo.open_alarms(conn),
             }
+
+    def link_health(self, peer: str | None = None) -> list[dict[str, Any]]:
+        """Each pinned peer's link (or only ``peer``'s), by party.
+
+        Each is a dict: ``peer``; ``state`` (``up``: the last exchange
+        succeeded; ``failing``: every attempt since ``failing_since`` has
+        failed; ``unreachable``: failing for longer than the alarm threshold,
+        with the ``unreachable`` alarm open; ``unknown``: never reached yet);
+        ``last_exchange_at`` (the last push answered with receipts, or pull);
+        ``failing_since``; ``last_error`` and ``next_attempt_at`` while it is
+        failing; ``queued`` (statements waiting for its receipt);
+        ``oldest_queued_at`` (the signed time of the oldest of them) and
+        ``attempts`` (how many times delivering that one has failed).
+
+        Raises :class:`NotFound` if ``peer`` is given and not pinned.
+        """
+        with self.store.read() as conn:
+            links = self._links(conn, peer)
+        if peer is not None and not links:
+            raise NotFound(f"no pinned peer {peer!r}", field="peer")
+        return links
+
+    @staticmethod
+    def _links(conn: Connection, peer: str | None) -> list[dict[str, Any]]:
+        unreachable = {a["peer"] for a in repo.open_alarms(conn) if a["kind"] == UNREACHABLE}
+        out: list[dict[str, Any]] = []
+        for row in outbox_store.link_rows(conn, peer):
+            if row.peer in unreachable:
+                state = "unreachable"
+            elif row.failing_since is not None:
+                state = "failing"
+            elif row.last_exchange_at is not None:
+                state = "up"
+            else:
+                state = "unknown"
+            out.append(
+                {
+                    "peer": row.peer,
+                    "state": state,
+                    "last_exchange_at": row.last_exchange_at,
+                    "failing_since": row.failing_since,
+                    "last_error": row.last_error,
+                    "next_attempt_at": row.next_attempt_at,
+                    "queued": row.queued,
+                    "oldest_queued_at": row.oldest_queued_at,
+                    "attempts": row.attempts,
+                }
+            )
+        return out
 
     def statement_state(self, statement_id: str) -> dict[str, Any]:
         """One statement's summary. Raises :class:`NotFound` if it is not stored."""
