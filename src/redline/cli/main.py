@@ -339,9 +339,29 @@ def messages_show(path: DirArg, message: MessageArg, as_json: JsonOpt = False) -
         echo_safe(f"  {line.expandtabs(4)}")
 
 
+def _link_line(link: dict[str, Any]) -> str:
+    """One peer's link as ``redline status`` prints it (the error is the peer's words too)."""
+    state = link["state"]
+    if link["failing_since"] is not None:
+        state += f" since {link['failing_since']}"
+    parts = [f"link {link['peer']}: {state}, last exchange {link['last_exchange_at'] or 'never'}"]
+    if link["queued"]:
+        parts.append(
+            f"{link['queued']} queued since {link['oldest_queued_at']}, "
+            f"{link['attempts']} failed attempts"
+        )
+    else:
+        parts.append("nothing queued")
+    if link["next_attempt_at"] is not None:
+        parts.append(f"next attempt {link['next_attempt_at']}")
+    if link["last_error"] is not None:
+        parts.append(f"last error: {link['last_error']}")
+    return "; ".join(parts)
+
+
 @app.command()
 def status(path: DirArg, as_json: JsonOpt = False) -> None:
-    """Every statement with its direction, peer, kind, seq and delivery state."""
+    """Every statement with its direction, peer, kind, seq and delivery state; each peer's link."""
     with open_service(path) as (node, service):
         report = guard(service.status)
         record = RecordService(
@@ -361,6 +381,8 @@ def status(path: DirArg, as_json: JsonOpt = False) -> None:
         typer.echo(f"checkpoint at size {checkpoint['size']}, cosigned by {witnesses}")
     for peer, seen in report["record"]["witnessed"].items():
         typer.echo(f"witnessed {peer}'s log up to size {seen['size'] if seen else 0}")
+    for link in report["links"]:
+        echo_safe(_link_line(link))
     for alarm in report["alarms"]:
         echo_safe(
             f"ALARM {alarm['kind']} ({alarm['peer']}): {alarm['message']} "
