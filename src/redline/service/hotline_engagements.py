@@ -25,6 +25,7 @@ from redline.core.hotline.requests import (
     Response,
     Window,
     counter_request,
+    due,
     propose,
     request_outcome,
 )
@@ -394,19 +395,16 @@ class Engagements(HotlineBase):
         """
         now = now or self.now()
         with self.node.store.read() as conn:
-            due = self.state.due_threads(conn, now, party=self.party)
-            if not due:
+            threads = self.state.due_threads(conn, now, party=self.party)
+            if not threads:
                 return []  # the ticker's usual case: one indexed query
-            rec = self._fold(conn, now, threads=due)
+            rec = self._fold(conn, now, threads=threads)
         out: list[Statement] = []
-        for req in rec.requests.values():
-            if req.from_party != self.party or req.id in rec.lapse_records:
+        mine = [r for r in rec.requests.values() if r.from_party == self.party]
+        for item in due(mine, rec.responses, now):
+            if item.state is not RequestState.LAPSED or item.request_id in rec.lapse_records:
                 continue
-            if now < req.deadline:
-                continue
-            outcome = request_outcome(req, rec.request_events(req.id), max(now, req.proposed_at))
-            if outcome.state is not RequestState.LAPSED:
-                continue
+            req = rec.requests[item.request_id]
 
             body = {"request": req.id, "deadline": format_time(req.deadline)}
 

@@ -23,7 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redline.core import merkle
-from redline.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from redline.core.checkpoint import (
+    Checkpoint,
+    check_no_equivocation,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from redline.core.errors import (
     Conflict,
     Equivocation,
@@ -35,7 +40,7 @@ from redline.core.errors import (
     VerificationError,
 )
 from redline.core.leaf import LeafFields, check_leaf, parse_leaf
-from redline.core.note import CosignatureSigner, Signer, Verifier, split_note
+from redline.core.note import CosignatureSigner, Signer, Verifier, append_signatures, split_note
 from redline.core.statement import Statement, format_time, parse_time
 from redline.core.witness_wire import (
     BadWitnessRequest,
@@ -110,7 +115,8 @@ class RecordService:
 
     def cosigned_note(self, checkpoint: StoredCheckpoint) -> bytes:
         """The checkpoint note with every stored cosignature appended."""
-        return checkpoint.note.encode() + "".join(self.cosignature_lines(checkpoint.id)).encode()
+        lines = [line.encode() for line in self.cosignature_lines(checkpoint.id)]
+        return append_signatures(checkpoint.note.encode(), lines)
 
     # -- the log side ----------------------------------------------------------------
 
@@ -498,16 +504,16 @@ class RecordService:
         latest: StoredCheckpoint, checkpoint: Checkpoint, proof: list[bytes]
     ) -> None:
         if latest.size == checkpoint.size:
-            if latest.root_hash != checkpoint.root_hash:
-                error = Equivocation(
-                    f"two different checkpoints for size {checkpoint.size}", field="checkpoint"
-                )
+            seen = Checkpoint(checkpoint.origin, latest.size, latest.root_hash)
+            try:
+                check_no_equivocation(seen, checkpoint)
+            except Equivocation as exc:
                 raise _Caught(
-                    error,
+                    Equivocation(exc.message, field="checkpoint"),
                     kept=latest.note,
                     why="showed two roots for one size",
                     condition=f"two-roots size={checkpoint.size}",
-                )
+                ) from exc
             return
         try:
             merkle.verify_consistency(
