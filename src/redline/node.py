@@ -87,6 +87,7 @@ class NodeConfig:
     unreachable_alarm_seconds: float = 60.0
     checkpoint_every: int = 64
     checkpoint_interval_seconds: float = 5.0
+    time_horizon_days: int = 3653
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -108,6 +109,8 @@ class NodeConfig:
         for required in ("party", "name"):
             if required not in values:
                 raise ConfigError(f"missing from {CONFIG_FILE}", field=required)
+        if values.get("time_horizon_days", 1) < 1:
+            raise ConfigError("must be at least 1 day", field="time_horizon_days")
         return cls(**values)
 
     def to_toml(self) -> dict[str, Any]:

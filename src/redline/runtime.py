@@ -66,7 +66,12 @@ class Node:
             unreachable_after=timedelta(seconds=config.unreachable_alarm_seconds),
         )
         # Registers the hotline's receipt checks; the ticker records lapses and missed calls.
-        self.hotline = HotlineService(self.service, node_path=node_dir.path, name=config.name)
+        self.hotline = HotlineService(
+            self.service,
+            node_path=node_dir.path,
+            name=config.name,
+            horizon=timedelta(days=config.time_horizon_days),
+        )
         self.ticker = DueTicker(self.hotline, interval=1.0)
         clients: dict[str, PeerClient] = {}
         for peer in self.service.peers():

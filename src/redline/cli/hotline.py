@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,7 +47,12 @@ office_app = typer.Typer(
 @contextmanager
 def _hotline(path: Path) -> Iterator[HotlineService]:
     with open_service(path) as (node, service):
-        yield HotlineService(service, node_path=node.path, name=node.config.name)
+        yield HotlineService(
+            service,
+            node_path=node.path,
+            name=node.config.name,
+            horizon=timedelta(days=node.config.time_horizon_days),
+        )
 
 
 def _print_json(value: Any) -> None:

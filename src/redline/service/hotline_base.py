@@ -14,12 +14,13 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from redline.core.errors import Conflict, InvalidInput, NotFound
+from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound
+from redline.core.hotline import kinds as k
 from redline.core.hotline.history import PublicHistory, parse_history
 from redline.core.hotline.lifecycle import RequestState
 from redline.core.hotline.record import Record
@@ -67,7 +68,8 @@ def parse_when(text: str, field: str) -> datetime:
     """Parse an ISO 8601 / RFC 3339 time with a zone (``Z`` or ``+08:00``) to UTC.
 
     Raises:
-        InvalidInput: not such a time, or no zone given.
+        InvalidInput: not such a time, no zone given, or a time that is past
+            year 9999 in UTC (``9999-12-31T23:59:59-10:00``).
     """
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -77,8 +79,11 @@ def parse_when(text: str, field: str) -> datetime:
         ) from exc
     if moment.tzinfo is None:
         raise InvalidInput(f"{text!r} has no time zone; add Z or +08:00", field=field)
-    # Round to whole microseconds in UTC, the statement time format.
-    return datetime.fromisoformat(format_time(moment).replace("Z", "+00:00"))
+    try:
+        # Round to whole microseconds in UTC, the statement time format.
+        return datetime.fromisoformat(format_time(moment).replace("Z", "+00:00"))
+    except OverflowError as exc:
+        raise InvalidInput(f"{text!r} is past year 9999 in UTC", field=field) from exc
 
 
 def parse_day(text: str, field: str) -> date:
@@ -112,6 +117,15 @@ def _window_json(w: Window) -> dict[str, str]:
     return {"start": format_time(w.start), "end": format_time(w.end)}
 
 
+def _input_field(body_field: str | None) -> str:
+    """The operator's name for a body field: ``body.counter.windows[0].end`` was
+    given as ``counter_windows[0].end``, ``body.deadline`` as ``deadline``."""
+    name = (body_field or "body").removeprefix("body.")
+    if name.startswith("counter."):
+        return "counter_" + name.removeprefix("counter.")
+    return name
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(5)}"
 
@@ -119,13 +133,22 @@ def _new_id(prefix: str) -> str:
 class HotlineBase:
     """The hotline over one node's :class:`NodeService`.
 
-    Registers the receipt-time check with ``node`` on construction.
+    Registers the receipt-time check with ``node`` on construction. ``horizon``
+    is how far past its signing time an act may name a time (a window, a
+    deadline): the ``time_horizon_days`` setting. Statements from peers are held
+    to :data:`~redline.core.hotline.kinds.DEFAULT_HORIZON`.
     """
 
     def __init__(
-        self, node: NodeService, *, node_path: Path | None = None, name: str | None = None
+        self,
+        node: NodeService,
+        *,
+        node_path: Path | None = None,
+        name: str | None = None,
+        horizon: timedelta = k.DEFAULT_HORIZON,
     ) -> None:
         self.node = node
+        self.horizon = horizon
         #: The party's name, for a directory this node publishes first.
         self.name = name or node.party
         self.node_path = node_path
@@ -200,9 +223,20 @@ class HotlineBase:
         names: Sequence[str] = (),
     ) -> Statement:
         """Sign ``body`` to ``to`` once ``check`` passes against the threads ``names``
-        belong to, folded in the signing transaction."""
+        belong to, folded in the signing transaction, and no time in ``body`` lies
+        past the horizon from the signing time.
+
+        Raises:
+            InvalidInput: a time past the horizon, named as the operator gave it
+                (``windows[0].start``, ``deadline``, ``counter_deadline``); or
+                what ``check`` raises.
+        """
 
         def in_transaction(conn: Connection, at: datetime) -> None:
+            try:
+                k.check_horizon(kind, body, signed_at=at, horizon=self.horizon)
+            except InvalidStatement as exc:
+                raise InvalidInput(exc.message, field=_input_field(exc.field)) from exc
             check(self._fold(conn, at, names), at)
 
         return self.node.send(to=to, kind=kind, body=body, check=in_transaction)

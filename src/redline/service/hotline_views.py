@@ -66,11 +66,31 @@ def _zones(directory: Directory) -> dict[str, str]:
     return {p.id: p.time_zone for p in directory.parties}
 
 
+def _in_zone(moment: datetime, zone: str) -> datetime | None:
+    """``moment`` read in ``zone``, or None where that date is past year 9999 (or
+    before year 1), which Python's dates cannot hold. A peer's statement stored
+    before body times were bounded (``kinds.check_horizon``) may name such a
+    time; a view shows it, it does not fail on it."""
+    try:
+        return moment.astimezone(ZoneInfo(zone))
+    except OverflowError:
+        return None
+
+
+def _out_of_range(moment: datetime, zone: str) -> str:
+    """What a view shows for a time it cannot read in ``zone``: the UTC time, and why."""
+    beyond = "beyond 9999" if moment.year > 1 else "before year 1"
+    return f"{format_time(moment)} ({beyond} in {zone})"
+
+
 def _local(moment: datetime, zones: dict[str, str]) -> dict[str, str]:
-    return {
-        party: moment.astimezone(ZoneInfo(zone)).isoformat(timespec="minutes")
-        for party, zone in zones.items()
-    }
+    out = {}
+    for party, zone in zones.items():
+        local = _in_zone(moment, zone)
+        out[party] = (
+            _out_of_range(moment, zone) if local is None else local.isoformat(timespec="minutes")
+        )
+    return out
 
 
 def _window(w: Window | None, zones: dict[str, str]) -> dict[str, Any] | None:
@@ -639,8 +659,11 @@ def calendar_ics(record: Record, *, party: str) -> bytes:
 def _both_zones(w: Window, zones: dict[str, str]) -> str:
     lines = [f"UTC: {format_time(w.start)} to {format_time(w.end)}"]
     for p, zone in zones.items():
-        s = w.start.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-        e = w.end.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+        s, e = (
+            _out_of_range(t, zone) if local is None else local.strftime("%Y-%m-%d %H:%M")
+            for t in (w.start, w.end)
+            for local in [_in_zone(t, zone)]
+        )
         lines.append(f"{p} ({zone}): {s} to {e}")
     return "\n".join(lines)
 

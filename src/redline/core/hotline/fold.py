@@ -12,7 +12,8 @@ What a statement may not do is refused in one of two places:
   statement and what the receiver already holds, not on arrival order: a
   response to a request the receiver never made or did not address to the
   sender, a response signed at or after the request's deadline, an answer
-  signed after the ring timeout, an office on the wrong side. The link
+  signed after the ring timeout, an office on the wrong side, a window or
+  deadline further ahead of the statement's time than the horizon. The link
   answers 422 ``invalid-statement`` and stores nothing. A well-behaved peer
   never sends these: its own service checks the same rules at the moment it
   signs.
@@ -519,6 +520,7 @@ def check_incoming(
     catalogue: PublicHistory,
     history: PublicHistory | None,
     acknowledged: Mapping[str, datetime] | None = None,
+    horizon: timedelta = k.DEFAULT_HORIZON,
 ) -> None:
     """Refuse ``statement`` from the peer if it breaks an order-independent rule.
 
@@ -528,13 +530,15 @@ def check_incoming(
     ``request-lapsed`` or ``call-missed`` signed after the sender received
     the answer is refused here; one that crossed the answer is folded as
     refused. See the module docstring for which rules are checked here and
-    which are left to the fold.
+    which are left to the fold. No time in the body may lie more than
+    ``horizon`` after the statement's signed time (:func:`kinds.check_horizon`).
 
     Raises:
         InvalidStatement: naming ``body.<field>``.
     """
     if statement.kind not in k.HOTLINE_KINDS:
         return
+    k.check_horizon(statement.kind, statement.body, signed_at=statement.sent_at, horizon=horizon)
     # Fold as of the latest time anything held carries: the receiver's own acts
     # may be signed after the incoming one (they crossed on the wire).
     as_of = max([statement.sent_at, *(s.sent_at for s in held)])
