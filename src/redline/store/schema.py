@@ -31,6 +31,7 @@ __all__ = [
     "hotline_statements",
     "hotline_tallies",
     "hotline_threads",
+    "idempotency_keys",
     "log_hashes",
     "log_leaves",
     "log_state",
@@ -303,3 +304,19 @@ hotline_tallies = Table(
     Column("state", String(16), primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
+
+# Operator POSTs carrying an ``Idempotency-Key`` header (web/idempotency.py):
+# the first request with a key reserves it (``status`` NULL while it runs), and
+# its answer is kept so a retry gets the same answer without acting twice.
+# ``fingerprint`` is the SHA-256 of the method, path and body. Kept 24 hours.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("content_type", String(100), nullable=True),
+    Column("body", LargeBinary, nullable=True),
+)
+Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)

@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Header
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Scope
 
 from redline.core.errors import LocalError
 from redline.core.identity import Identity
@@ -21,6 +22,7 @@ from redline.http_problems import BodyLimit, install_problem_handlers
 from redline.service.hotline import HotlineService
 from redline.service.node import NodeService
 from redline.web.hotline_api import create_hotline_router
+from redline.web.idempotency import Idempotency
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
 
@@ -54,13 +56,27 @@ def create_api_app(
     identity: Identity,
     hotline: HotlineService | None = None,
 ) -> ASGIApp:
-    """The operator API application (``hotline`` is built on first use if not given)."""
+    """The operator API application (``hotline`` is built on first use if not given).
+
+    Its POSTs honour ``Idempotency-Key`` (:mod:`redline.web.idempotency`).
+    Raises nothing.
+    """
     app = FastAPI(title="Redline operator API", version="1")
     install_problem_handlers(app)
 
-    def authorised(authorization: str = Header(default="")) -> None:
+    def token_ok(authorization: str) -> bool:
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(value, token):
+        # As bytes: compare_digest raises TypeError on a non-ASCII str.
+        given = value.encode("latin-1", "replace")
+        return scheme.lower() == "bearer" and secrets.compare_digest(given, token.encode())
+
+    def scope_authorised(scope: Scope) -> bool:
+        return token_ok(Headers(scope=scope).get("authorization", ""))
+
+    app.add_middleware(Idempotency, node=service, authorised=scope_authorised)
+
+    def authorised(authorization: str = Header(default="")) -> None:
+        if not token_ok(authorization):
             raise Unauthorized(
                 "a valid operator token is required (Authorization: Bearer ...)",
                 field="authorization",
