@@ -61,7 +61,10 @@ def create_api_app(
     Its POSTs honour ``Idempotency-Key`` (:mod:`redline.web.idempotency`).
     Raises nothing.
     """
-    app = FastAPI(title="Redline operator API", version="1")
+    # FastAPI's /docs and /redoc pages load their scripts from a CDN, which a
+    # node off the internet cannot reach (and should not trust): they are off.
+    # The schema they render is served at /openapi.json.
+    app = FastAPI(title="Redline operator API", version="1", docs_url=None, redoc_url=None)
     install_problem_handlers(app)
 
     def token_ok(authorization: str) -> bool:
