@@ -479,6 +479,23 @@ def board(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
         ],
         empty="no mechanisms",
     )
+    typer.echo("\nlinks:")
+    echo_table(
+        ["peer", "state", "last exchange", "queued", "oldest queued", "last error"],
+        [
+            [
+                link["peer"],
+                link["state"]
+                + (f" since {link['failing_since']}" if link["failing_since"] else ""),
+                link["last_exchange_at"] or "never",
+                str(link["queued"]),
+                link["oldest_queued_at"] or "",
+                link["last_error"] or "",
+            ]
+            for link in view["links"]
+        ],
+        empty="no peers pinned",
+    )
     typer.echo("\nopen requests, soonest deadline first:")
     echo_table(
         ["request", "from", "to", "mechanism", "mode", "left to answer", "windows", "agenda"],

@@ -333,8 +333,11 @@ class HotlineService(Engagements):
             for row in self.node.messages(pending=True)
         ]
         if peer is None:
+            view["links"] = self.node.link_health()
             return view
-        return board_for_peer(view, peer, self._peer_offices(rec, peer))
+        narrowed = board_for_peer(view, peer, self._peer_offices(rec, peer))
+        narrowed["links"] = self.node.link_health(peer)
+        return narrowed
 
     def timeline(self, peer: str | None = None) -> list[dict[str, Any]]:
         """Public record and signed statements, oldest first, after recording what is

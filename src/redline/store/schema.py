@@ -104,6 +104,8 @@ statements = Table(
     UniqueConstraint("direction", "peer", "stream", "seq", name="uq_statements_stream_seq"),
 )
 Index("ix_statements_receipt", statements.c.receipt_id)
+# The messages not yet acknowledged (the board's list) without reading every statement.
+Index("ix_statements_kind_ack", statements.c.kind, statements.c.ack_id)
 # The witness looks up the statements a peer sent that its log has not yet shown.
 Index(
     "ix_statements_unproven",
