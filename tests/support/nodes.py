@@ -17,14 +17,18 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
+from redline.core import merkle
+from redline.core.checkpoint import open_checkpoint
+from redline.core.note import Verifier
 from redline.core.statement import format_time
 from redline.node import NodeDir, init_node
 from redline.service.node import system_clock
 from redline.store import repo
 from redline.store.db import Store, open_store
-from redline.store.schema import statements
+from redline.store.repo import DbHashReader
+from redline.store.schema import checkpoints, cosignatures, log_leaves, statements
 
 POSTGRES_URL = os.environ.get(
     "REDLINE_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
@@ -107,6 +111,11 @@ class NodeProcess:
         with self.store.write() as conn:
             repo.add_peer(conn, other.dir.identity(), other.link_url, format_time(system_clock()))
 
+    def pin_via(self, other: NodeProcess, url: str) -> None:
+        """Pin ``other``, reached at ``url`` (a proxy in front of its link port)."""
+        with self.store.write() as conn:
+            repo.add_peer(conn, other.dir.identity(), url, format_time(system_clock()))
+
     def start(self, timeout: float = 30.0) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -178,3 +187,77 @@ def wait_until(predicate: Any, *, timeout: float, interval: float = 0.2, what: s
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+def cosigned_checkpoints(log: NodeProcess, witness: NodeProcess) -> list[tuple[int, bytes, str]]:
+    """``log``'s checkpoints that ``witness`` cosigned, as ``log`` holds them:
+    (size, root hash, note with the cosignature line), smallest first."""
+    with log.store.read() as conn:
+        rows = conn.execute(
+            select(
+                checkpoints.c.size, checkpoints.c.root_hash, checkpoints.c.note, cosignatures.c.line
+            )
+            .join(cosignatures, cosignatures.c.checkpoint_id == checkpoints.c.id)
+            .where(and_(checkpoints.c.party == log.party, cosignatures.c.witness == witness.party))
+            .order_by(checkpoints.c.size)
+        ).all()
+    return [(int(r.size), bytes(r.root_hash), r.note + r.line) for r in rows]
+
+
+def witnessed_checkpoints(witness: NodeProcess, log: NodeProcess) -> list[tuple[int, bytes]]:
+    """The checkpoints of ``log``'s log that ``witness`` holds: (size, root hash)."""
+    with witness.store.read() as conn:
+        rows = conn.execute(
+            select(checkpoints.c.size, checkpoints.c.root_hash)
+            .where(checkpoints.c.party == log.party)
+            .order_by(checkpoints.c.size)
+        ).all()
+    return [(int(r.size), bytes(r.root_hash)) for r in rows]
+
+
+def check_log_consistency(log: NodeProcess, witness: NodeProcess) -> int:
+    """Check ``log``'s log against every checkpoint of it that ``witness`` cosigned.
+
+    Each cosigned checkpoint must carry the log's signature and the witness's
+    cosignature, and be consistent (RFC 9162 §2.1.4 proof, checked with
+    :func:`merkle.verify_consistency`) with the log's current tree; so must
+    every checkpoint of that log the witness holds. The current root must be
+    the root of the stored leaf records, recomputed from them. Consistency of
+    each with the current tree makes them all prefixes of one tree. Returns
+    how many checkpoints were checked.
+
+    Raises AssertionError, or what :func:`open_checkpoint` and
+    :func:`merkle.verify_consistency` raise (``InvalidProof``) when a
+    signature or a proof fails.
+    """
+    cosigned = cosigned_checkpoints(log, witness)
+    log_key = Verifier.parse(log.dir.identity().log_vkey)
+    witness_key = Verifier.parse(witness.dir.identity().witness_vkey)
+    for _size, _root, note in cosigned:
+        signed = open_checkpoint(
+            note.encode(), log=log_key, cosigners=[witness_key], min_cosignatures=1
+        )
+        assert signed.cosigned_by(witness_key) is not None
+    held = witnessed_checkpoints(witness, log)
+    with log.store.read() as conn:
+        records = [
+            bytes(r.record) for r in conn.execute(select(log_leaves).order_by(log_leaves.c.idx))
+        ]
+        size = len(records)
+        reader = DbHashReader(conn)
+        root = merkle.tree_hash(size, reader)
+        recomputed = merkle.root_from_leaf_hashes([merkle.leaf_hash(r) for r in records])
+        assert root == recomputed, f"{log.party}'s stored hashes disagree with its leaves"
+        for old_size, old_root in [(s, r) for s, r, _ in cosigned] + held:
+            assert old_size <= size, f"{log.party} checkpoint at {old_size} past its log ({size})"
+            if old_size == 0:
+                assert old_root == merkle.root_from_leaf_hashes([])
+                continue
+            merkle.verify_consistency(
+                size1=old_size,
+                size2=size,
+                proof=merkle.prove_tree(size, old_size, reader),
+                root1=old_root,
+                root2=root,
+            )
+    return len(cosigned) + len(held)
