@@ -16,6 +16,15 @@ from support.nodes import (
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the fault campaign at full size (tests/fault/test_fault_campaign.py)",
+    )
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> str:
     """Run a test once on SQLite and once on PostgreSQL."""
