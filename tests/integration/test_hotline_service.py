@@ -214,6 +214,31 @@ def test_a_withdrawal_crossing_an_acceptance_is_folded_not_refused(
         assert acceptance.id in refused and withdrawal.id not in refused
 
 
+def test_a_message_crossing_a_hang_up_is_folded_not_refused(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    """The link delivers in order: a message refused on receipt would hold up
+    everything its sender queued after it, for good."""
+    us, prc = sides
+    call = us.hotline.place_call(from_office="us-secdef", to_office="prc-mnd", mechanism="dtl")
+    cid = str(call.body["id"])
+    sync(us, prc)
+    prc.hotline.call_event(cid, "answer")
+    sync(us, prc)
+    hang_up = us.hotline.call_event(cid, "end")
+    said = prc.hotline.say(cid, "One more thing.")  # PRC has not seen the hang-up
+    after = prc.node.send_message(to="us", precedence="routine", subject="Later", text="x")
+    sync(us, prc)
+    for side in (us, prc):
+        assert side.node.status()["outbox"] == 0
+        refused = {r["statement_id"]: r["reason"] for r in side.hotline.board()["refused"]}
+        assert said.id in refused and hang_up.id not in refused
+        assert "not open for messages" in refused[said.id]
+    assert after.id in {m["id"] for m in us.node.messages()}
+    # Once PRC has the hang-up, a message after it is its own mistake: refused at once.
+    refuses(prc, Conflict, "call_id", lambda: prc.hotline.say(cid, "Hello?"))
+
+
 def test_counter_makes_a_new_request_back(sides: tuple[Side, Side], clock: Clock) -> None:
     us, prc = sides
     rid = ask(us, clock, to_office="prc-mnd")

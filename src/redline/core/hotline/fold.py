@@ -40,6 +40,7 @@ from redline.core.hotline.directory import (
 from redline.core.hotline.history import PublicHistory
 from redline.core.hotline.lifecycle import (
     MECHANISM,
+    CallAction,
     CallState,
     MechanismState,
     RequestState,
@@ -326,9 +327,17 @@ class _Folder:
             ring_timeout=self.r.ring_timeouts[call.id],
         )
         if view.state is not CallState.ANSWERED:
-            raise InvalidStatement(
-                f"call {call.id} is {view.state.value}, not open for messages", field="body.call"
-            )
+            why = f"call {call.id} is {view.state.value}, not open for messages"
+            # A message crossing the hang-up on the wire is folded as refused, not
+            # refused on receipt: the sender had not seen the end when it spoke.
+            ends = [
+                s
+                for s in self._effective(k.CALL_EVENT, "call", call.id, st.sent_at)
+                if s.body.get("action") == CallAction.END
+            ]
+            if ends and not self._known_to(st.sender, st.sent_at, ends):
+                raise Conflict(why, field="body.call")
+            raise InvalidStatement(why, field="body.call")
         self.r.messages.append(
             CallMessage(
                 statement_id=st.id,
