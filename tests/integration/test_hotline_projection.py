@@ -81,7 +81,8 @@ class History:
     def pick(self, items: dict[str, tuple[str, str]]) -> tuple[str, str, str] | None:
         if not items:
             return None
-        ident = self.rng.choice(sorted(items))
+        # In the order they were made: ids are random, the history must not be.
+        ident = self.rng.choice(list(items))
         return ident, *items[ident]
 
     def step(self) -> None:

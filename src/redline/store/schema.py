@@ -250,7 +250,13 @@ hotline_statements = Table(
     Column("refused", Text, nullable=True),
 )
 Index("ix_hotline_statements_thread", hotline_statements.c.thread, hotline_statements.c.time)
-Index("ix_hotline_statements_refused", hotline_statements.c.refused, hotline_statements.c.time)
+# Only the refused ones: the board lists the latest of them.
+Index(
+    "ix_hotline_statements_refused",
+    hotline_statements.c.time,
+    sqlite_where=hotline_statements.c.refused.is_not(None),
+    postgresql_where=hotline_statements.c.refused.is_not(None),
+)
 
 # Which thread each item name (``request:<id>``, ``call:<id>``, ...) belongs to.
 hotline_names = Table(

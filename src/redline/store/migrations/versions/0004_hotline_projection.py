@@ -38,7 +38,12 @@ def upgrade() -> None:
         "ix_hotline_statements_thread", "hotline_statements", ["thread", "time"], unique=False
     )
     op.create_index(
-        "ix_hotline_statements_refused", "hotline_statements", ["refused", "time"], unique=False
+        "ix_hotline_statements_refused",
+        "hotline_statements",
+        ["time"],
+        unique=False,
+        sqlite_where=sa.text("refused IS NOT NULL"),
+        postgresql_where=sa.text("refused IS NOT NULL"),
     )
     op.create_table(
         "hotline_names",
