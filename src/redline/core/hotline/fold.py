@@ -78,7 +78,6 @@ __all__ = [
     "check_incoming",
     "fold",
     "mechanism_move",
-    "mechanism_state",
     "participants",
 ]
 
@@ -384,17 +383,6 @@ class _Folder:
             raise InvalidStatement("does not match the summary's text", field="body.sha256")
         if st.sender not in summary.signed_by:
             summary.signed_by.append(st.sender)
-
-
-def mechanism_state(
-    events: Sequence[MechanismEvent], mechanism_id: str, at: datetime, *, party: str
-) -> str:
-    """The state ``party``'s own events put ``mechanism_id`` in, up to ``at``.
-
-    Raises nothing: events are assumed already checked.
-    """
-    own = party_states(events, mechanism_id, at).get(party)
-    return MechanismState.UNRECORDED if own is None else own[0]
 
 
 def mechanism_move(

@@ -155,10 +155,6 @@ class Record:
         """``public-record``, or the id of the statement behind ``key``. Raises nothing."""
         return self.sources.get(key, PUBLIC)
 
-    def live_requests(self) -> list[EngagementRequest]:
-        """Requests made by signed statements (and counters), oldest first. Raises nothing."""
-        return list(self.requests.values())
-
     def request_events(self, request_id: str) -> list[Response]:
         """The effective responses to ``request_id``. Raises nothing."""
         return [r for r in self.responses if r.request_id == request_id]
