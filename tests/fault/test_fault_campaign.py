@@ -63,7 +63,7 @@ CI = Size(
     statements=300,
     faults=10,
     max_burst=15,
-    max_pause=0.8,
+    max_pause=0.5,
     max_gap=0.6,
     max_down=0.5,
     drain_timeout=120,
@@ -124,19 +124,19 @@ def _send(
     sent: list[str],
     campaign: Campaign,
 ) -> None:
-    """Make ``count`` attempts to send a message, in bursts.
+    """Send messages in bursts until ``count`` were answered 201.
 
     An attempt refused at connect (the node is down) is tried again; one cut
-    off after it reached the node (killed mid-request) is not: that message
-    may or may not be signed, and the sender's store says which.
+    off after it reached the node (killed mid-request) counts for nothing:
+    that message may or may not be signed, and the sender's store says which.
     """
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 900
     attempts = 0
     try:
         with node.api() as api:
-            while attempts < count:
+            while len(sent) < count:
                 burst = rng.randint(1, size.max_burst)
-                while burst > 0 and attempts < count:
+                while burst > 0 and len(sent) < count:
                     body = {
                         "to": to,
                         "precedence": "routine",
@@ -383,7 +383,7 @@ def test_fault_campaign(
         f"{checkpoints} cosigned checkpoints consistent; alarms {alarms or 'none'}; "
         f"{time.monotonic() - started:.0f} s"
     )
-    assert signed >= size.statements * 0.9, "too few messages were signed to judge"
+    assert signed >= size.statements
     assert campaign.injected() >= size.faults
     assert lost == 0
     assert duplicated == 0
