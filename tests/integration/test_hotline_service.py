@@ -25,7 +25,7 @@ from redline.core.errors import (
 )
 from redline.core.statement import Statement, format_time
 from redline.service.hotline import parse_window
-from support.hotline import Clock, Side, hotline_sides, sync
+from support.hotline import Clock, Side, carry, hotline_sides, sync
 
 
 @pytest.fixture
@@ -589,14 +589,25 @@ def test_a_directory_cannot_carry_the_other_partys_offices(
         f"body.holdings[{index}].office",
         lambda: us.node.send(to="prc", kind="directory", body=body),
     )
-    # And those offices must be the sender's own.
+    # And those offices must be the sender's own: its ids start with its party.
     body = copy.deepcopy(dict(published.body))
     body["offices"][0] = {**body["offices"][0], "id": "prc-mnd"}
     body["holdings"] = [{**body["holdings"][0], "office": "prc-mnd"}]
+    refuses(
+        us,
+        InvalidInput,
+        "body.offices[0].id",
+        lambda: us.node.send(to="prc", kind="directory", body=body),
+    )
+    # An office once published is never dropped: requests and calls name it.
+    body = copy.deepcopy(dict(published.body))
+    dropped = body["offices"].pop()["id"]
+    body["holdings"] = [h for h in body["holdings"] if h["office"] != dropped]
     st = us.node.send(to="prc", kind="directory", body=body)
-    _refused_on_receipt(prc, "us", st, "body.offices[0].id")
+    _refused_on_receipt(prc, "us", st, "body.offices")
     directory = prc.hotline.record().directory
     assert directory.office("prc-mnd").party == "prc"
+    assert directory.office(dropped).party == "us"
 
 
 def test_an_open_request_shows_its_windows_in_both_time_zones(
@@ -613,3 +624,69 @@ def test_an_open_request_shows_its_windows_in_both_time_zones(
         local = datetime.fromisoformat(window["local"][party]["start"])
         assert local == start
         assert local.utcoffset() == start.astimezone(ZoneInfo(zone)).utcoffset()
+
+
+def test_a_statement_dated_before_the_senders_previous_one_is_refused(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    """Backdating a statement (say, a directory slipped in before everything the
+    receiver holds) is refused: a node's times never go back."""
+    us, prc = sides
+    prc.node.send_message(to="us", precedence="routine", subject="First", text="x")
+    carry(prc, us)
+    backdated = Statement.create(
+        key=prc.node._key,
+        sender="prc",
+        to="us",
+        kind="heartbeat",
+        seq=2,
+        time=clock.now - timedelta(days=365),
+        body={"nonce": "n"},
+    )
+    before = us.count()
+    with pytest.raises(InvalidStatement) as info:
+        us.node.receive("prc", [backdated])
+    assert info.value.field == "time" and "do not go back" in info.value.message
+    assert us.count() == before
+
+
+def test_readouts_a_peer_sends_are_checked_on_receipt(tmp_path: Path, clock: Clock) -> None:
+    """A readout reusing an id, or about an engagement its sender was not party to,
+    is refused with the field named (it once failed on a database constraint)."""
+    pairs = [("us", "prc"), ("us", "jp")]
+    with hotline_sides(tmp_path, clock, ("us", "prc", "jp"), pairs) as s:
+        us, prc, jp = s["us"], s["prc"], s["jp"]
+        jp.hotline.add_office("jp-mod", level="defence_minister", title_en="M", title_zh="M")
+        sync(us, prc, jp)
+        with_jp = us.hotline.request(
+            from_office="us-secdef",
+            to_office="jp-mod",
+            mechanism="hotline-jp-us",
+            mode="call",
+            windows=[parse_window(window(clock), "w")],
+        )
+        with_prc = ask(us, clock)
+        sync(us, prc, jp)
+        first = prc.node.send(
+            to="us",
+            kind="readout",
+            body={"id": "ro-1", "engagement": with_prc, "text": "Fine.", "lang": "en"},
+        )
+        carry(prc, us)
+        again = prc.node.send(
+            to="us",
+            kind="readout",
+            body={"id": "ro-1", "engagement": with_prc, "text": "Other.", "lang": "en"},
+        )
+        _refused_on_receipt(us, "prc", again, "body.id")
+        outsider = Statement.create(
+            key=prc.node._key,
+            sender="prc",
+            to="us",
+            kind="readout",
+            seq=again.seq,
+            time=clock.now,
+            body={"id": "ro-2", "engagement": str(with_jp.body["id"]), "text": "Hm.", "lang": "en"},
+        )
+        _refused_on_receipt(us, "prc", outsider, "body.engagement")
+        assert first.id in {e["statement_id"] for e in us.hotline.timeline()}

@@ -169,6 +169,8 @@ class HotlineService(Engagements):
             InvalidInput: a bad id, level, title or time zone; an id already in use.
             NotFound: no pinned peer.
         """
+        if not office_id.startswith(f"{self.party}-"):
+            raise InvalidInput(f"must start with {self.party}-", field="id")
         rec = self._globals()
         if any(o.id == office_id for o in rec.directory.offices):
             raise InvalidInput(f"office {office_id!r} already exists", field="id")

@@ -9,7 +9,7 @@ global statements (directories, counterparts, mechanisms). What any of these
 cost does not grow with the number of statements held.
 
 The whole fold (:func:`redline.core.hotline.fold.fold` over every
-statement) stays the reference; ``tests/unit/test_hotline_projection.py``
+statement) stays the reference; ``tests/integration/test_hotline_projection.py``
 holds the two equal over random histories.
 """
 
@@ -21,10 +21,15 @@ from typing import Any
 
 from redline.core.hotline import kinds as k
 from redline.core.hotline.directory import Level
-from redline.core.hotline.fold import check_incoming, fold
+from redline.core.hotline.fold import IncomingCheck, fold
 from redline.core.hotline.history import PublicHistory, load_history
 from redline.core.hotline.record import Record
-from redline.core.hotline.threads import GLOBAL_KINDS, item_states, thread_names
+from redline.core.hotline.threads import (
+    GLOBAL_KINDS,
+    engagement_names,
+    item_states,
+    thread_names,
+)
 from redline.core.statement import Statement, format_time, parse_time
 from redline.store import hotline as store
 from redline.store.db import Connection
@@ -237,7 +242,7 @@ class HotlineState:
         if not hot:
             return  # messages, heartbeats: nothing to fold (and no query on the hot path)
         globals_ = self.parse(store.global_wires(conn))
-        names = {n for st in hot for n in thread_names(st)}
+        names = {n for st in hot for n in thread_names(st) + engagement_names(st)}
         known = store.threads_of(conn, names)
         loaded = {
             thread: self.parse(wires)
@@ -248,17 +253,32 @@ class HotlineState:
             sid: parse_time(time)
             for sid, time in store.acknowledged_times(conn, hot[0].sender, mine).items()
         }
+        held_all = [*globals_, *(s for held in loaded.values() for s in held), *hot]
+        as_of = max(s.sent_at for s in held_all)
+        # One fold per set of threads for the whole batch, each statement applied
+        # on top of it: a batch into a long thread costs one fold, not one each.
+        checks: dict[frozenset[str], IncomingCheck] = {}
+        history = self.history()
         for st in hot:
             own = thread_names(st)
-            threads = {known[n] for n in own if n in known}
-            held = globals_ + [s for t in sorted(threads) for s in loaded.get(t, [])]
-            check_incoming(
-                st, held=held, catalogue=catalogue(), history=self.history(), acknowledged=acked
-            )
+            threads = frozenset(known[n] for n in own + engagement_names(st) if n in known)
+            check = checks.get(threads)
+            if check is None:
+                held = globals_ + [s for t in sorted(threads) for s in loaded.get(t, [])]
+                check = checks[threads] = IncomingCheck(
+                    held, catalogue=catalogue(), history=history, acknowledged=acked, as_of=as_of
+                )
+            check.check(st)
             if st.kind in GLOBAL_KINDS or not own:
+                for key, other in checks.items():
+                    if key != threads:
+                        other.absorb(st)
                 globals_ = globals_ + [st]
                 continue
-            thread = known.get(own[0]) or next(iter(threads), own[0])
+            thread = known.get(own[0]) or next((known[n] for n in own if n in known), own[0])
             for n in own:
                 known.setdefault(n, thread)
             loaded.setdefault(thread, []).append(st)
+            for key, other in checks.items():
+                if thread in key and key != threads:
+                    other.absorb(st)

@@ -482,6 +482,9 @@ class NodeService:
             repo.lock_peer(conn, peer)
             known = repo.existing_ids(conn, (s.id for s in ordered))
             through = repo.last_in_seq(conn, peer)
+            # A node signs in time order (its log's times never go back), so a
+            # statement dated before the one before it was backdated.
+            previous = repo.in_time_at(conn, peer, through) if through else None
             fresh: list[Statement] = []
             seen: set[str] = set()
             for statement in ordered:
@@ -501,6 +504,14 @@ class NodeService:
                         expected=through + 1,
                         got=statement.seq,
                     )
+                if previous is not None and statement.time < previous:
+                    raise InvalidStatement(
+                        f"statement {statement.id[:16]} is dated {statement.time}, before "
+                        f"{peer!r}'s previous statement ({previous}); a node's times do not "
+                        "go back",
+                        field="time",
+                    )
+                previous = statement.time
                 through = statement.seq
                 fresh.append(statement)
                 seen.add(statement.id)

@@ -156,8 +156,9 @@ def global_wires(conn: Connection) -> list[bytes]:
 
 
 def threads_after(conn: Connection, time: str) -> list[str]:
-    """Threads whose last statement is signed after ``time``."""
-    rows = conn.execute(select(hotline_threads.c.thread).where(hotline_threads.c.last_time > time))
+    """Threads whose last statement is signed at or after ``time`` (the fold orders
+    statements of one time by sender, so one at the same time may come after)."""
+    rows = conn.execute(select(hotline_threads.c.thread).where(hotline_threads.c.last_time >= time))
     return [row.thread for row in rows]
 
 

@@ -47,6 +47,7 @@ from redline.store.record import mark_found_in_peer_log
 from redline.store.statements import (
     existing_ids,
     in_statement_at,
+    in_time_at,
     insert_statement,
     insert_statements,
     last_in_seq,
@@ -77,6 +78,7 @@ __all__ = [
     "existing_ids",
     "get_peer",
     "in_statement_at",
+    "in_time_at",
     "insert_statement",
     "insert_statements",
     "last_in_seq",

@@ -13,6 +13,7 @@ from redline.store.schema import sequences, statements
 __all__ = [
     "existing_ids",
     "in_statement_at",
+    "in_time_at",
     "insert_statement",
     "insert_statements",
     "last_in_seq",
@@ -159,6 +160,20 @@ def last_in_seq(conn: Connection, peer: str, stream: str = MAIN_STREAM) -> int:
     """The highest sequence number received from ``peer`` in ``stream`` (0 if none)."""
     value = conn.execute(_LAST_IN, {"b_peer": peer, "b_stream": stream}).scalar_one()
     return int(value or 0)
+
+
+def in_time_at(conn: Connection, peer: str, seq: int) -> str | None:
+    """The signed time of the main-stream statement received from ``peer`` at ``seq``."""
+    return conn.execute(
+        select(statements.c.time).where(
+            and_(
+                statements.c.direction == "in",
+                statements.c.peer == peer,
+                statements.c.stream == MAIN_STREAM,
+                statements.c.seq == seq,
+            )
+        )
+    ).scalar()
 
 
 def in_statement_at(conn: Connection, peer: str, seq: int) -> str | None:

@@ -74,6 +74,7 @@ from redline.core.hotline.requests import (
 from redline.core.statement import Statement, format_time, parse_time
 
 __all__ = [
+    "IncomingCheck",
     "check_due",
     "check_incoming",
     "fold",
@@ -349,6 +350,8 @@ class _Folder:
         )
 
     def _readout(self, st: Statement) -> None:
+        if any(r.id == st.body["id"] for r in self.r.readouts):
+            raise InvalidStatement(f"readout id {st.body['id']!r} is already used", field="body.id")
         self.r.readouts.append(
             Readout(
                 statement_id=st.id,
@@ -424,7 +427,7 @@ def mechanism_move(
                 field="status",
             ) from exc
         raise Conflict(
-            f"{mechanism.id} is {own} for {party}: {exc.message}", field="status"
+            f"{mechanism.id} is {own.value} for {party}: {exc.message}", field="status"
         ) from exc
 
 
@@ -535,18 +538,68 @@ def check_incoming(
     """
     if statement.kind not in k.HOTLINE_KINDS:
         return
-    k.check_horizon(statement.kind, statement.body, signed_at=statement.sent_at, horizon=horizon)
     # Fold as of the latest time anything held carries: the receiver's own acts
     # may be signed after the incoming one (they crossed on the wire).
     as_of = max([statement.sent_at, *(s.sent_at for s in held)])
-    record = fold(held, catalogue=catalogue, history=history, now=as_of)
-    try:
-        _check_sides(statement, record)
-        _Folder(record, history, acknowledged).apply(statement, strict=True)
-    except InvalidStatement:
-        raise
-    except RedlineError as exc:
-        raise InvalidStatement(exc.message, field=_body_field(exc)) from exc
+    IncomingCheck(
+        held,
+        catalogue=catalogue,
+        history=history,
+        acknowledged=acknowledged,
+        as_of=as_of,
+        horizon=horizon,
+    ).check(statement)
+
+
+class IncomingCheck:
+    """:func:`check_incoming` for a batch: ``held`` is folded once, as of
+    ``as_of``, and each statement checked is then applied on top of it, so a
+    batch of many statements into one long thread costs one fold, not one per
+    statement. ``absorb`` applies a statement checked elsewhere (a global
+    statement earlier in the batch) without checking it.
+    """
+
+    def __init__(
+        self,
+        held: Sequence[Statement],
+        *,
+        catalogue: PublicHistory,
+        history: PublicHistory | None,
+        acknowledged: Mapping[str, datetime] | None,
+        as_of: datetime,
+        horizon: timedelta = k.DEFAULT_HORIZON,
+    ) -> None:
+        self.record = fold(held, catalogue=catalogue, history=history, now=as_of)
+        self.history = history
+        self.acknowledged = acknowledged
+        self.horizon = horizon
+
+    def check(self, statement: Statement) -> None:
+        """Refuse ``statement`` if it breaks an order-independent rule against what
+        is held and what this check took in before; else take it in.
+
+        Raises:
+            InvalidStatement: naming ``body.<field>``.
+        """
+        if statement.kind not in k.HOTLINE_KINDS:
+            return
+        k.check_horizon(
+            statement.kind, statement.body, signed_at=statement.sent_at, horizon=self.horizon
+        )
+        try:
+            _check_sides(statement, self.record)
+            self.record.statements.append(statement)
+            _Folder(self.record, self.history, self.acknowledged).apply(statement, strict=True)
+        except InvalidStatement:
+            raise
+        except RedlineError as exc:
+            raise InvalidStatement(exc.message, field=_body_field(exc)) from exc
+
+    def absorb(self, statement: Statement) -> None:
+        """Take in ``statement`` as the fold would (an illegal step is refused, not
+        raised). Raises nothing."""
+        self.record.statements.append(statement)
+        _Folder(self.record, self.history, self.acknowledged).apply(statement)
 
 
 def _check_sides(st: Statement, record: Record) -> None:
@@ -581,12 +634,33 @@ def _check_sides(st: Statement, record: Record) -> None:
             raise InvalidStatement(f"only {call.to_party} can {b['action']}", field="body.call")
         if st.sent_at >= call.placed_at + record.ring_timeouts[call.id]:
             raise InvalidStatement(f"call {call.id} was missed: it rang out", field="body.call")
+    elif st.kind in (k.READOUT, k.JOINT_SUMMARY):
+        _check_engagement(st, record)
     elif st.kind == k.COUNTERPART:
         own = next((o for o in record.directory.offices if o.id == b["own_office"]), None)
         if own is None or own.party != st.sender:
             raise InvalidStatement(
                 f"{b['own_office']} is not an office of {st.sender}", field="body.own_office"
             )
+
+
+def _check_engagement(st: Statement, record: Record) -> None:
+    """A readout or joint summary is about an engagement its sender was party to."""
+    ident = st.body["engagement"]
+    found = record.requests.get(ident) or record.calls.get(ident)
+    if found is not None:
+        parties = {found.from_party, found.to_party}
+    else:
+        history = record.history
+        contact = next((c for c in history.contacts if c.id == ident), None) if history else None
+        if contact is None:
+            raise InvalidStatement(f"no engagement {ident!r}", field="body.engagement")
+        parties = {record.directory.office(o).party for o in contact.office_ids}
+    if st.sender not in parties or st.to not in parties:
+        raise InvalidStatement(
+            f"{ident} is an engagement of {' and '.join(sorted(parties))}",
+            field="body.engagement",
+        )
 
 
 def check_due(

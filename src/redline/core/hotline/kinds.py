@@ -231,7 +231,7 @@ def _positive_int(body: Mapping[str, Any], name: str, maximum: int) -> None:
 
 def _directory(body: Mapping[str, Any]) -> None:
     _only(body, {"party", "name_en", "name_zh", "time_zone", "offices", "holdings"})
-    _ident(body, "party")
+    party = _ident(body, "party")
     for name in ("name_en", "name_zh"):
         _text(body, name, limit=200)
     _text(body, "time_zone", limit=100)
@@ -241,7 +241,11 @@ def _directory(body: Mapping[str, Any]) -> None:
         where = f"body.offices[{i}]"
         office = _object(raw, where)
         _only(office, {"id", "title_en", "title_zh", "level", "seats"}, where)
-        office_ids.add(_ident(office, "id", where))
+        office_id = _ident(office, "id", where)
+        if not office_id.startswith(f"{party}-"):
+            # Office ids are the party's own namespace: no party can take another's.
+            raise InvalidStatement(f"must start with {party}-", field=f"{where}.id")
+        office_ids.add(office_id)
         _text(office, "title_en", where, limit=300)
         _text(office, "title_zh", where, limit=300)
         _choice(office, "level", levels, where)

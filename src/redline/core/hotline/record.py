@@ -210,9 +210,18 @@ def with_party(directory: Directory, body: Mapping[str, Any]) -> Directory:
     """``directory`` with the publisher's part replaced by a ``directory`` body.
 
     Raises:
-        InvalidStatement: the body lists an office another party holds.
+        InvalidStatement: the body lists an office another party holds, or leaves
+            out one the party published before (an office is never removed: items
+            name it).
     """
     pid = body["party"]
+    listed = {o["id"] for o in body["offices"]}
+    for office in directory.offices:
+        if office.party == pid and office.id not in listed:
+            raise InvalidStatement(
+                f"{office.id} is missing; a directory keeps every office it published",
+                field="body.offices",
+            )
     # The body rule ties every holding to one of body["offices"]; those must be
     # the publisher's own, not an office the other party holds.
     owners = {o.id: o.party for o in directory.offices}

@@ -10,14 +10,16 @@ exist before a request names it).
 
 So the state of a thread is the reference fold (:func:`~.fold.fold`) of
 that thread's statements together with the global ones, and the node keeps
-that state per thread (DESIGN.md, "State: applied once, read many times"):
+that state per thread (docs/design.md, "State: applied once, read many times"):
 storing a statement re-folds the one thread it belongs to, whatever else the
 node holds. Because each thread is folded from its own statements in signed
 time order, the order in which statements arrive does not change the result.
 
 Each thread is named by its first item (``request:<id>``, ``call:<id>``,
-``summary:<id>``, ``readout:<id>``); a statement may name items of one thread
-only (a counter names the request it answers and the new request it makes).
+``summary:<id>``, ``readout:<id>``). A statement names items of one thread (a
+counter names the request it answers and the new request it makes); one that
+would join two threads (a counter reusing another request's id) is refused by
+the fold before it is stored, since the check folds every thread it names.
 
 Nothing here raises for a bad statement: the body rules have run before.
 """
@@ -40,6 +42,7 @@ __all__ = [
     "GLOBAL_KINDS",
     "ItemKind",
     "ItemState",
+    "engagement_names",
     "item_name",
     "item_states",
     "thread_names",
@@ -89,6 +92,16 @@ def thread_names(st: Statement) -> tuple[str, ...]:
         return (item_name(ItemKind.SUMMARY, b["summary"]),)
     if kind == k.READOUT:
         return (item_name(ItemKind.READOUT, b["id"]),)
+    return ()
+
+
+def engagement_names(st: Statement) -> tuple[str, ...]:
+    """The items a readout or joint summary is about (a request or a call with the
+    engagement's id), which a check of it must see; ``()`` for other kinds.
+    Raises nothing."""
+    if st.kind in (k.READOUT, k.JOINT_SUMMARY):
+        ident = st.body["engagement"]
+        return (item_name(ItemKind.REQUEST, ident), item_name(ItemKind.CALL, ident))
     return ()
 
 
