@@ -25,7 +25,7 @@ from pathlib import Path
 from redline.core.errors import InvalidInput
 from redline.core.statement import format_time
 from redline.node import NodeDir, init_node, load_node
-from redline.service.hotline import HotlineService, load_history_into
+from redline.service.hotline import HotlineService
 from redline.service.node import NodeService, system_clock
 from redline.store import repo
 from redline.store.db import open_store
@@ -140,12 +140,12 @@ def prepare_demo(directory: Path, parties: Sequence[str] = DEFAULT_PARTIES) -> l
                     repo.add_peer(conn, other.identity(), url, format_time(system_clock()))
             # The public history, shown as public record, and each party's directory
             # published to its peers as signed statements (once).
-            if spec.history:
-                load_history_into(node.path)
             service = NodeService(
                 party=node.config.party, signing_key=node.signing_key(), store=store
             )
             hotline = HotlineService(service, node_path=node.path, name=node.config.name)
+            if spec.history:
+                hotline.load_history()
             held = {o["id"] for p in hotline.directory()["parties"] for o in p["offices"]}
             for office in spec.offices:
                 if office.id not in held:

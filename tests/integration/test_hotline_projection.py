@@ -358,3 +358,30 @@ def test_a_database_from_before_the_projection_is_indexed_and_folded(tmp_path: P
                 assert after[key] == before[key], key
         finally:
             store.dispose()
+
+
+def test_loading_the_history_folds_every_thread_again(tmp_path: Path) -> None:
+    """The public history is part of what every fold reads (its mechanism events,
+    its record ids): loading it must not leave the projection behind the fold."""
+    from redline.service.hotline import HotlineService
+
+    clock = Clock()
+    with hotline_sides(tmp_path, clock, ("us", "prc", "jp"), PAIRS) as sides:
+        us = sides["us"]
+        sides["jp"].hotline.add_office(
+            "jp-mod", level="defence_minister", title_en="Minister", title_zh="大臣"
+        )
+        # Before the history, dtl has no status: us may declare it active.
+        us.hotline.set_mechanism(mechanism="dtl", status="active", reason="In use")
+        sync(*sides.values())
+        history = History(sides, clock, random.Random(11))
+        for _ in range(60):
+            history.step()
+        sync(*sides.values())
+        us.hotline = HotlineService(us.node, node_path=tmp_path / "us")
+        us.hotline.load_history()  # the history has dtl active by us since 2021
+        frozen = clock.now
+        us.node.clock = lambda: frozen
+        _assert_projection_is_the_fold(us, frozen)
+        refused = {r["kind"] for r in us.hotline.board()["refused"]}
+        assert "mechanism-status" in refused

@@ -27,7 +27,9 @@ def _get_all(app: Any) -> dict[str, httpx.Response]:
 
 
 def test_no_page_of_the_api_or_the_link_loads_from_elsewhere() -> None:
-    api = create_api_app(cast(Any, None), token="t", identity=cast(Any, None))
+    api = create_api_app(
+        cast(Any, None), token="t", identity=cast(Any, None), hotline=cast(Any, object())
+    )
     link = create_link_app(cast(Any, None), record=cast(Any, object()))
     for app in (api, link):
         for path, answer in _get_all(app).items():

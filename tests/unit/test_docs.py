@@ -181,7 +181,9 @@ def http_routes() -> list[str]:
 
     # Building the apps only registers routes; nothing calls the service.
     apps = [
-        create_api_app(cast(Any, None), token="t", identity=cast(Any, None)),
+        create_api_app(
+            cast(Any, None), token="t", identity=cast(Any, None), hotline=cast(Any, object())
+        ),
         create_link_app(cast(Any, None), record=cast(Any, object())),
     ]
     routes = []

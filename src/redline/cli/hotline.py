@@ -22,7 +22,6 @@ from redline.core.statement import Statement
 from redline.node import load_node
 from redline.service.hotline import (
     HotlineService,
-    load_history_into,
     parse_day,
     parse_when,
     parse_window,
@@ -664,7 +663,8 @@ def calendar(
 def history_load(path: DirArg) -> None:
     """Load the packaged public history into the node (shown as public record)."""
     guard(lambda: load_node(path))
-    target = guard(lambda: load_history_into(path))
+    with _hotline(path) as hotline:
+        target = guard(hotline.load_history)
     typer.echo(f"public history loaded into {target}")
 
 

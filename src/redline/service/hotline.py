@@ -24,6 +24,7 @@ import json
 import threading
 from dataclasses import replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound
@@ -78,6 +79,21 @@ class HotlineService(Engagements):
     Registers the receipt-time check and the projection's upkeep with ``node`` on
     construction.
     """
+
+    def load_history(self) -> Path:
+        """Load the packaged public history into the node directory, and fold every
+        thread again: the history's records and mechanism events are part of what
+        each fold reads. Returns the file's path.
+
+        Raises:
+            InvalidInput: the node has no directory.
+        """
+        if self.node_path is None:
+            raise InvalidInput("this node has no directory to load the history into", field="dir")
+        target = load_history_into(self.node_path)
+        with self.node.store.write() as conn:
+            self.state.refold_all(conn)
+        return target
 
     # -- directory ----------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from redline.core.hotline.threads import ItemKind, item_name
 from redline.core.statement import Statement, format_time
 from redline.service.hotline_state import HotlineState
 from redline.service.node import NodeService
+from redline.store import hotline as store
 from redline.store.db import Connection
 
 __all__ = [
@@ -155,6 +156,12 @@ class HotlineBase:
         self._history: tuple[float, PublicHistory] | None = None
         self._lock = threading.Lock()
         self.state = HotlineState(history=self.history)
+        # One projection per node: a later service replaces an earlier one's hooks
+        # (two would index every statement twice).
+        for hooks in (node.receive_checks, node.on_stored):
+            hooks[:] = [
+                h for h in hooks if not isinstance(getattr(h, "__self__", None), HotlineState)
+            ]
         node.receive_checks.append(self.state.check_incoming)
         node.on_stored.append(self.state.apply)
         with node.store.read() as conn:
@@ -233,6 +240,7 @@ class HotlineBase:
         """
 
         def in_transaction(conn: Connection, at: datetime) -> None:
+            store.lock_projection(conn)
             try:
                 k.check_horizon(kind, body, signed_at=at, horizon=self.horizon)
             except InvalidStatement as exc:

@@ -39,8 +39,9 @@ __all__ = ["HotlineState", "catalogue"]
 
 _catalogue: PublicHistory | None = None
 
-#: Parsed statements kept by their wire bytes; statements never change.
-_CACHE_LIMIT = 50_000
+#: Parsed statements kept by their wire bytes (statements never change), up to
+#: this many bytes of wire; the cache starts again when it is full.
+_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def catalogue() -> PublicHistory:
@@ -64,6 +65,7 @@ class HotlineState:
     def __init__(self, *, history: Callable[[], PublicHistory | None]) -> None:
         self.history = history
         self._parsed: dict[bytes, Statement] = {}
+        self._cached_bytes = 0
 
     def parse(self, wires: Iterable[bytes]) -> list[Statement]:
         """Statements from stored wire bytes (parsed once per process). Raises nothing
@@ -73,9 +75,11 @@ class HotlineState:
         for wire in wires:
             st = cache.get(wire)
             if st is None:
-                if len(cache) >= _CACHE_LIMIT:
+                if self._cached_bytes + len(wire) > _CACHE_BYTES:
                     cache.clear()
+                    self._cached_bytes = 0
                 st = cache[wire] = Statement.from_wire(wire)
+                self._cached_bytes += len(wire)
             out.append(st)
         return out
 
@@ -118,6 +122,7 @@ class HotlineState:
         hot = [st for st in stored if st.kind in k.HOTLINE_KINDS]
         if not hot:
             return
+        store.lock_projection(conn)
         known = store.threads_of(conn, {n for st in hot for n in thread_names(st)})
         indexed: list[store.Indexed] = []
         touched: set[str] = set()
@@ -173,6 +178,15 @@ class HotlineState:
         record = self._fold(held, max(s.sent_at for s in held))
         refused = {r.statement_id: r.reason for r in record.refused}
         store.save_refusals(conn, {s.id: refused.get(s.id) for s in held})
+
+    def refold_all(self, conn: Connection) -> int:
+        """Fold every thread and the global statements again (the public history,
+        which every fold reads, has changed); return how many threads. Raises
+        nothing new."""
+        store.lock_projection(conn)
+        store.mark_all_stale(conn)
+        self._refold_globals(conn)
+        return self.refresh_stale(conn)
 
     def threads_stale(self, conn: Connection) -> list[str]:
         """Threads a migration indexed and no node has folded yet."""
@@ -241,6 +255,7 @@ class HotlineState:
         hot = [st for st in fresh if st.kind in k.HOTLINE_KINDS]
         if not hot:
             return  # messages, heartbeats: nothing to fold (and no query on the hot path)
+        store.lock_projection(conn)
         globals_ = self.parse(store.global_wires(conn))
         names = {n for st in hot for n in thread_names(st) + engagement_names(st)}
         known = store.threads_of(conn, names)

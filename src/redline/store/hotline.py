@@ -35,6 +35,8 @@ __all__ = [
     "ThreadState",
     "index_statements",
     "latest_contact_threads",
+    "lock_projection",
+    "mark_all_stale",
     "open_threads",
     "recent_refused",
     "save_refusals",
@@ -80,6 +82,19 @@ def acknowledged_times(conn: Connection, peer: str, ids: Collection[str]) -> dic
 
 
 # -- the thread index ---------------------------------------------------------------
+
+
+#: PostgreSQL advisory lock key for the hotline projection (any fixed number).
+_PROJECTION_LOCK = 0x7265646C  # "redl"
+
+
+def lock_projection(conn: Connection) -> None:
+    """Serialise the transactions that read and rewrite the projection, until
+    this one ends: PostgreSQL's writers run concurrently (a send and a receive
+    touching one thread would each miss the other's statement); SQLite already
+    has one writer."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_PROJECTION_LOCK)))
 
 
 def threads_of(conn: Connection, names: Collection[str]) -> dict[str, str]:
@@ -160,6 +175,11 @@ def threads_after(conn: Connection, time: str) -> list[str]:
     statements of one time by sender, so one at the same time may come after)."""
     rows = conn.execute(select(hotline_threads.c.thread).where(hotline_threads.c.last_time >= time))
     return [row.thread for row in rows]
+
+
+def mark_all_stale(conn: Connection) -> None:
+    """Mark every thread to be folded again (what every fold reads has changed)."""
+    conn.execute(update(hotline_threads).values(stale=True))
 
 
 def stale_threads(conn: Connection) -> list[str]:

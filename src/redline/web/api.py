@@ -56,7 +56,7 @@ def create_api_app(
     identity: Identity,
     hotline: HotlineService | None = None,
 ) -> ASGIApp:
-    """The operator API application (``hotline`` is built on first use if not given).
+    """The operator API application (``hotline`` is built here if not given).
 
     Its POSTs honour ``Idempotency-Key`` (:mod:`redline.web.idempotency`).
     Raises nothing.
@@ -136,11 +136,11 @@ def create_api_app(
     async def status() -> dict[str, Any]:
         return await run_in_threadpool(service.status)
 
-    hotlines = [hotline] if hotline is not None else []
+    # Built now, not on the first hotline call: building it registers the
+    # projection's upkeep, which must see every statement stored from here on.
+    hotlines = [hotline if hotline is not None else HotlineService(service)]
 
     def get_hotline() -> HotlineService:
-        if not hotlines:
-            hotlines.append(HotlineService(service))
         return hotlines[0]
 
     # Added route by route (not include_router) so the app lists them, as docs tests expect.
