@@ -6,7 +6,6 @@ Registered on the ``redline`` app by :func:`register`. Errors print one line,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from redline.cli.common import echo_json, echo_table, guard, open_service
+from redline.cli.common import echo_json, echo_safe, echo_table, guard, open_service
 from redline.core.hotline.calls import CallMode
 from redline.core.hotline.requests import Mode
 from redline.core.statement import Statement
@@ -55,7 +54,7 @@ def _hotline(path: Path) -> Iterator[HotlineService]:
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    echo_json(value)
 
 
 def _duration(seconds: int) -> str:
@@ -95,19 +94,19 @@ def directory(
         _print_json(view)
         return
     for party in view["parties"]:
-        typer.echo(
+        echo_safe(
             f"{party['id']}  {party['name_en']} / {party['name_zh']}  ({party['time_zone']})"
         )
         for o in party["offices"]:
             holders = ", ".join(o["holders_now"]) or "vacant"
-            typer.echo(
+            echo_safe(
                 f"  {o['id']:22} {o['level']:18} {o['title_en']} / {o['title_zh']}: {holders}"
             )
     typer.echo("counterparts:")
     for line in view["counterparts"]:
         views = "; ".join(f"{v['party']} says {v['counterpart_office']}" for v in line["views"])
         mark = "DISPUTED " if line["disputed"] else ""
-        typer.echo(f"  {mark}{line['office']}: {views}")
+        echo_safe(f"  {mark}{line['office']}: {views}")
 
 
 def counterpart(
@@ -444,7 +443,7 @@ def board(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
         echo_json(view)
         return
     scope = f" with {view['peer']}" if view.get("peer") else ""
-    typer.echo(f"board of {view['party']}{scope} at {view['now']}")
+    echo_safe(f"board of {view['party']}{scope} at {view['now']}")
     typer.echo("\nlast contact by level:")
     echo_table(
         ["level", "last contact", "days since", "contact"],
