@@ -94,9 +94,7 @@ def directory(
         _print_json(view)
         return
     for party in view["parties"]:
-        echo_safe(
-            f"{party['id']}  {party['name_en']} / {party['name_zh']}  ({party['time_zone']})"
-        )
+        echo_safe(f"{party['id']}  {party['name_en']} / {party['name_zh']}  ({party['time_zone']})")
         for o in party["offices"]:
             holders = ", ".join(o["holders_now"]) or "vacant"
             echo_safe(
@@ -206,15 +204,20 @@ def request(
     to_office: Annotated[str, typer.Option(help="The other party's office asked.")],
     mechanism: Annotated[str, typer.Option(help="Mechanism id, e.g. dtl, dpct.")],
     window: Annotated[
-        list[str], typer.Option(help="Proposed START/END (RFC 3339, with zone); repeatable.")
+        list[str],
+        typer.Option(
+            metavar="START/END", help="Proposed START/END (RFC 3339, with zone); repeatable."
+        ),
     ],
     mode: Annotated[Mode, typer.Option(help="How the engagement would happen.")] = Mode.CALL,
     deadline: Annotated[
         str | None, typer.Option(help="Answer by (default: the mechanism's window).")
     ] = None,
-    agenda: Annotated[list[str] | None, typer.Option(help="Agenda item; repeatable.")] = None,
+    agenda: Annotated[
+        list[str] | None, typer.Option(metavar="TEXT", help="Agenda item; repeatable.")
+    ] = None,
     note: Annotated[
-        list[str] | None, typer.Option(help="Precondition or obstacle; repeatable.")
+        list[str] | None, typer.Option(metavar="TEXT", help="Precondition or obstacle; repeatable.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -238,7 +241,7 @@ def request(
 
 def respond(
     path: DirArg,
-    request_id: Annotated[str, typer.Argument(help="The request to answer.")],
+    request_id: Annotated[str, typer.Argument(metavar="REQUEST", help="The request to answer.")],
     accept: Annotated[
         str | None, typer.Option(help="Accept, choosing this proposed START/END.")
     ] = None,
@@ -247,7 +250,8 @@ def respond(
         str | None, typer.Option(help="Counter: offer this office of ours instead.")
     ] = None,
     counter_window: Annotated[
-        list[str] | None, typer.Option(help="Counter-proposed START/END; repeatable.")
+        list[str] | None,
+        typer.Option(metavar="START/END", help="Counter-proposed START/END; repeatable."),
     ] = None,
     counter_deadline: Annotated[
         str | None, typer.Option(help="Deadline of the counter-proposal (default 48 h).")
@@ -277,7 +281,7 @@ def respond(
 
 def withdraw(
     path: DirArg,
-    request_id: Annotated[str, typer.Argument(help="Our open request.")],
+    request_id: Annotated[str, typer.Argument(metavar="REQUEST", help="Our open request.")],
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
@@ -316,7 +320,9 @@ def call_place(
 
 @call_app.command("answer")
 def call_answer(
-    path: DirArg, call_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False
+    path: DirArg,
+    call_id: Annotated[str, typer.Argument(metavar="CALL", help="The call's id.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Answer a ringing call addressed to this party."""
     _act(path, as_json, lambda h: h.call_event(call_id, "answer"))
@@ -325,7 +331,7 @@ def call_answer(
 @call_app.command("decline")
 def call_decline(
     path: DirArg,
-    call_id: Annotated[str, typer.Argument()],
+    call_id: Annotated[str, typer.Argument(metavar="CALL", help="The call's id.")],
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
@@ -335,7 +341,9 @@ def call_decline(
 
 @call_app.command("end")
 def call_end(
-    path: DirArg, call_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False
+    path: DirArg,
+    call_id: Annotated[str, typer.Argument(metavar="CALL", help="The call's id.")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Hang up an answered call."""
     _act(path, as_json, lambda h: h.call_event(call_id, "end"))
@@ -344,8 +352,8 @@ def call_end(
 @call_app.command("say")
 def call_say(
     path: DirArg,
-    call_id: Annotated[str, typer.Argument()],
-    text: Annotated[str, typer.Argument(help="What to say.")],
+    call_id: Annotated[str, typer.Argument(metavar="CALL", help="The call's id.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="What to say.")],
     lang: Annotated[str, typer.Option(help="Language of the text (en, zh).")] = "en",
     as_json: JsonOpt = False,
 ) -> None:
@@ -359,7 +367,9 @@ def call_say(
 def _mechanism(status: str) -> Callable[..., None]:
     def command(
         path: DirArg,
-        mechanism: Annotated[str, typer.Argument(help="Mechanism id, e.g. dpct.")],
+        mechanism: Annotated[
+            str, typer.Argument(metavar="MECHANISM", help="Mechanism id, e.g. dpct.")
+        ],
         reason: Annotated[str, typer.Option(help="The stated reason.")],
         to: Annotated[
             str | None,
@@ -391,8 +401,10 @@ mechanism_app.command("activate")(_mechanism("active"))
 @readout_app.command("file")
 def readout_file(
     path: DirArg,
-    engagement: Annotated[str, typer.Argument(help="Request, call or contact id.")],
-    text: Annotated[str, typer.Argument(help="This party's readout.")],
+    engagement: Annotated[
+        str, typer.Argument(metavar="ENGAGEMENT", help="Request, call or contact id.")
+    ],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="This party's readout.")],
     lang: Annotated[str, typer.Option(help="Language of the text.")] = "en",
     as_json: JsonOpt = False,
 ) -> None:
@@ -403,8 +415,10 @@ def readout_file(
 @readout_app.command("joint")
 def readout_joint(
     path: DirArg,
-    engagement: Annotated[str, typer.Argument(help="Request, call or contact id.")],
-    text: Annotated[str, typer.Argument(help="The proposed joint summary.")],
+    engagement: Annotated[
+        str, typer.Argument(metavar="ENGAGEMENT", help="Request, call or contact id.")
+    ],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The proposed joint summary.")],
     lang: Annotated[str, typer.Option(help="Language of the text.")] = "en",
     as_json: JsonOpt = False,
 ) -> None:
@@ -415,7 +429,9 @@ def readout_joint(
 @readout_app.command("sign")
 def readout_sign(
     path: DirArg,
-    summary_id: Annotated[str, typer.Argument(help="The other party's joint summary.")],
+    summary_id: Annotated[
+        str, typer.Argument(metavar="SUMMARY", help="The other party's joint summary.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Co-sign the other party's joint summary."""
