@@ -14,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,17 +28,20 @@ from rich.text import Text
 from redline.core.errors import RedlineError
 from redline.core.text import printable, printable_json
 from redline.node import NodeDir, load_node
+from redline.service.hotline import HotlineService
 from redline.service.node import NodeService
 from redline.store.db import open_store
 
 __all__ = [
     "DirArg",
     "JsonOpt",
+    "duration",
     "echo_json",
     "echo_safe",
     "echo_table",
     "fail",
     "guard",
+    "open_hotline",
     "open_service",
 ]
 
@@ -157,3 +161,24 @@ def open_service(path: Path) -> Iterator[tuple[NodeDir, NodeService]]:
         )
     finally:
         store.dispose()
+
+
+@contextmanager
+def open_hotline(path: Path) -> Iterator[HotlineService]:
+    """The hotline service of the node at ``path``, with its configured name and
+    time horizon; the store is closed on exit. Fails (exit 2) as
+    :func:`open_service` does."""
+    with open_service(path) as (node, service):
+        yield HotlineService(
+            service,
+            node_path=node.path,
+            name=node.config.name,
+            horizon=timedelta(days=node.config.time_horizon_days),
+        )
+
+
+def duration(seconds: int) -> str:
+    """Time left as a watch officer reads it: 47h 59m, 12m 5s. Raises nothing."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"

@@ -9,7 +9,7 @@ transaction that signs it, against the state of the threads it concerns
 statement will carry; on any error nothing is stored.
 
 Statements from peers are checked on receipt
-(:func:`redline.core.hotline.fold.check_incoming`, registered as one of the
+(:func:`redline.core.hotline.checks.check_incoming`, registered as one of the
 node's ``receive_checks``); see that module for which rules are refused on
 receipt (422, nothing stored) and which are folded as refused events.
 
@@ -45,16 +45,14 @@ from redline.service.hotline_base import (
     parse_window,
 )
 from redline.service.hotline_engagements import Engagements
-from redline.service.hotline_state import catalogue
-from redline.service.hotline_views import (
-    add_tallies,
-    board_for_peer,
-    board_view,
+from redline.service.hotline_records import (
     calendar_ics,
     directory_view,
     timeline_for_peer,
     timeline_view,
 )
+from redline.service.hotline_state import catalogue
+from redline.service.hotline_views import add_tallies, board_for_peer, board_view
 
 __all__ = [
     "BOARD_RECENT",

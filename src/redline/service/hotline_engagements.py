@@ -16,7 +16,7 @@ from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFou
 from redline.core.hotline import kinds as k
 from redline.core.hotline._checks import check_enum
 from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, CallMode, call_view
-from redline.core.hotline.fold import check_due
+from redline.core.hotline.checks import check_due
 from redline.core.hotline.lifecycle import CallAction, CallState, RequestState
 from redline.core.hotline.record import Record
 from redline.core.hotline.requests import (

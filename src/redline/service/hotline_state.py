@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from redline.core.hotline import kinds as k
+from redline.core.hotline.checks import IncomingCheck
 from redline.core.hotline.directory import Level
-from redline.core.hotline.fold import IncomingCheck, fold
+from redline.core.hotline.fold import fold
 from redline.core.hotline.history import PublicHistory, load_history
 from redline.core.hotline.record import Record
 from redline.core.hotline.threads import (
@@ -250,7 +251,7 @@ class HotlineState:
 
         Raises:
             InvalidStatement: naming ``body.<field>`` (see
-                :func:`redline.core.hotline.fold.check_incoming`).
+                :func:`redline.core.hotline.checks.check_incoming`).
         """
         hot = [st for st in fresh if st.kind in k.HOTLINE_KINDS]
         if not hot:

@@ -484,14 +484,16 @@ class NodeService:
             through = repo.last_in_seq(conn, peer)
             # A node signs in time order (its log's times never go back), so a
             # statement dated before the one before it was backdated.
-            previous = repo.in_time_at(conn, peer, through) if through else None
+            last = repo.in_statement_at(conn, peer, through) if through else None
+            previous = None if last is None else str(last.time)
             fresh: list[Statement] = []
             seen: set[str] = set()
             for statement in ordered:
                 if statement.id in known or statement.id in seen:
                     continue
                 if statement.seq <= through:
-                    holder = repo.in_statement_at(conn, peer, statement.seq)
+                    held = repo.in_statement_at(conn, peer, statement.seq)
+                    holder = None if held is None else held.id
                     raise InvalidStatement(
                         f"sequence number {statement.seq} from {peer!r} was already used by "
                         f"statement {str(holder)[:16]}; refusing a second statement at it",

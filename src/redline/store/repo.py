@@ -47,7 +47,6 @@ from redline.store.record import mark_found_in_peer_log
 from redline.store.statements import (
     existing_ids,
     in_statement_at,
-    in_time_at,
     insert_statement,
     insert_statements,
     last_in_seq,
@@ -78,7 +77,6 @@ __all__ = [
     "existing_ids",
     "get_peer",
     "in_statement_at",
-    "in_time_at",
     "insert_statement",
     "insert_statements",
     "last_in_seq",

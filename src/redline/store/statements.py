@@ -13,7 +13,6 @@ from redline.store.schema import sequences, statements
 __all__ = [
     "existing_ids",
     "in_statement_at",
-    "in_time_at",
     "insert_statement",
     "insert_statements",
     "last_in_seq",
@@ -162,10 +161,11 @@ def last_in_seq(conn: Connection, peer: str, stream: str = MAIN_STREAM) -> int:
     return int(value or 0)
 
 
-def in_time_at(conn: Connection, peer: str, seq: int) -> str | None:
-    """The signed time of the main-stream statement received from ``peer`` at ``seq``."""
+def in_statement_at(conn: Connection, peer: str, seq: int) -> Any | None:
+    """The main-stream statement received from ``peer`` at ``seq`` (its ``id`` and
+    signed ``time``), or None."""
     return conn.execute(
-        select(statements.c.time).where(
+        select(statements.c.id, statements.c.time).where(
             and_(
                 statements.c.direction == "in",
                 statements.c.peer == peer,
@@ -173,21 +173,7 @@ def in_time_at(conn: Connection, peer: str, seq: int) -> str | None:
                 statements.c.seq == seq,
             )
         )
-    ).scalar()
-
-
-def in_statement_at(conn: Connection, peer: str, seq: int) -> str | None:
-    """The id of the main-stream statement received from ``peer`` at ``seq``."""
-    return conn.execute(
-        select(statements.c.id).where(
-            and_(
-                statements.c.direction == "in",
-                statements.c.peer == peer,
-                statements.c.stream == MAIN_STREAM,
-                statements.c.seq == seq,
-            )
-        )
-    ).scalar_one_or_none()
+    ).first()
 
 
 def set_receipt(conn: Connection, ids: Sequence[str], receipt_id: str) -> None:
