@@ -1,0 +1,233 @@
+"""Messages between the parties: sending with a precedence, the addressee
+operator's acknowledgement, and the view of what awaits one.
+
+:class:`MessageActs` is part of :class:`~redline.service.node.NodeService`,
+which provides ``send``, the store and the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from redline.core.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidStatement,
+    NotFound,
+)
+from redline.core.hotline._checks import check_enum
+from redline.core.hotline.lifecycle import Precedence, ack_deadline, ack_state
+from redline.core.statement import (
+    Statement,
+    format_time,
+    parse_time,
+)
+from redline.store import repo
+from redline.store.db import Store
+
+__all__ = ["MessageActs"]
+
+
+class MessageActs:
+    """The message use cases of a node (see :class:`NodeService`)."""
+
+    party: str
+    store: Store
+    clock: Callable[[], datetime]
+
+    def send(
+        self,
+        *,
+        to: str,
+        kind: str,
+        body: Mapping[str, Any],
+        check: Callable[[Connection, datetime], None] | None = None,
+        then: Callable[[Connection, Statement], None] | None = None,
+    ) -> Statement:
+        """Sign and queue a statement (:meth:`NodeService.send`).
+
+        Raises NotImplementedError here; NodeService provides it.
+        """
+        raise NotImplementedError
+
+    def send_message(
+        self, *, to: str, precedence: str, subject: str, text: str, lang: str = "en"
+    ) -> Statement:
+        """Send a message with a precedence.
+
+        Raises :class:`InvalidInput` naming the bad field, :class:`NotFound`
+        for an unpinned addressee.
+        """
+        precedence = check_enum(precedence, Precedence, "precedence")
+        body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
+        return self.send(to=to, kind="message", body=body)
+
+    def acknowledge(self, message_ref: str) -> Statement:
+        """Sign this operator's acknowledgement of a message received from a peer.
+
+        ``message_ref`` is the message's id or, as ``redline messages`` prints
+        it, its first 8 or more hex characters (they must name one message
+        received from a peer). The receipt a node returns says the message
+        arrived; an ``ack`` says a person read it. ``redline verify`` counts a
+        FLASH or IMMEDIATE message answered only by an ack (docs/record.md).
+
+        Raises :class:`NotFound` if no such statement is stored,
+        :class:`InvalidInput` for a malformed or ambiguous reference or a
+        statement that is not a message received from a peer, and
+        :class:`Conflict` if it is acknowledged already.
+        """
+        with self.store.read() as conn:
+            message_id = self._resolve_message(conn, message_ref)
+            peer = self._message_to_acknowledge(conn, message_id)
+
+        def unacknowledged(conn: Connection, _at: datetime) -> None:
+            self._message_to_acknowledge(conn, message_id)  # again, in the transaction
+
+        def link(conn: Connection, ack: Statement) -> None:
+            repo.set_ack(conn, message_id, ack.id)
+
+        return self.send(
+            to=peer, kind="ack", body={"message": message_id}, check=unacknowledged, then=link
+        )
+
+    def messages(self, *, pending: bool = False) -> list[dict[str, Any]]:
+        """Every message, either way, with its acknowledgement as of now.
+
+        ``ack_state`` is ``sent`` (awaiting the addressee's ack, in time),
+        ``overdue`` (past ``ack_deadline``: 10 minutes for FLASH, 30 for
+        IMMEDIATE, 3 hours for PRIORITY, 24 for ROUTINE) or ``acknowledged``.
+        ``pending`` keeps only those not acknowledged. Raises nothing.
+        """
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = repo.messages(conn, pending=pending)
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            # Stored statements were checked when they were stored: read the body
+            # of the signed bytes, without parsing the whole statement again.
+            body = orjson.loads(row.wire)["body"]
+            precedence = Precedence(body["precedence"])
+            sent_at = parse_time(row.time)
+            acknowledged_at = None
+            if row.ack_time is not None:
+                # The two parties' clocks differ: an ack may carry a time before
+                # the message's (or after this node's now). It still answers it.
+                acknowledged_at = max(parse_time(row.ack_time), sent_at)
+            state = ack_state(
+                precedence=precedence,
+                sent_at=sent_at,
+                acknowledged_at=acknowledged_at,
+                escalated_at=None,
+                now=max(now, sent_at, acknowledged_at or sent_at),
+            )
+            out.append(
+                {
+                    "id": row.id,
+                    "direction": row.direction,
+                    "peer": row.peer,
+                    "precedence": precedence.value,
+                    "subject": body["subject"],
+                    "lang": body["lang"],
+                    "time": row.time,
+                    "state": row.state,
+                    "delivered_at": row.delivered_at,
+                    "ack_deadline": format_time(ack_deadline(precedence, sent_at)),
+                    "ack_id": row.ack_id,
+                    "acknowledged_at": row.ack_time,
+                    "ack_state": state.value,
+                }
+            )
+        return out
+
+    def message(self, ref: str) -> dict[str, Any]:
+        """One message, either way, whole: its row of :meth:`messages` and its ``text``.
+
+        ``ref`` is the message's id or, for a message received from a peer, its
+        first 8 or more hex characters, resolved as :meth:`acknowledge` resolves
+        them. The text is the sender's, as signed: print it escaped.
+
+        Raises :class:`InvalidInput` (field ``id``) for a malformed reference or
+        a prefix that starts more than one message, and :class:`NotFound`
+        (field ``id``) if no message has that id or prefix.
+        """
+        with self.store.read() as conn:
+            message_id = self._resolve_message(conn, ref)
+            wires = repo.wires_by_id(conn, [message_id])
+        # The list's own row, so the two never disagree on the acknowledgement.
+        row = next((r for r in self.messages() if r["id"] == message_id), None)
+        if row is None or not wires:
+            raise NotFound(f"no message {message_id!r}", field="id")
+        return {**row, "text": orjson.loads(wires[0])["body"]["text"]}
+
+    @staticmethod
+    def _resolve_message(conn: Connection, ref: str) -> str:
+        ref = ref.lower()
+        if not 8 <= len(ref) <= 64 or any(c not in "0123456789abcdef" for c in ref):
+            raise InvalidInput(
+                "give the message's id, or at least its first 8 hex characters", field="id"
+            )
+        if len(ref) == 64:
+            return ref
+        found = repo.received_message_ids(conn, prefix=ref, limit=2)
+        if not found:
+            raise NotFound(f"no message received from a peer starts with {ref!r}", field="id")
+        if len(found) > 1:
+            raise InvalidInput(f"{ref!r} starts more than one message; give more of it", field="id")
+        return found[0]
+
+    def _message_to_acknowledge(self, conn: Connection, message_id: str) -> str:
+        """The peer that sent message ``message_id``, which awaits this node's ack."""
+        row = repo.message_to_acknowledge(conn, message_id)
+        if row is None:
+            raise NotFound(f"no statement {message_id!r}", field="id")
+        if row.kind != "message" or row.direction != "in":
+            raise InvalidInput(
+                f"statement {message_id[:16]} is a {row.kind} this node "
+                f"{'received' if row.direction == 'in' else 'sent'}; only a message received "
+                "from a peer is acknowledged",
+                field="id",
+            )
+        if row.ack_id is not None:
+            raise Conflict(
+                f"message {message_id[:16]} is acknowledged already (by {row.ack_id[:16]})",
+                field="id",
+            )
+        return str(row.peer)
+
+    @staticmethod
+    def _take_acks(conn: Connection, fresh: Sequence[Statement]) -> None:
+        """Link each ``ack`` in ``fresh`` to the message of ours it acknowledges
+        (a receive check: it runs in the receiving transaction).
+
+        Refuses (nothing is stored) an ack of anything but a message this node
+        sent to the ack's signer that has no ack yet (a second ack in the same
+        batch sees the first one's link): a node only stores what it can say
+        the meaning of.
+        """
+        for ack in fresh:
+            if ack.kind != "ack":
+                continue
+            message_id = str(ack.body["message"])
+            row = repo.message_to_acknowledge(conn, message_id)
+            if (
+                row is None
+                or row.kind != "message"
+                or row.direction != "out"
+                or row.recipient != ack.sender
+            ):
+                raise InvalidStatement(
+                    f"ack {ack.id[:16]} names {message_id[:16]}, which is no message this node "
+                    f"sent to {ack.sender!r}",
+                    field="body.message",
+                )
+            if row.ack_id is not None:
+                raise InvalidStatement(
+                    f"ack {ack.id[:16]}: message {message_id[:16]} is acknowledged already",
+                    field="body.message",
+                )
+            repo.set_ack(conn, message_id, ack.id)
