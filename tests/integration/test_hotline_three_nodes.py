@@ -130,6 +130,8 @@ def test_three_parties_each_see_what_is_theirs(
         return any(r["id"] == rid for r in _get(node, "/board")["open_requests"])
 
     wait_until(lambda: open_on(jp, request_id), timeout=30, what="jp to hold the request")
+    [asked] = [r for r in _get(jp, "/board")["open_requests"] if r["id"] == request_id]
+    assert set(asked["windows"][0]["local"]) == {"us", "jp"}  # the two parties' zones
     wait_until(lambda: open_on(prc, prc_request), timeout=30, what="prc to hold its request")
     _post(jp, f"/requests/{request_id}/responses", {"action": "accept", "window": window})
     _post(prc, f"/requests/{prc_request}/responses", {"action": "decline", "reason": "Not now"})

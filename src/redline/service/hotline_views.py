@@ -102,6 +102,11 @@ def _window(w: Window | None, zones: dict[str, str]) -> dict[str, Any] | None:
     }
 
 
+def _pair(zones: dict[str, str], req: EngagementRequest) -> dict[str, str]:
+    """The zones of the two parties to ``req``: a window is read in theirs."""
+    return {p: z for p, z in zones.items() if p in (req.from_party, req.to_party)}
+
+
 def _all_requests(record: Record) -> list[EngagementRequest]:
     history = record.history
     return [*(history.requests if history else ()), *record.requests.values()]
@@ -185,7 +190,7 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             "to_party": r.to_party,
             "mechanism": r.mechanism,
             "mode": r.mode.value,
-            "windows": [_window(w, zones) for w in r.windows],
+            "windows": [_window(w, _pair(zones, r)) for w in r.windows],
             "proposed_at": format_time(r.proposed_at),
             "deadline": format_time(r.deadline),
             "agenda": list(r.agenda),
@@ -195,7 +200,7 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
             "decided_at": jsonable(o.at),
             "by_party": o.by_party,
             "reason": o.reason,
-            "window": _window(o.window, zones),
+            "window": _window(o.window, _pair(zones, r)),
             "counter_request": o.counter.new_request_id if o.counter else None,
             "lapse_recorded_by": record.lapse_records.get(r.id),
             **_src(record, f"request:{r.id}"),
@@ -283,7 +288,10 @@ def board_view(record: Record, *, party: str) -> dict[str, Any]:
                 "agenda": list(requests[o.request_id].agenda),
                 "deadline": format_time(o.deadline),
                 "seconds_left": max(0, int((o.deadline - now).total_seconds())),
-                "windows": [_window(w, zones) for w in requests[o.request_id].windows],
+                "windows": [
+                    _window(w, _pair(zones, requests[o.request_id]))
+                    for w in requests[o.request_id].windows
+                ],
             }
             for o in board.open_requests
         ],
