@@ -690,3 +690,33 @@ def test_readouts_a_peer_sends_are_checked_on_receipt(tmp_path: Path, clock: Clo
         )
         _refused_on_receipt(us, "prc", outsider, "body.engagement")
         assert first.id in {e["statement_id"] for e in us.hotline.timeline()}
+
+
+def test_a_thread_holds_a_bounded_number_of_statements(
+    sides: tuple[Side, Side], clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement stored into a thread folds it again: a peer must not be able
+    to grow one without end. Small bound here; 5,000 in use."""
+    import redline.service.hotline_base as base
+    import redline.service.hotline_state as state
+
+    monkeypatch.setattr(base, "MAX_THREAD_STATEMENTS", 4)
+    monkeypatch.setattr(state, "MAX_THREAD_STATEMENTS", 4)
+    us, prc = sides
+    cid = str(
+        us.hotline.place_call(from_office="us-secdef", to_office="prc-mnd", mechanism="dtl").body[
+            "id"
+        ]
+    )
+    sync(us, prc)
+    prc.hotline.call_event(cid, "answer")
+    sync(us, prc)
+    us.hotline.say(cid, "One.")
+    prc.hotline.say(cid, "Two.")  # the thread now holds 4: call, answer, two messages
+    sync(us, prc)
+    refuses(us, Conflict, "thread", lambda: us.hotline.say(cid, "Three."))
+    over = prc.node.send(
+        to="us", kind="call-message", body={"call": cid, "text": "x", "lang": "en"}
+    )
+    message = _refused_on_receipt(us, "prc", over, "body")
+    assert "holds 4 statements" in message

@@ -28,7 +28,12 @@ from redline.core.hotline.requests import (
     Window,
     request_outcome,
 )
-from redline.core.hotline.threads import ItemKind, item_name
+from redline.core.hotline.threads import (
+    GLOBAL_KINDS,
+    MAX_THREAD_STATEMENTS,
+    ItemKind,
+    item_name,
+)
 from redline.core.statement import Statement, format_time
 from redline.service.hotline_state import HotlineState
 from redline.service.node import NodeService
@@ -245,7 +250,15 @@ class HotlineBase:
                 k.check_horizon(kind, body, signed_at=at, horizon=self.horizon)
             except InvalidStatement as exc:
                 raise InvalidInput(exc.message, field=_input_field(exc.field)) from exc
-            check(self._fold(conn, at, names), at)
+            record = self._fold(conn, at, names)
+            held = sum(1 for s in record.statements if s.kind not in GLOBAL_KINDS)
+            if held >= MAX_THREAD_STATEMENTS:
+                raise Conflict(
+                    f"this engagement holds {MAX_THREAD_STATEMENTS} statements, the most one "
+                    "takes; start another",
+                    field="thread",
+                )
+            check(record, at)
 
         return self.node.send(to=to, kind=kind, body=body, check=in_transaction)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from redline.core.errors import InvalidStatement
 from redline.core.hotline import kinds as k
 from redline.core.hotline.checks import IncomingCheck
 from redline.core.hotline.directory import Level
@@ -27,6 +28,7 @@ from redline.core.hotline.history import PublicHistory, load_history
 from redline.core.hotline.record import Record
 from redline.core.hotline.threads import (
     GLOBAL_KINDS,
+    MAX_THREAD_STATEMENTS,
     engagement_names,
     item_states,
     thread_names,
@@ -292,6 +294,12 @@ class HotlineState:
                 globals_ = globals_ + [st]
                 continue
             thread = known.get(own[0]) or next((known[n] for n in own if n in known), own[0])
+            if len(loaded.get(thread, ())) >= MAX_THREAD_STATEMENTS:
+                raise InvalidStatement(
+                    f"{thread} holds {MAX_THREAD_STATEMENTS} statements, the most one "
+                    "engagement takes; start another",
+                    field="body",
+                )
             for n in own:
                 known.setdefault(n, thread)
             loaded.setdefault(thread, []).append(st)

@@ -40,6 +40,7 @@ from redline.core.statement import Statement
 
 __all__ = [
     "GLOBAL_KINDS",
+    "MAX_THREAD_STATEMENTS",
     "ItemKind",
     "ItemState",
     "engagement_names",
@@ -57,6 +58,11 @@ class ItemKind(StrEnum):
     SUMMARY = "summary"
     READOUT = "readout"
 
+
+#: The most statements one thread holds. Each statement stored into a thread
+#: folds the whole thread again, so a thread without a bound is a cost a peer
+#: could raise at will (messages on a call it never lets end).
+MAX_THREAD_STATEMENTS: Final = 5_000
 
 #: Kinds every thread folds over: the directory, counterparts, mechanisms.
 GLOBAL_KINDS: Final = frozenset({k.DIRECTORY, k.COUNTERPART, k.MECHANISM_STATUS})
