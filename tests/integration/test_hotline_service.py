@@ -720,3 +720,33 @@ def test_a_thread_holds_a_bounded_number_of_statements(
     )
     message = _refused_on_receipt(us, "prc", over, "body")
     assert "holds 4 statements" in message
+
+
+def test_acts_on_a_counter_that_crossed_a_withdrawal_are_folded_not_refused(
+    sides: tuple[Side, Side], clock: Clock
+) -> None:
+    """Found by the projection's property test: PRC withdrew its request while the
+    US countered it; the US then withdrew its own counter-proposal. To the PRC the
+    counter had no effect, so its request was never made; refusing the US's
+    withdrawal on receipt would hold up the US's link for good."""
+    us, prc = sides
+    asked = prc.hotline.request(
+        from_office="prc-mnd",
+        to_office="us-secdef",
+        mechanism="dtl",
+        mode="call",
+        windows=[parse_window(window(clock), "w")],
+    )
+    rid = str(asked.body["id"])
+    sync(us, prc)
+    withdrawal = prc.hotline.withdraw(rid)  # the US has not seen it
+    countered = us.hotline.respond(
+        rid, counter_office="us-secdef", counter_windows=[parse_window(window(clock, 30), "w")]
+    )
+    counter_id = str(countered.body["counter"]["id"])
+    undone = us.hotline.withdraw(counter_id)
+    sync(us, prc)
+    for side in (us, prc):
+        assert side.node.status()["outbox"] == 0
+        refused = {r["statement_id"] for r in side.hotline.board()["refused"]}
+        assert {countered.id, undone.id} <= refused and withdrawal.id not in refused

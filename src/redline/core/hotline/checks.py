@@ -119,6 +119,8 @@ def _check_sides(st: Statement, record: Record) -> None:
     if st.kind == k.RESPONSE:
         req = record.requests.get(b["request"])
         if req is None:
+            if record.made_without_effect(b["request"]):
+                return  # made by a counter that crossed a withdrawal: the fold refuses it
             raise InvalidStatement(f"no request {b['request']!r} was made", field="body.request")
         if b["action"] == "withdraw":
             if req.from_party != st.sender:
@@ -165,6 +167,8 @@ def _check_engagement(st: Statement, record: Record) -> None:
         history = record.history
         contact = next((c for c in history.contacts if c.id == ident), None) if history else None
         if contact is None:
+            if record.made_without_effect(ident):
+                return  # a counter that crossed a withdrawal made it: the sender held it
             raise InvalidStatement(f"no engagement {ident!r}", field="body.engagement")
         parties = {record.directory.office(o).party for o in contact.office_ids}
     if st.sender not in parties or st.to not in parties:

@@ -208,7 +208,13 @@ class _Folder:
         resp = response_of(st)
         req = self.r.requests.get(resp.request_id)
         if req is None:
-            raise InvalidStatement(f"no request {resp.request_id!r}", field="body.request")
+            why = f"no request {resp.request_id!r}"
+            if self.r.made_without_effect(resp.request_id):
+                # The counter that made it crossed a withdrawal: so does this.
+                raise Conflict(
+                    f"{why}: the counter that made it had no effect", field="body.request"
+                )
+            raise InvalidStatement(why, field="body.request")
         events = self.r.request_events(req.id) + [resp]
         request_outcome(req, events, max(self.r.as_of, resp.at))
         if resp.counter is not None:

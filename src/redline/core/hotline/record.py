@@ -155,6 +155,21 @@ class Record:
         """``public-record``, or the id of the statement behind ``key``. Raises nothing."""
         return self.sources.get(key, PUBLIC)
 
+    def made_without_effect(self, request_id: str) -> bool:
+        """Whether ``request_id`` was made by a statement the fold refused (a counter
+        that crossed a withdrawal): acts on it then cross too. Raises nothing."""
+        refused = {r.statement_id for r in self.refused}
+        for s in self.statements:
+            if s.id not in refused:
+                continue
+            counter = s.body.get("counter")
+            made = s.body.get("id") if s.kind == "request" else None
+            if isinstance(counter, dict):
+                made = counter.get("id")
+            if made == request_id:
+                return True
+        return False
+
     def request_events(self, request_id: str) -> list[Response]:
         """The effective responses to ``request_id``. Raises nothing."""
         return [r for r in self.responses if r.request_id == request_id]
