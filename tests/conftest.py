@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from support.nodes import (
     REQUIRE_POSTGRES,
@@ -14,6 +16,12 @@ from support.nodes import (
     fresh_postgres_database,
     postgres_available,
 )
+
+# CI (.ci/run sets HYPOTHESIS_PROFILE=ci) replays the same examples every run, so
+# a red build is a change's fault, not a draw's; a run elsewhere draws new ones,
+# which is how the property tests find what CI has not seen.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
