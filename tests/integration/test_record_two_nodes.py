@@ -9,14 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import and_, select
 
 from redline.core import merkle
 from redline.core.checkpoint import open_checkpoint
 from redline.core.note import Verifier
 from redline.store.repo import DbHashReader
-from redline.store.schema import checkpoints, cosignatures
-from support.nodes import NodeProcess, pair, wait_until
+from support.nodes import NodeProcess, cosigned_checkpoints, pair, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +33,6 @@ def _send_both_ways(us: NodeProcess, prc: NodeProcess, count: int) -> list[str]:
                 if node is us:
                     sent.append(response.json()["id"])
     return sent
-
-
-def _cosigned_checkpoints(log: NodeProcess, witness: NodeProcess) -> list[tuple[int, bytes, str]]:
-    with log.store.read() as conn:
-        rows = conn.execute(
-            select(
-                checkpoints.c.size, checkpoints.c.root_hash, checkpoints.c.note, cosignatures.c.line
-            )
-            .join(cosignatures, cosignatures.c.checkpoint_id == checkpoints.c.id)
-            .where(and_(checkpoints.c.party == log.party, cosignatures.c.witness == witness.party))
-            .order_by(checkpoints.c.size)
-        ).all()
-    return [(int(r.size), bytes(r.root_hash), r.note + r.line) for r in rows]
 
 
 def _fully_witnessed(log: NodeProcess, witness: NodeProcess) -> bool:
@@ -86,7 +71,7 @@ def test_each_node_witnesses_the_other(
         )
 
     for log, witness in ((us, prc), (prc, us)):
-        cosigned = _cosigned_checkpoints(log, witness)
+        cosigned = cosigned_checkpoints(log, witness)
         assert len(cosigned) >= 3
         log_key = Verifier.parse(log.dir.identity().log_vkey)
         witness_key = Verifier.parse(witness.dir.identity().witness_vkey)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from redline.core.errors import InvalidInput
+from redline.core.merkle import HashReader
 from redline.core.statement import format_time, parse_time
 from redline.core.tlogproof import build_tlog_proof
 from redline.service.record import RecordService
 from redline.store import logs
-from redline.store.export import own_logged, peer_logged
+from redline.store.export import LoggedStatement, own_logged, peer_logged
 
 __all__ = ["BUNDLE_FORMAT", "export_bundle"]
 
@@ -107,6 +108,30 @@ def _log_dir(out: Path, party: str, note: bytes) -> Path:
     return base
 
 
+def _write_entries(
+    base: Path,
+    entries: Iterable[LoggedStatement],
+    note: bytes,
+    reader: HashReader,
+    size: int,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[int, int]:
+    """Write each of ``entries`` in the time window that the checkpoint of ``size``
+    covers, with its proof; return (written, pending: not yet under it)."""
+    exported = pending = 0
+    for entry in entries:
+        if not _in_window(entry.time, since, until):
+            continue
+        if entry.leaf_index is None or entry.record is None or entry.leaf_index >= size:
+            pending += 1
+            continue
+        proof = build_tlog_proof(index=entry.leaf_index, checkpoint=note, reader=reader)
+        _write_entry(base, entry.id, entry.wire, entry.record, proof.format())
+        exported += 1
+    return exported, pending
+
+
 def _export_own(
     record: RecordService,
     out: Path,
@@ -120,19 +145,11 @@ def _export_own(
         return {"checkpoint": None, "statements": 0, "pending": "no cosigned checkpoint yet"}
     note = record.cosigned_note(latest)
     base = _log_dir(out, node.party, note)
-    exported = pending = 0
     with node.store.read() as conn:
         _write(base / "log", b"".join(logs.leaves_between(conn, 0, latest.size)))
         reader = logs.CachingHashReader(logs.DbHashReader(conn))
-        for entry in own_logged(conn, peers):
-            if not _in_window(entry.time, since, until):
-                continue
-            if entry.leaf_index is None or entry.record is None or entry.leaf_index >= latest.size:
-                pending += 1
-                continue
-            proof = build_tlog_proof(index=entry.leaf_index, checkpoint=note, reader=reader)
-            _write_entry(base, entry.id, entry.wire, entry.record, proof.format())
-            exported += 1
+        entries = own_logged(conn, peers)
+        exported, pending = _write_entries(base, entries, note, reader, latest.size, since, until)
     return {"checkpoint": latest.size, "statements": exported, "pending": pending}
 
 
@@ -149,18 +166,10 @@ def _export_peer(
         return {"checkpoint": None, "statements": 0, "pending": "not witnessed yet"}
     note = record.cosigned_note(latest)
     base = _log_dir(out, party, note)
-    exported = pending = 0
     with node.store.read() as conn:
         # This node's copy of the peer's log, as far as the checkpoint goes.
         _write(base / "log", b"".join(logs.peer_leaves_between(conn, party, 0, latest.size)))
         reader = logs.CachingHashReader(logs.PeerHashReader(conn, party))
-        for entry in peer_logged(conn, party):
-            if not _in_window(entry.time, since, until):
-                continue
-            if entry.leaf_index is None or entry.record is None or entry.leaf_index >= latest.size:
-                pending += 1
-                continue
-            proof = build_tlog_proof(index=entry.leaf_index, checkpoint=note, reader=reader)
-            _write_entry(base, entry.id, entry.wire, entry.record, proof.format())
-            exported += 1
+        entries = peer_logged(conn, party)
+        exported, pending = _write_entries(base, entries, note, reader, latest.size, since, until)
     return {"checkpoint": latest.size, "statements": exported, "pending": pending}
