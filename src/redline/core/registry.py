@@ -1,33 +1,39 @@
-"""Every statement kind this node knows, with its body rule: one explicit registry.
+"""Every statement kind this node knows, with its body model: one explicit registry.
 
-The envelope's kinds (message, receipt, ack, heartbeat; :mod:`redline.core.kinds`)
-and the hotline's (:mod:`redline.core.hotline.kinds`) are put together here,
+The envelope's kinds (message, receipt, ack, heartbeat; :mod:`redline.core.bodies`)
+and the hotline's (:mod:`redline.core.hotline.bodies`) are put together here,
 once, and nothing adds to the registry afterwards: a kind is known because it
 is listed here, not because some module happened to be imported first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from redline.core.bodies import ENVELOPE_BODIES
 from redline.core.errors import InvalidStatement
-from redline.core.hotline.kinds import RULES as HOTLINE_RULES
-from redline.core.kinds import RULES as ENVELOPE_RULES
-from redline.core.kinds import BodyRule
+from redline.core.fields import Body
+from redline.core.hotline.bodies import HOTLINE_BODIES
 
-__all__ = ["KINDS", "validate_body"]
+__all__ = ["BODIES", "KINDS", "BodyParser", "validate_body"]
 
-KINDS: Final[dict[str, BodyRule]] = {**ENVELOPE_RULES, **HOTLINE_RULES}
+#: Validates a wire body and returns it typed; raises InvalidStatement.
+BodyParser = Callable[[Mapping[str, Any]], Body]
+
+#: Each kind's body model.
+BODIES: Final[dict[str, type[Body]]] = {**ENVELOPE_BODIES, **HOTLINE_BODIES}
+#: Each kind's parser (:meth:`Body.parse` of its model); a test may stand one in.
+KINDS: Final[dict[str, BodyParser]] = {kind: model.parse for kind, model in BODIES.items()}
 
 
-def validate_body(kind: str, body: Mapping[str, Any]) -> None:
-    """Check ``body`` against the rules of ``kind``.
+def validate_body(kind: str, body: Mapping[str, Any]) -> Body:
+    """Check ``body`` against the model of ``kind`` and return it typed.
 
     Raises :class:`InvalidStatement` naming the field (``kind`` for an unknown
-    kind, ``body.<name>`` for a bad body field).
+    kind, ``body.<path>`` for a bad body field).
     """
-    rule = KINDS.get(kind)
-    if rule is None:
+    parse = KINDS.get(kind)
+    if parse is None:
         raise InvalidStatement(f"unknown kind {kind!r}", field="kind")
-    rule(body)
+    return parse(body)

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from redline.core.canonical import canonical_json, plain_json
 from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
+from redline.core.fields import Body
 from redline.core.registry import validate_body
 from redline.core.times import format_time, parse_time
 
@@ -63,6 +64,7 @@ _KIND_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}(\.[a-z][a-z0-9-]{0,31})?$")
 _PARTY_RULE = "must be a party id: lowercase letters, digits and '-', at most 32"
 _FIELDS = frozenset({"v", "from", "to", "kind", "seq", "time", "body", "sig"})
 _MAX_SEQ = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) carries exactly
+B = TypeVar("B", bound=Body)
 
 
 def stream_of(kind: str) -> str:
@@ -143,6 +145,11 @@ def _refuse_duplicate_keys(text: str) -> None:
 class Statement:
     """A parsed, well-formed statement. Construction validates every field.
 
+    The body is validated once, here, against its kind's model
+    (:mod:`redline.core.registry`); :attr:`model` is that typed body, and
+    :meth:`typed` hands it out as the model a reader expects. ``body`` stays
+    the wire object that was signed.
+
     Raises :class:`InvalidStatement` naming the field that is wrong.
     """
 
@@ -157,6 +164,7 @@ class Statement:
     canonical: bytes = field(default=b"", compare=False, repr=False)
     _unsigned: bytes = field(default=b"", compare=False, repr=False)
     id: str = field(default="", compare=False)
+    model: Body = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Every statement a node receives or verifies is built here, so the
@@ -193,7 +201,7 @@ class Statement:
             plain = plain_json(body)
             if not plain:
                 _name_bad_value(body, "body")  # raises unless only keys are non-ASCII
-            validate_body(kind, body)
+            model = validate_body(kind, body)
             # Envelope keys are ASCII; the body's were checked just above.
             unsigned = _canonical(
                 {
@@ -221,6 +229,19 @@ class Statement:
         set_field(self, "canonical", canonical)
         set_field(self, "_unsigned", unsigned)
         set_field(self, "id", hashlib.sha256(canonical).hexdigest())
+        set_field(self, "model", model)
+
+    def typed(self, model: type[B]) -> B:
+        """The body as ``model``, the model of this statement's kind.
+
+        Raises:
+            InvalidStatement: (field ``kind``) the body is not a ``model``,
+                which means the caller read a statement of another kind.
+        """
+        body = self.model
+        if not isinstance(body, model):
+            raise InvalidStatement(f"a {self.kind} body is not a {model.__name__}", field="kind")
+        return body
 
     # -- construction -----------------------------------------------------
 
