@@ -20,10 +20,54 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from redline.core.errors import PayloadTooLarge, RedlineError, SequenceGap
 
-__all__ = ["BodyLimit", "install_problem_handlers", "problem", "problem_body"]
+__all__ = [
+    "PROBLEM_SCHEMA",
+    "BodyLimit",
+    "install_problem_handlers",
+    "problem",
+    "problem_body",
+    "problem_responses",
+]
 
 PROBLEM_TYPE = "application/problem+json"
 log = logging.getLogger("redline.web")
+
+#: The JSON Schema of a problem (RFC 9457 §3) as both edges answer it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "field": {"type": "string", "description": "the input at fault"},
+    },
+}
+
+_STATUS_TEXT = {
+    400: "Bad request",
+    401: "No valid credentials",
+    403: "Verification failed",
+    404: "Not found",
+    409: "Conflict with what is stored",
+    413: "Request body too large",
+    422: "Invalid input, naming the field",
+    429: "Too many requests",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` saying that each of ``statuses`` is answered as a
+    problem (for a route decorator's or an app's ``responses=``). Raises nothing."""
+    return {
+        status: {
+            "description": _STATUS_TEXT.get(status, "Problem"),
+            "content": {PROBLEM_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
 
 
 def problem_body(exc: RedlineError) -> dict[str, Any]:
@@ -71,7 +115,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
         field = ".".join(loc) or "body"
         return _plain_problem(
             422, "invalid-input", "Invalid input", f"{field}: {first.get('msg')}", field=field

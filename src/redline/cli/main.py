@@ -360,10 +360,24 @@ def _link_line(link: dict[str, Any]) -> str:
 
 
 @app.command()
-def status(path: DirArg, as_json: JsonOpt = False) -> None:
-    """Every statement with its direction, peer, kind, seq and delivery state; each peer's link."""
+def status(
+    path: DirArg,
+    latest: Annotated[
+        int,
+        typer.Option(
+            "--latest",
+            metavar="N",
+            min=1,
+            max=1000,
+            help="How many of the latest statements and alarms to show.",
+        ),
+    ] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts, each peer's link and open alarms, and the latest statements (newest
+    first) with their direction, peer, kind, seq and delivery state."""
     with open_service(path) as (node, service):
-        report = guard(service.status)
+        report = guard(lambda: service.status(latest=latest))
         record = RecordService(
             node=service, log_signer=node.log_signer(), witness_signer=node.witness_signer()
         )
@@ -372,8 +386,9 @@ def status(path: DirArg, as_json: JsonOpt = False) -> None:
         _print_json(report)
         return
     typer.echo(
-        f"node {report['party']}: {len(report['statements'])} statements, "
-        f"{report['outbox']} queued, log size {report['log_size']}"
+        f"node {report['party']}: {report['counts']['statements']} statements, "
+        f"{report['outbox']} queued, log size {report['log_size']}, "
+        f"{report['counts']['alarms']} open alarms"
     )
     checkpoint = report["record"]["checkpoint"]
     if checkpoint is not None:

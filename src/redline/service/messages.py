@@ -27,6 +27,7 @@ from redline.core.statement import (
     format_time,
     parse_time,
 )
+from redline.service.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
 from redline.store import repo
 from redline.store.db import Store
 
@@ -101,11 +102,40 @@ class MessageActs:
         ``ack_state`` is ``sent`` (awaiting the addressee's ack, in time),
         ``overdue`` (past ``ack_deadline``: 10 minutes for FLASH, 30 for
         IMMEDIATE, 3 hours for PRIORITY, 24 for ROUTINE) or ``acknowledged``.
-        ``pending`` keeps only those not acknowledged. Raises nothing.
+        ``pending`` keeps only those not acknowledged. The operator API pages
+        (:meth:`messages_page`). Raises nothing.
         """
         now = self.clock()
         with self.store.read() as conn:
             rows = repo.messages(conn, pending=pending)
+        return self._message_rows(rows, now)
+
+    def messages_page(
+        self, *, pending: bool = False, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of :meth:`messages`, oldest first by signed time.
+
+        Returns ``{"messages": [...], "next": cursor or None}``: pass ``next``
+        back as ``cursor`` for the page after. Raises :class:`InvalidInput`
+        (field ``limit`` or ``cursor``).
+        """
+        check_limit(limit)
+        after = None
+        if cursor is not None:
+            time, message_id = decode_cursor(cursor, (str, str))
+            after = (str(time), str(message_id))
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = repo.messages(conn, pending=pending, after=after, limit=limit)
+        out = self._message_rows(rows, now)
+        more = len(out) == limit
+        return {
+            "messages": out,
+            "next": encode_cursor([out[-1]["time"], out[-1]["id"]]) if more else None,
+        }
+
+    @staticmethod
+    def _message_rows(rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for row in rows:
             # Stored statements were checked when they were stored: read the body
@@ -155,11 +185,13 @@ class MessageActs:
         a prefix that starts more than one message, and :class:`NotFound`
         (field ``id``) if no message has that id or prefix.
         """
+        now = self.clock()
         with self.store.read() as conn:
             message_id = self._resolve_message(conn, ref)
             wires = repo.wires_by_id(conn, [message_id])
+            found = repo.messages(conn, ids=[message_id])
         # The list's own row, so the two never disagree on the acknowledgement.
-        row = next((r for r in self.messages() if r["id"] == message_id), None)
+        row = next(iter(self._message_rows(found, now)), None)
         if row is None or not wires:
             raise NotFound(f"no message {message_id!r}", field="id")
         return {**row, "text": orjson.loads(wires[0])["body"]["text"]}

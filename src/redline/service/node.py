@@ -33,6 +33,7 @@ from redline.core.statement import (
     verify_statement,
 )
 from redline.service.messages import MessageActs
+from redline.service.paging import Listings, check_limit
 from redline.store import alarms as alarm_store
 from redline.store import outbox as outbox_store
 from redline.store import repo
@@ -44,6 +45,7 @@ __all__ = [
     "NodeService",
     "ReceiveCheck",
     "ReceiveResult",
+    "STATUS_LATEST",
     "SendCheck",
     "system_clock",
 ]
@@ -57,6 +59,8 @@ SendCheck = Callable[[Connection, datetime], None]
 ReceiveCheck = Callable[[Connection, Sequence[Statement]], None]
 #: The alarm kind for a peer that deliveries have failed to reach for too long.
 UNREACHABLE = "unreachable"
+#: How many of the latest statements and alarms :meth:`NodeService.status` shows.
+STATUS_LATEST = 20
 
 
 def system_clock() -> datetime:
@@ -73,7 +77,7 @@ class ReceiveResult:
     duplicates: int
 
 
-class NodeService(MessageActs):
+class NodeService(MessageActs, Listings):
     """The use cases of one node, over its store and keys.
 
     ``on_outbox`` is called after a transaction has queued statements for a
@@ -416,18 +420,31 @@ class NodeService(MessageActs):
 
     # -- reporting -------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """Every statement with its delivery state, the outbox, each peer's
-        link (:meth:`link_health`) and open alarms. Raises nothing."""
+    def status(self, *, latest: int = STATUS_LATEST) -> dict[str, Any]:
+        """The node at a glance: ``counts`` (statements held, queued, open
+        alarms), ``outbox`` (queued), ``log_size``, each peer's link
+        (:meth:`link_health`), and the ``latest`` statements stored and open
+        alarms raised, newest first. The whole listings are paged
+        (:meth:`statements_page`, :meth:`outbox_page`, :meth:`alarms_page`):
+        this answer stays small however much the node holds.
+
+        Raises :class:`InvalidInput` (field ``limit``) if ``latest`` is not 1..1000.
+        """
+        check_limit(latest)
         with self.store.read() as conn:
-            rows = repo.list_statements(conn)
+            queued = repo.outbox_count(conn)
             return {
                 "party": self.party,
-                "statements": rows,
-                "outbox": repo.outbox_count(conn),
+                "counts": {
+                    "statements": repo.statement_count(conn),
+                    "outbox": queued,
+                    "alarms": alarm_store.open_alarm_count(conn),
+                },
+                "statements": repo.latest_statements(conn, latest),
+                "outbox": queued,
                 "log_size": repo.log_size(conn),
                 "links": self._links(conn, None),
-                "alarms": repo.open_alarms(conn),
+                "alarms": repo.open_alarms(conn, limit=latest),
             }
 
     def link_health(self, peer: str | None = None) -> list[dict[str, Any]]:
@@ -453,7 +470,7 @@ class NodeService(MessageActs):
 
     @staticmethod
     def _links(conn: Connection, peer: str | None) -> list[dict[str, Any]]:
-        unreachable = {a["peer"] for a in repo.open_alarms(conn) if a["kind"] == UNREACHABLE}
+        unreachable = {a["peer"] for a in repo.open_alarms(conn, kind=UNREACHABLE)}
         out: list[dict[str, Any]] = []
         for row in outbox_store.link_rows(conn, peer):
             if row.peer in unreachable:

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from redline.store.schema import alarms
 
-__all__ = ["alarm_is_open", "clear_alarms", "open_alarms", "raise_alarm"]
+__all__ = [
+    "alarm_is_open",
+    "clear_alarms",
+    "open_alarm_count",
+    "open_alarms",
+    "raise_alarm",
+]
 
 # The longest condition stored; longer ones are cut (they are names, not evidence).
 MAX_CONDITION = 200
@@ -74,13 +80,32 @@ def raise_alarm(
     return int(seen)
 
 
-def open_alarms(conn: Connection) -> list[dict[str, Any]]:
-    """Alarms not yet cleared, newest first, each with ``count`` (times seen),
-    ``raised_at`` (first seen) and ``last_seen``."""
-    rows = conn.execute(
-        select(alarms).where(alarms.c.cleared_at.is_(None)).order_by(alarms.c.id.desc())
-    )
-    return [dict(row._mapping) for row in rows]
+def open_alarms(
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    before: int | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Alarms not yet cleared (of ``kind`` if given), newest first, each with
+    ``count`` (times seen), ``raised_at`` (first seen) and ``last_seen``.
+
+    ``before`` (an alarm's id) and ``limit`` read one page of that order, a
+    range of the primary key. Raises nothing."""
+    query = select(alarms).where(alarms.c.cleared_at.is_(None)).order_by(alarms.c.id.desc())
+    if kind is not None:
+        query = query.where(alarms.c.kind == kind)
+    if before is not None:
+        query = query.where(alarms.c.id < before)
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def open_alarm_count(conn: Connection) -> int:
+    """How many alarms are open. Raises nothing."""
+    query = select(func.count()).select_from(alarms).where(alarms.c.cleared_at.is_(None))
+    return int(conn.execute(query).scalar_one())
 
 
 def alarm_is_open(conn: Connection, *, kind: str, peer: str) -> bool:

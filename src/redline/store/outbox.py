@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
 
 from redline.core.statement import Statement
 from redline.store.schema import outbox, peers, statements
@@ -24,6 +24,7 @@ __all__ = [
     "note_delivery_failure",
     "note_exchange",
     "outbox_count",
+    "outbox_page",
     "retry_at",
     "safe_error",
 ]
@@ -220,3 +221,30 @@ def mark_delivered(conn: Connection, ids: Sequence[str], receipt_id: str, now: s
         return
     conn.execute(_MARK_DELIVERED, {"b_ids": list(ids), "b_receipt": receipt_id, "b_now": now})
     conn.execute(_UNQUEUE, {"b_ids": list(ids)})
+
+
+def outbox_page(
+    conn: Connection, *, after: tuple[str, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` queued statements by peer, then seq (the order each peer's
+    queue is delivered in), after the row whose ``(peer, seq)`` is ``after``: a
+    range of ``ix_outbox_peer_seq``. Each has ``id``, ``peer``, ``seq``, ``kind``,
+    ``time`` (signed), ``attempts``, ``next_attempt_at`` and ``last_error``.
+    Raises nothing."""
+    query = (
+        select(
+            outbox.c.statement_id.label("id"),
+            outbox.c.peer,
+            outbox.c.seq,
+            statements.c.kind,
+            statements.c.time,
+            outbox.c.attempts,
+            outbox.c.next_attempt_at,
+            outbox.c.last_error,
+        )
+        .select_from(outbox.join(statements, outbox.c.statement_id == statements.c.id))
+        .order_by(outbox.c.peer, outbox.c.seq)
+    )
+    if after is not None:
+        query = query.where(tuple_(outbox.c.peer, outbox.c.seq) > tuple_(*after))
+    return [dict(row._mapping) for row in conn.execute(query.limit(limit))]

@@ -106,6 +106,10 @@ statements = Table(
 Index("ix_statements_receipt", statements.c.receipt_id)
 # The messages not yet acknowledged (the board's list) without reading every statement.
 Index("ix_statements_kind_ack", statements.c.kind, statements.c.ack_id)
+# The paged listings (statements in the order stored, messages by signed time)
+# read an index range from the last row's key: no OFFSET over a big table.
+Index("ix_statements_stored", statements.c.stored_at, statements.c.id)
+Index("ix_statements_kind_time", statements.c.kind, statements.c.time, statements.c.id)
 # The witness looks up the statements a peer sent that its log has not yet shown.
 Index(
     "ix_statements_unproven",

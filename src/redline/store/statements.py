@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, tuple_, update
 
 from redline.core.statement import MAIN_STREAM, Statement
 from redline.store.schema import sequences, statements
@@ -15,6 +15,7 @@ __all__ = [
     "in_statement_at",
     "insert_statement",
     "insert_statements",
+    "latest_statements",
     "last_in_seq",
     "list_statements",
     "message_to_acknowledge",
@@ -25,7 +26,9 @@ __all__ = [
     "received_message_ids",
     "set_ack",
     "set_receipt",
+    "statement_count",
     "statement_summary",
+    "statements_page",
     "wires_by_id",
 ]
 
@@ -240,32 +243,48 @@ def message_to_acknowledge(conn: Connection, message_id: str) -> Any:
     ).first()
 
 
-def messages(conn: Connection, *, pending: bool = False) -> list[Any]:
+def messages(
+    conn: Connection,
+    *,
+    pending: bool = False,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[Any]:
     """Every message (either way), or with ``pending`` those not acknowledged, oldest
-    first, with its wire bytes, delivery and the time of its acknowledgement
-    (``ack_time``, None until there is one)."""
+    first by signed time then id, with its wire bytes, delivery and the time of its
+    acknowledgement (``ack_time``, None until there is one).
+
+    ``after`` (a row's ``(time, id)``) and ``limit`` read one page of that order
+    from the ``ix_statements_kind_time`` index; ``ids`` keeps only those messages.
+    """
     acks = statements.alias("acks")
     condition = statements.c.kind == "message"
     if pending:
         condition = and_(condition, statements.c.ack_id.is_(None))
-    return list(
-        conn.execute(
-            select(
-                statements.c.id,
-                statements.c.direction,
-                statements.c.peer,
-                statements.c.time,
-                statements.c.wire,
-                statements.c.state,
-                statements.c.delivered_at,
-                statements.c.ack_id,
-                acks.c.time.label("ack_time"),
-            )
-            .select_from(statements.outerjoin(acks, acks.c.id == statements.c.ack_id))
-            .where(condition)
-            .order_by(statements.c.time, statements.c.id)
+    if after is not None:
+        condition = and_(condition, tuple_(statements.c.time, statements.c.id) > tuple_(*after))
+    if ids is not None:
+        condition = and_(condition, statements.c.id.in_(list(ids)))
+    query = (
+        select(
+            statements.c.id,
+            statements.c.direction,
+            statements.c.peer,
+            statements.c.time,
+            statements.c.wire,
+            statements.c.state,
+            statements.c.delivered_at,
+            statements.c.ack_id,
+            acks.c.time.label("ack_time"),
         )
+        .select_from(statements.outerjoin(acks, acks.c.id == statements.c.ack_id))
+        .where(condition)
+        .order_by(statements.c.time, statements.c.id)
     )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(conn.execute(query))
 
 
 def received_message_ids(conn: Connection, *, prefix: str, limit: int) -> list[str]:
@@ -291,11 +310,38 @@ def set_ack(conn: Connection, message_id: str, ack_id: str) -> None:
 
 
 def list_statements(conn: Connection) -> list[dict[str, Any]]:
-    """Every stored statement's summary, oldest first."""
+    """Every stored statement's summary, oldest first (tests and exports; the API pages)."""
     rows = conn.execute(
         select(*_SUMMARY).order_by(statements.c.stored_at, statements.c.direction, statements.c.seq)
     )
     return [dict(row._mapping) for row in rows]
+
+
+def statements_page(
+    conn: Connection, *, after: tuple[str, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` statement summaries in the order stored (``stored_at``, then
+    id), after the row whose ``(stored_at, id)`` is ``after``: a range of the
+    ``ix_statements_stored`` index, never an OFFSET. Raises nothing."""
+    query = select(*_SUMMARY, statements.c.stored_at).order_by(
+        statements.c.stored_at, statements.c.id
+    )
+    if after is not None:
+        query = query.where(tuple_(statements.c.stored_at, statements.c.id) > tuple_(*after))
+    return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+
+
+def latest_statements(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` statements stored last, newest first. Raises nothing."""
+    query = select(*_SUMMARY, statements.c.stored_at).order_by(
+        statements.c.stored_at.desc(), statements.c.id.desc()
+    )
+    return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+
+
+def statement_count(conn: Connection) -> int:
+    """How many statements the node holds, both ways. Raises nothing."""
+    return int(conn.execute(select(func.count()).select_from(statements)).scalar_one())
 
 
 def statement_summary(conn: Connection, statement_id: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
@@ -18,15 +18,60 @@ from starlette.types import ASGIApp, Scope
 from redline.core.errors import LocalError
 from redline.core.identity import Identity
 from redline.core.kinds import Precedence
-from redline.http_problems import BodyLimit, install_problem_handlers
+from redline.http_problems import BodyLimit, install_problem_handlers, problem_responses
 from redline.service.hotline import HotlineService
-from redline.service.node import NodeService
+from redline.service.node import STATUS_LATEST, NodeService
+from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from redline.web.hotline_api import create_hotline_router
 from redline.web.idempotency import Idempotency
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
 
 MAX_API_BODY = 256 * 1024
+
+#: A party id, as statements carry it (core.statement).
+PARTY_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+#: A message: its id (64 hex) or, for one received, its first 8 or more hex characters.
+MESSAGE_REF_PATTERN = r"^[0-9a-fA-F]{8,64}$"
+#: A statement id: the SHA-256 of its canonical bytes, in lowercase hex.
+STATEMENT_ID_PATTERN = r"^[0-9a-f]{64}$"
+
+Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"rows in the page (1..{MAX_LIMIT})")
+Cursor = Query(
+    None,
+    min_length=1,
+    max_length=MAX_CURSOR,
+    pattern=r"^[A-Za-z0-9_-]+$",
+    description="the previous page's `next`; absent for the first page",
+)
+
+
+class StatementsPage(BaseModel):
+    """A page of stored statements, in the order stored."""
+
+    statements: list[dict[str, Any]]
+    next: str | None = Field(description="the cursor of the page after, or null at the end")
+
+
+class MessagesPage(BaseModel):
+    """A page of messages, oldest first by signed time."""
+
+    messages: list[dict[str, Any]]
+    next: str | None = Field(description="the cursor of the page after, or null at the end")
+
+
+class OutboxPage(BaseModel):
+    """A page of the statements waiting for a peer's receipt, by peer then seq."""
+
+    outbox: list[dict[str, Any]]
+    next: str | None = Field(description="the cursor of the page after, or null at the end")
+
+
+class AlarmsPage(BaseModel):
+    """A page of open alarms, newest first."""
+
+    alarms: list[dict[str, Any]]
+    next: str | None = Field(description="the cursor of the page after, or null at the end")
 
 
 class Unauthorized(LocalError):
@@ -42,7 +87,7 @@ class MessageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(min_length=1, max_length=32)
+    to: str = Field(pattern=PARTY_PATTERN, description="the addressee party's id")
     precedence: Precedence
     subject: str = Field(min_length=1, max_length=500)
     text: str = Field(default="", max_length=32_000)
@@ -64,7 +109,15 @@ def create_api_app(
     # FastAPI's /docs and /redoc pages load their scripts from a CDN, which a
     # node off the internet cannot reach (and should not trust): they are off.
     # The schema they render is served at /openapi.json.
-    app = FastAPI(title="Redline operator API", version="1", docs_url=None, redoc_url=None)
+    # Every route may answer these problems (the token, the body cap, the
+    # checks that name a field); routes add their own (404, 409).
+    app = FastAPI(
+        title="Redline operator API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        responses=problem_responses(400, 401, 413, 422),
+    )
     install_problem_handlers(app)
 
     def token_ok(authorization: str) -> bool:
@@ -106,19 +159,34 @@ def create_api_app(
         return {"id": statement.id, "seq": statement.seq, "to": statement.to, "state": "queued"}
 
     @app.get("/api/v1/messages", dependencies=[Depends(authorised)])
-    async def get_messages(pending: bool = False) -> dict[str, Any]:
-        rows = await run_in_threadpool(service.messages, pending=pending)
-        return {"messages": rows}
+    async def get_messages(
+        pending: bool = False, limit: int = Limit, cursor: str | None = Cursor
+    ) -> MessagesPage:
+        page = await run_in_threadpool(
+            service.messages_page, pending=pending, limit=limit, cursor=cursor
+        )
+        return MessagesPage(**page)
 
-    @app.get("/api/v1/messages/{message_id}", dependencies=[Depends(authorised)])
-    async def get_message(message_id: str) -> dict[str, Any]:
+    message_ref = Path(
+        alias="id", pattern=MESSAGE_REF_PATTERN, description="id, or 8+ hex of one received"
+    )
+
+    @app.get(
+        "/api/v1/messages/{id}",
+        dependencies=[Depends(authorised)],
+        responses=problem_responses(404),
+    )
+    async def get_message(message_id: str = message_ref) -> dict[str, Any]:
         # Malformed -> 422 and unknown -> 404, both naming the field ``id``.
         return await run_in_threadpool(service.message, message_id)
 
     @app.post(
-        "/api/v1/messages/{message_id}/ack", dependencies=[Depends(authorised)], status_code=201
+        "/api/v1/messages/{id}/ack",
+        dependencies=[Depends(authorised)],
+        status_code=201,
+        responses=problem_responses(404, 409),
     )
-    async def post_ack(message_id: str) -> dict[str, Any]:
+    async def post_ack(message_id: str = message_ref) -> dict[str, Any]:
         statement = await run_in_threadpool(service.acknowledge, message_id)
         return {
             "id": statement.id,
@@ -128,13 +196,38 @@ def create_api_app(
             "state": "queued",
         }
 
-    @app.get("/api/v1/statements/{statement_id}", dependencies=[Depends(authorised)])
-    async def get_statement_state(statement_id: str) -> dict[str, Any]:
+    @app.get("/api/v1/statements", dependencies=[Depends(authorised)])
+    async def get_statements(limit: int = Limit, cursor: str | None = Cursor) -> StatementsPage:
+        page = await run_in_threadpool(service.statements_page, limit=limit, cursor=cursor)
+        return StatementsPage(**page)
+
+    @app.get(
+        "/api/v1/statements/{id}",
+        dependencies=[Depends(authorised)],
+        responses=problem_responses(404),
+    )
+    async def get_statement_state(
+        statement_id: str = Path(alias="id", pattern=STATEMENT_ID_PATTERN),
+    ) -> dict[str, Any]:
         return await run_in_threadpool(service.statement_state, statement_id)
 
+    @app.get("/api/v1/outbox", dependencies=[Depends(authorised)])
+    async def get_outbox(limit: int = Limit, cursor: str | None = Cursor) -> OutboxPage:
+        page = await run_in_threadpool(service.outbox_page, limit=limit, cursor=cursor)
+        return OutboxPage(**page)
+
+    @app.get("/api/v1/alarms", dependencies=[Depends(authorised)])
+    async def get_alarms(limit: int = Limit, cursor: str | None = Cursor) -> AlarmsPage:
+        page = await run_in_threadpool(service.alarms_page, limit=limit, cursor=cursor)
+        return AlarmsPage(**page)
+
     @app.get("/api/v1/status", dependencies=[Depends(authorised)])
-    async def status() -> dict[str, Any]:
-        return await run_in_threadpool(service.status)
+    async def status(
+        latest: int = Query(
+            STATUS_LATEST, ge=1, le=MAX_LIMIT, description="statements and alarms shown"
+        ),
+    ) -> dict[str, Any]:
+        return await run_in_threadpool(service.status, latest=latest)
 
     # Built now, not on the first hotline call: building it registers the
     # projection's upkeep, which must see every statement stored from here on.
