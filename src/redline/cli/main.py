@@ -29,6 +29,7 @@ from redline.cli.common import (
     open_service,
 )
 from redline.cli.hotline import register as register_hotline
+from redline.cli.users import register as register_users
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
 from redline.core.statement import format_time
@@ -68,6 +69,7 @@ messages_app = typer.Typer(
 )
 app.add_typer(messages_app, name="messages")
 register_hotline(app)
+register_users(app)
 
 MessageArg = Annotated[
     str,

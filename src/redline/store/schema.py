@@ -24,6 +24,8 @@ from sqlalchemy import (
 
 __all__ = [
     "alarms",
+    "api_keys",
+    "audit",
     "checkpoints",
     "cosignatures",
     "hotline_items",
@@ -35,7 +37,10 @@ __all__ = [
     "log_hashes",
     "log_leaves",
     "log_state",
+    "login_failures",
     "metadata",
+    "operator_sessions",
+    "operators",
     "outbox",
     "peer_hashes",
     "peer_leaves",
@@ -332,3 +337,70 @@ idempotency_keys = Table(
     Column("body", LargeBinary, nullable=True),
 )
 Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
+
+# The people who run the node (service/operators.py): a watch officer handles the
+# node's traffic, a principal acts for the offices named in ``offices`` (a JSON
+# list), an admin manages operators. ``password_hash`` is argon2id; a TOTP
+# secret, once enrolled, is asked for at every sign-in.
+operators = Table(
+    "operators",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("offices", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_required", Boolean, nullable=False),
+    Column("lang", String(16), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Console sessions, server-side: the cookie holds a random token, the table its
+# SHA-256 (a copy of the database signs no one in). Idle and absolute expiry are
+# checked against ``last_seen_at`` and ``created_at``.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator", String(64), ForeignKey("operators.name"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("last_seen_at", String(32), nullable=False),
+)
+Index("ix_operator_sessions_operator", operator_sessions.c.operator)
+
+# Named API keys: a script's bearer token, per operator, kept as its SHA-256.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("operator", String(64), ForeignKey("operators.name"), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("last_used_at", String(32), nullable=True),
+    UniqueConstraint("operator", "label", name="uq_api_keys_operator_label"),
+)
+
+# What operators did: sign-in (and failed attempts), sign-out, and each act.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("operator", String(64), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("client", String(64), nullable=False),
+)
+Index("ix_audit_at", audit.c.at)
+
+# Failed sign-ins per operator name and per client address (``key`` is
+# ``operator:NAME`` or ``client:ADDRESS``): after a few, each attempt waits
+# twice as long as the one before (``blocked_until``).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", String(32), nullable=False),
+)
