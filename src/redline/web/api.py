@@ -22,6 +22,7 @@ from redline.http_problems import BodyLimit, install_problem_handlers, problem_r
 from redline.service.hotline import HotlineService
 from redline.service.node import STATUS_LATEST, NodeService
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
+from redline.web.console import Console
 from redline.web.hotline_api import create_hotline_router
 from redline.web.idempotency import Idempotency
 
@@ -120,11 +121,16 @@ def create_api_app(
     )
     install_problem_handlers(app)
 
+    console = Console(service)
+
     def token_ok(authorization: str) -> bool:
         scheme, _, value = authorization.partition(" ")
         # As bytes: compare_digest raises TypeError on a non-ASCII str.
         given = value.encode("latin-1", "replace")
-        return scheme.lower() == "bearer" and secrets.compare_digest(given, token.encode())
+        # The node's shared token, or an operator's named API key (`redline user key`).
+        return scheme.lower() == "bearer" and (
+            secrets.compare_digest(given, token.encode()) or console.key_ok(value)
+        )
 
     def scope_authorised(scope: Scope) -> bool:
         return token_ok(Headers(scope=scope).get("authorization", ""))
@@ -239,4 +245,5 @@ def create_api_app(
     # Added route by route (not include_router) so the app lists them, as docs tests expect.
     hotline_routes = create_hotline_router(get_hotline, dependencies=[Depends(authorised)])
     app.router.routes.extend(hotline_routes.routes)
+    console.mount(app, hotline=hotlines[0])  # docs/console.md
     return BodyLimit(app, max_bytes=MAX_API_BODY)

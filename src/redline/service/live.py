@@ -1,0 +1,133 @@
+"""Live updates: an in-process broadcaster of what the node just stored.
+
+The console's server-sent events (``web/console``) subscribe here. The node's
+``on_stored`` hook (the one the hotline projection uses) queues an event for
+each statement stored on the main stream, and the event is published only
+once that transaction has committed, so a page that re-reads on the event
+sees what it announces. Each subscriber has a bounded queue: a client too
+slow to drain it is dropped (its stream ends; the browser reconnects and
+re-reads everything, which is how any reconnecting console catches up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from redline.core.statement import Statement
+from redline.service.node import NodeService
+from redline.store.operators import after_commit
+
+__all__ = ["Broadcaster", "LiveEvent", "Subscription"]
+
+#: Events a subscriber may have waiting before it is dropped as too slow.
+QUEUE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One stored statement, as the console needs to hear of it."""
+
+    id: int
+    kind: str
+    statement: str
+    sender: str
+    to: str
+    precedence: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The event's data. Raises nothing."""
+        return {
+            "kind": self.kind,
+            "statement": self.statement,
+            "from": self.sender,
+            "to": self.to,
+            "precedence": self.precedence,
+        }
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """One client's queue, drained on its event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[LiveEvent] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
+    )
+    dropped: bool = False
+
+    def _offer(self, event: LiveEvent) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped = True
+
+    async def next(self) -> LiveEvent | None:
+        """The next event, or None once this subscription was dropped. Raises nothing."""
+        if self.dropped:
+            return None
+        return await self.queue.get()
+
+
+class Broadcaster:
+    """Fans stored statements out to every subscribed client."""
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def attach(self, node: NodeService) -> None:
+        """Hear of every statement ``node`` stores from now on. Raises nothing."""
+        node.on_stored.append(self._stored)
+
+    def _stored(self, conn: Connection, statements: Sequence[Statement]) -> None:
+        events = [
+            LiveEvent(
+                id=next(self._ids),
+                kind=s.kind,
+                statement=s.id,
+                sender=s.sender,
+                to=s.to,
+                precedence=str(s.body.get("precedence")) if s.kind == "message" else None,
+            )
+            for s in statements
+        ]
+        after_commit(conn, lambda: self.publish(events))
+
+    def publish(self, events: Sequence[LiveEvent]) -> None:
+        """Queue ``events`` for every subscriber, from any thread. Raises nothing."""
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        for sub in subscriptions:
+            for event in events:
+                try:
+                    sub.loop.call_soon_threadsafe(sub._offer, event)
+                except RuntimeError:  # its loop is closed
+                    sub.dropped = True
+
+    def subscribe(self) -> Subscription:
+        """A new subscription on the running event loop. Raises RuntimeError outside one."""
+        sub = Subscription(loop=asyncio.get_running_loop())
+        with self._lock:
+            self._subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to ``sub``. Raises nothing."""
+        with self._lock:
+            self._subscriptions.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        """How many clients are subscribed. Raises nothing."""
+        with self._lock:
+            return len(self._subscriptions)

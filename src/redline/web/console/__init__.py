@@ -1,0 +1,49 @@
+"""The watch-floor console, mounted at ``/console`` on the operator API's listener."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from fastapi import FastAPI
+
+from redline.service.hotline import HotlineService
+from redline.service.live import Broadcaster
+from redline.service.node import NodeService
+from redline.service.operators import API_KEY_PREFIX, OperatorService
+from redline.web.console.app import PUBLIC_PATHS, create_console
+
+__all__ = ["PUBLIC_PATHS", "Console"]
+
+
+class Console:
+    """The console's parts over one node's service, built when first used (so
+    building the API app touches no database)."""
+
+    def __init__(self, service: NodeService) -> None:
+        self.service = service
+        self._lock = threading.Lock()
+        self._live: Broadcaster | None = None
+
+    @cached_property
+    def operators(self) -> OperatorService:
+        """The node's operators. Raises nothing."""
+        return OperatorService(self.service.store, clock=self.service.clock)
+
+    @property
+    def live(self) -> Broadcaster:
+        """The broadcaster of what the node stores, attached to it on first use
+        (before that no console listened, so nothing was missed). Raises nothing."""
+        with self._lock:
+            if self._live is None:
+                self._live = Broadcaster()
+                self._live.attach(self.service)
+            return self._live
+
+    def key_ok(self, key: str) -> bool:
+        """Whether ``key`` is an operator's named API key. Raises nothing."""
+        return key.startswith(API_KEY_PREFIX) and self.operators.key_operator(key) is not None
+
+    def mount(self, app: FastAPI, *, hotline: HotlineService) -> None:
+        """Serve the console under ``/console`` of ``app``. Raises nothing."""
+        app.mount("/console", create_console(self, hotline=hotline), name="console")

@@ -1,0 +1,434 @@
+"""The watch-floor console: server-rendered pages (Jinja2 + htmx), kept live by
+server-sent events, in English and Chinese (docs/console.md).
+
+Every route but the sign-in page and the static files needs a live session
+(:mod:`redline.web.console.auth`); a page load without one is sent to the
+sign-in page, an htmx or SSE request gets 401. Each page is a frame and one
+fragment that htmx re-reads when the node announces that something was
+stored, so a console that reconnects simply re-reads and misses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from redline.core.errors import InvalidInput, NotFound, RedlineError
+from redline.core.hotline.requests import Window
+from redline.core.statement import parse_time
+from redline.http_problems import problem
+from redline.service.hotline import HotlineService
+from redline.service.live import Broadcaster
+from redline.service.node import NodeService
+from redline.service.operators import (
+    LANGUAGES,
+    Forbidden,
+    Operator,
+    OperatorService,
+    Role,
+    Session,
+    Throttled,
+    Unauthenticated,
+)
+from redline.web.console.auth import (
+    COOKIE,
+    CrossSite,
+    NeedsSignIn,
+    clear_cookie,
+    client_of,
+    is_htmx,
+    require_session,
+    same_origin,
+    set_cookie,
+)
+from redline.web.console.i18n import environment
+
+__all__ = ["PUBLIC_PATHS", "create_console"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+#: The only console paths open without a session (the sign-in page and its files).
+PUBLIC_PATHS = frozenset({"/login", "/static"})
+PRECEDENCES = ("flash", "immediate", "priority", "routine")
+MAX_FORM = 64 * 1024
+_NEXT_RE = re.compile(r"^/console/[A-Za-z0-9/_-]*$")
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+
+
+def _form_text(form: Any, name: str, *, required: bool = True, max_len: int = 500) -> str:
+    value = form.get(name)
+    text = value if isinstance(value, str) else ""
+    if required and not text.strip():
+        raise InvalidInput("is required", field=name)
+    if len(text) > max_len:
+        raise InvalidInput(f"at most {max_len} characters", field=name)
+    return text
+
+
+class Parts(Protocol):
+    """What the console is built over (:class:`redline.web.console.Console`)."""
+
+    service: NodeService
+
+    @property
+    def operators(self) -> OperatorService: ...
+
+    @property
+    def live(self) -> Broadcaster: ...
+
+
+def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
+    """The console application, to be mounted at ``/console``. Raises nothing."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    service = parts.service
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def render(
+        request: Request,
+        template: str,
+        operator: Operator | None,
+        status: int = 200,
+        session: Session | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        lang = operator.lang if operator else _browser_lang(request)
+        html = (
+            environment(lang)
+            .get_template(template)
+            .render(
+                operator=operator,
+                csrf=session.csrf if session else "",
+                path=request.url.path,
+                party=service.party,
+                **context,
+            )
+        )
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    @app.exception_handler(RedlineError)
+    async def on_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RedlineError)
+        if isinstance(exc, NeedsSignIn) and request.method == "GET" and not is_htmx(request):
+            return RedirectResponse(exc.login_url, status_code=303, headers=SECURITY_HEADERS)
+        if is_htmx(request) or isinstance(exc, Unauthenticated):
+            return problem(exc)
+        session = await _maybe_session(request)
+        return render(
+            request,
+            "error.html",
+            session.operator if session else None,
+            status=exc.status,
+            session=session,
+            error=exc,
+        )
+
+    async def _maybe_session(request: Request) -> Session | None:
+        token = request.cookies.get(COOKIE, "")
+        return await run_in_threadpool(parts.operators.session, token) if token else None
+
+    async def viewer(request: Request) -> Session:
+        return await require_session(request, parts.operators, change=False)
+
+    async def actor(request: Request) -> Session:
+        if int(request.headers.get("content-length") or 0) > MAX_FORM:
+            raise InvalidInput(f"a form is at most {MAX_FORM} bytes", field="body")
+        return await require_session(request, parts.operators, change=True)
+
+    async def act(
+        session: Session, request: Request, action: str, target: str, fn: Callable[[], Any]
+    ) -> Any:
+        result = await run_in_threadpool(fn)
+        await run_in_threadpool(
+            parts.operators.audit, session.operator.name, action, target, client=client_of(request)
+        )
+        return result
+
+    # -- signing in and out -----------------------------------------------------------
+
+    @app.get("/login")
+    async def login_page(request: Request, next: str = "") -> Response:
+        return render(request, "login.html", None, next=_safe_next(next))
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        if not same_origin(request):
+            raise CrossSite("refused: the sign-in comes from another site", field="origin")
+        form = await request.form()
+        name = _form_text(form, "name", max_len=64)
+        password = _form_text(form, "password", max_len=1024)
+        code = _form_text(form, "code", required=False, max_len=16)
+        target = _safe_next(_form_text(form, "next", required=False, max_len=300))
+        try:
+            signed = await run_in_threadpool(
+                parts.operators.sign_in,
+                name,
+                password,
+                code=code,
+                client=client_of(request),
+                previous=request.cookies.get(COOKIE) or None,
+            )
+        except (Unauthenticated, Throttled) as exc:
+            page = render(
+                request, "login.html", None, status=exc.status, error=exc, next=target, name=name
+            )
+            if isinstance(exc, Throttled):
+                page.headers["retry-after"] = str(exc.retry_after)
+            return page
+        response = RedirectResponse(target or "/console/now", status_code=303)
+        set_cookie(response, signed.token)
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        session = await actor(request)
+        await run_in_threadpool(parts.operators.sign_out, session, client=client_of(request))
+        response = RedirectResponse("/console/login", status_code=303)
+        clear_cookie(response)
+        return response
+
+    @app.post("/lang")
+    async def set_lang(request: Request) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        lang = _form_text(form, "lang", max_len=8)
+        name = session.operator.name
+        await act(session, request, "set-lang", lang, lambda: parts.operators.set_lang(name, lang))
+        back = _safe_next(_form_text(form, "next", required=False, max_len=300))
+        return RedirectResponse(back or "/console/now", status_code=303)
+
+    # -- pages and their live fragments ----------------------------------------------------
+
+    def page(
+        name: str, fragment: str, data: Callable[[Session, dict[str, str]], dict[str, Any]]
+    ) -> tuple[Callable[[Request], Awaitable[Response]], Callable[[Request], Awaitable[Response]]]:
+        async def full(request: Request) -> Response:
+            session = await viewer(request)
+            params = dict(request.path_params)
+            context = await run_in_threadpool(data, session, params)
+            return render(
+                request,
+                name,
+                session.operator,
+                session=session,
+                fragment=fragment,
+                fragment_url=request.url.path.replace("/console/", "/console/fragments/", 1),
+                **context,
+            )
+
+        async def part(request: Request) -> Response:
+            session = await viewer(request)
+            params = dict(request.path_params)
+            context = await run_in_threadpool(data, session, params)
+            return render(request, fragment, session.operator, session=session, **context)
+
+        return full, part
+
+    def counts() -> dict[str, int]:
+        rows = service.messages(pending=True)
+        return {"unread": sum(1 for r in rows if r["direction"] == "in")}
+
+    def now_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        board = hotline.board()
+        items: list[dict[str, Any]] = []
+        for m in service.messages(pending=True):
+            if m["direction"] == "in":
+                items.append({"what": "message", "deadline": m["ack_deadline"], "row": m})
+            elif m["ack_state"] == "overdue":
+                items.append({"what": "overdue", "deadline": m["ack_deadline"], "row": m})
+        for r in board["open_requests"]:
+            if r["to_party"] == service.party:
+                items.append({"what": "request", "deadline": r["deadline"], "row": r})
+        for c in board["calls"]:
+            if c["state"] == "ringing" and c["to_party"] == service.party:
+                items.append({"what": "call", "deadline": c["missed_at"], "row": c})
+        items.sort(key=lambda i: i["deadline"] or "")
+        return {"items": items, "counts": counts()}
+
+    def inbox_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        rows = sorted(service.messages(), key=lambda r: r["time"], reverse=True)
+        return {"messages": rows, "counts": counts()}
+
+    def message_data(session: Session, params: dict[str, str]) -> dict[str, Any]:
+        return {"message": service.message(params["message_id"]), "counts": counts()}
+
+    def board_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        status = service.status()
+        return {"board": hotline.board(), "alarms": status.get("alarms", []), "counts": counts()}
+
+    def requests_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        board = hotline.board()
+        return {"board": board, "counts": counts()}
+
+    def audit_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        if session.operator.role is not Role.ADMIN:
+            raise Forbidden("only an admin reads the audit trail", field="role")
+        return {"rows": parts.operators.audit_log(), "counts": counts()}
+
+    for path, name, data in (
+        ("now", "now", now_data),
+        ("inbox", "inbox", inbox_data),
+        ("messages/{message_id}", "message", message_data),
+        ("board", "board", board_data),
+        ("requests", "requests", requests_data),
+        ("audit", "audit", audit_data),
+    ):
+        full, part = page(f"{name}.html", f"_{name}.html", data)
+        app.add_api_route(f"/{path}", full, methods=["GET"], name=name)
+        app.add_api_route(f"/fragments/{path}", part, methods=["GET"], name=f"{name}-fragment")
+
+    @app.get("/")
+    async def home(request: Request) -> Response:
+        await viewer(request)
+        return RedirectResponse("/console/now", status_code=303)
+
+    @app.get("/fragments/nav")
+    async def nav(request: Request) -> Response:
+        session = await viewer(request)
+        data = await run_in_threadpool(counts)
+        return render(request, "_nav.html", session.operator, session=session, counts=data)
+
+    # -- acts ------------------------------------------------------------------------------------
+
+    @app.get("/compose")
+    async def compose_page(request: Request) -> Response:
+        session = await viewer(request)
+        peers = await run_in_threadpool(service.peers)
+        return render(
+            request,
+            "compose.html",
+            session.operator,
+            session=session,
+            peers=[p.party for p in peers],
+            precedences=PRECEDENCES,
+            counts=await run_in_threadpool(counts),
+        )
+
+    @app.post("/compose")
+    async def compose(request: Request) -> Response:
+        session = await actor(request)
+        if not session.operator.handles_traffic:
+            raise Forbidden("a principal does not send the node's messages", field="role")
+        form = await request.form()
+        to = _form_text(form, "to", max_len=32)
+        precedence = _form_text(form, "precedence", max_len=16)
+        subject = _form_text(form, "subject", max_len=500)
+        text = _form_text(form, "text", required=False, max_len=32_000)
+        lang = session.operator.lang
+        statement = await act(
+            session,
+            request,
+            "send-message",
+            f"{precedence} to {to}: {subject}",
+            lambda: service.send_message(
+                to=to, precedence=precedence, subject=subject, text=text, lang=lang
+            ),
+        )
+        return RedirectResponse(f"/console/messages/{statement.id}", status_code=303)
+
+    @app.post("/messages/{message_id}/ack")
+    async def acknowledge(request: Request, message_id: str) -> Response:
+        session = await actor(request)
+        if not session.operator.handles_traffic:
+            raise Forbidden("a principal does not acknowledge the node's messages", field="role")
+        await act(
+            session, request, "acknowledge", message_id, lambda: service.acknowledge(message_id)
+        )
+        return RedirectResponse(f"/console/messages/{message_id}", status_code=303)
+
+    @app.post("/requests/{request_id}/respond")
+    async def respond(request: Request, request_id: str) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        action = _form_text(form, "action", max_len=16)
+        board = await run_in_threadpool(hotline.board)
+        found = next((r for r in board["open_requests"] if r["id"] == request_id), None)
+        if found is None:
+            raise NotFound(f"no open request {request_id!r} awaits an answer", field="request_id")
+        if not session.operator.may_answer_for(found["to_office"]):
+            raise Forbidden(
+                f"{session.operator.name} does not act for {found['to_office']}", field="office"
+            )
+        if action == "decline":
+            reason = _form_text(form, "reason", max_len=2000)
+            call = lambda: hotline.respond(request_id, decline=reason)  # noqa: E731
+        elif action == "accept":
+            start = _form_text(form, "start", max_len=40)
+            end = _form_text(form, "end", max_len=40)
+            window = _window(start, end)
+            call = lambda: hotline.respond(request_id, accept=window)  # noqa: E731
+        else:
+            raise InvalidInput("must be accept or decline", field="action")
+        await act(session, request, f"respond-{action}", request_id, call)
+        return RedirectResponse("/console/requests", status_code=303)
+
+    # -- live updates ------------------------------------------------------------------------------
+
+    @app.get("/events")
+    async def events(request: Request) -> Response:
+        await viewer(request)
+        sub = parts.live.subscribe()
+
+        async def stream() -> AsyncIterator[ServerSentEvent]:
+            try:
+                # First, always: a console that (re)connects re-reads what it shows.
+                yield ServerSentEvent(data="{}", event="changed")
+                while True:
+                    event = await sub.next()
+                    if event is None:
+                        return  # too slow: dropped; the browser reconnects and re-reads
+                    yield ServerSentEvent(
+                        data=orjson.dumps(event.to_json()).decode(),
+                        event="changed",
+                        id=str(event.id),
+                    )
+            finally:
+                parts.live.unsubscribe(sub)
+
+        return EventSourceResponse(stream(), ping=15, headers={"cache-control": "no-store"})
+
+    return app
+
+
+def _browser_lang(request: Request) -> str:
+    accept = request.headers.get("accept-language", "").lower()
+    return "zh" if accept.startswith("zh") else LANGUAGES[0]
+
+
+def _safe_next(value: str) -> str:
+    """A redirect target only inside the console (no open redirect). Raises nothing."""
+    return value if _NEXT_RE.match(value) else ""
+
+
+def _window(start: str, end: str) -> Window:
+    try:
+        return Window(start=_when(start, "start"), end=_when(end, "end"))
+    except InvalidInput:
+        raise
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="start") from exc
+
+
+def _when(value: str, field: str) -> datetime:
+    try:
+        return parse_time(value)
+    except (ValueError, RedlineError) as exc:
+        raise InvalidInput("must be an RFC 3339 UTC time", field=field) from exc

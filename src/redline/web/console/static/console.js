@@ -1,0 +1,104 @@
+// Redline console: countdowns and alerts. No outside code; htmx does the rest.
+// An alert (a FLASH message, a ringing call; other precedences unless muted)
+// sounds, raises a desktop notification if permitted, and flashes the title
+// until the operator marks it seen. <html data-alert> says which alert is
+// showing, data-alerts-fired how many have fired (tests read both).
+(function () {
+  "use strict";
+  var seenKey = "redline.seen";
+  var flashing = null;
+  var baseTitle = document.title;
+
+  function seen() {
+    try { return JSON.parse(sessionStorage.getItem(seenKey) || "[]"); } catch (e) { return []; }
+  }
+  function remember(ids) {
+    try { sessionStorage.setItem(seenKey, JSON.stringify(seen().concat(ids).slice(-500))); } catch (e) { /* private mode */ }
+  }
+  function muted() {
+    var box = document.getElementById("mute-others");
+    return !!(box && box.checked);
+  }
+
+  function tick() {
+    var body = document.body;
+    var now = Date.now();
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("data-deadline"));
+      if (isNaN(at)) { return; }
+      var left = Math.round((at - now) / 1000);
+      if (left <= 0) {
+        el.textContent = body.getAttribute("data-overdue") || "overdue";
+        el.classList.add("overdue");
+        return;
+      }
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      var text = (h ? h + "h " + String(m).padStart(2, "0") + "m" : m + "m " + String(s).padStart(2, "0") + "s");
+      el.textContent = text + " " + (body.getAttribute("data-left") || "left");
+      el.classList.remove("overdue");
+    });
+  }
+
+  function fire(fresh) {
+    var root = document.documentElement;
+    var level = fresh.some(function (el) { return el.getAttribute("data-alert-level") !== "other"; }) ? "flash" : "other";
+    var text = fresh.map(function (el) { return el.getAttribute("data-alert-text") || ""; }).join(" · ");
+    root.setAttribute("data-alert", level);
+    root.setAttribute("data-alerts-fired", String(Number(root.getAttribute("data-alerts-fired") || "0") + 1));
+    var banner = document.getElementById("alert-banner");
+    if (banner) { banner.hidden = false; document.getElementById("alert-text").textContent = text; }
+    var sound = document.getElementById("alert-sound");
+    if (sound) { try { var p = sound.play(); if (p && p.catch) { p.catch(function () {}); } } catch (e) { /* no autoplay */ } }
+    if (window.Notification && Notification.permission === "granted") {
+      try { new Notification(document.body.getAttribute("data-alert-title") || "Redline", { body: text }); } catch (e) { /* not allowed here */ }
+    }
+    if (!flashing) {
+      baseTitle = document.title;
+      var on = false;
+      flashing = setInterval(function () {
+        on = !on;
+        document.title = on ? "\u26a0 " + (document.body.getAttribute("data-alert-title") || "ALERT") : baseTitle;
+      }, 700);
+    }
+  }
+
+  function markSeen() {
+    if (flashing) { clearInterval(flashing); flashing = null; document.title = baseTitle; }
+    document.documentElement.removeAttribute("data-alert");
+    var banner = document.getElementById("alert-banner");
+    if (banner) { banner.hidden = true; }
+  }
+
+  function scan() {
+    var known = seen();
+    var fresh = [];
+    document.querySelectorAll("[data-alert-id]").forEach(function (el) {
+      var id = el.getAttribute("data-alert-id");
+      if (known.indexOf(id) >= 0 || fresh.some(function (f) { return f.getAttribute("data-alert-id") === id; })) { return; }
+      if (el.getAttribute("data-alert-level") === "other" && muted()) { return; }
+      fresh.push(el);
+    });
+    if (fresh.length) {
+      remember(fresh.map(function (el) { return el.getAttribute("data-alert-id"); }));
+      fire(fresh);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var mute = document.getElementById("mute-others");
+    if (mute) {
+      mute.checked = localStorage.getItem("redline.mute") === "1";
+      mute.addEventListener("change", function () { localStorage.setItem("redline.mute", mute.checked ? "1" : "0"); });
+    }
+    var ask = document.getElementById("enable-notifications");
+    if (ask) {
+      ask.addEventListener("click", function () { if (window.Notification) { Notification.requestPermission(); } });
+    }
+    var ok = document.getElementById("alert-seen");
+    if (ok) { ok.addEventListener("click", markSeen); }
+    tick();
+    scan();
+    setInterval(tick, 1000);
+  });
+  document.addEventListener("htmx:afterSwap", function () { tick(); scan(); });
+})();
