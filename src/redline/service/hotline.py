@@ -22,22 +22,24 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound
+from redline.core.errors import Conflict, InvalidInput, NotFound
 from redline.core.hotline import kinds as k
 from redline.core.hotline._checks import check_enum
+from redline.core.hotline.bodies import CounterpartBody, MechanismStatusBody
 from redline.core.hotline.directory import Directory, Holding, Level, Office, Party
 from redline.core.hotline.fold import mechanism_move, participants
-from redline.core.hotline.mechanism import Mechanism, MechanismStatus
+from redline.core.hotline.mechanism import Mechanism
 from redline.core.hotline.record import Record, directory_body
-from redline.core.registry import validate_body
 from redline.core.statement import Statement, parse_time
 from redline.service.hotline_base import (
     HISTORY_FILE,
+    build,
     load_history_into,
     log,
     parse_day,
@@ -68,6 +70,14 @@ __all__ = [
 #: How many recently acted-on requests, calls, readouts and refused statements
 #: the board shows besides everything open (the timeline shows all).
 BOARD_RECENT = 20
+
+
+def _language_map(texts: Mapping[str, str] | None, *, en: str, zh: str) -> dict[str, str]:
+    """``texts``, or the map the two one-language arguments make (those left
+    blank are left out; the office or holding refuses an empty map)."""
+    if texts:
+        return dict(texts)
+    return {lang: text for lang, text in (("en", en), ("zh", zh)) if text}
 
 
 class HotlineService(Engagements):
@@ -129,13 +139,14 @@ class HotlineService(Engagements):
                 if d.declaring_party == self.party and any(
                     o.id == d.counterpart_office and o.party == peer for o in theirs
                 ):
-                    body: dict[str, Any] = {
-                        "own_office": d.own_office,
-                        "counterpart_office": d.counterpart_office,
-                    }
-                    if d.note:
-                        body["note"] = d.note
-                    bodies.append((k.COUNTERPART, body))
+                    optional = {"note": d.note} if d.note else {}
+                    declared = build(
+                        CounterpartBody,
+                        own_office=d.own_office,
+                        counterpart_office=d.counterpart_office,
+                        **optional,
+                    )
+                    bodies.append((k.COUNTERPART, declared.wire()))
             sent = self._published(peer)
             for kind, body in bodies:
                 if (kind, json.dumps(body, sort_keys=True)) not in sent:
@@ -156,11 +167,8 @@ class HotlineService(Engagements):
         return replace(directory, parties=(*directory.parties, party))
 
     def _republish(self, directory: Directory) -> list[Statement]:
+        # The node names a bad field of the body (InvalidInput, body.offices[0]...).
         body = directory_body(directory, self.party)
-        try:
-            validate_body(k.DIRECTORY, body)
-        except InvalidStatement as exc:
-            raise InvalidInput(exc.message, field=exc.field) from exc
         return [
             self.node.send(to=peer, kind=k.DIRECTORY, body=body) for peer in self._peer_parties()
         ]
@@ -170,14 +178,18 @@ class HotlineService(Engagements):
         office_id: str,
         *,
         level: str,
-        title_en: str,
-        title_zh: str,
+        titles: Mapping[str, str] | None = None,
+        title_en: str = "",
+        title_zh: str = "",
         seats: int = 1,
         time_zone: str | None = None,
     ) -> list[Statement]:
         """Add an office to this party's directory and publish it to every peer.
 
-        ``time_zone`` (IANA) is this party's, used the first time it publishes.
+        ``titles`` maps a language tag to the office's title in it (``{"en": ...,
+        "zh": ...}``); ``title_en`` and ``title_zh`` are the same two entries,
+        given one by one. ``time_zone`` (IANA) is this party's, used the first
+        time it publishes.
 
         Raises:
             InvalidInput: a bad id, level, title or time zone; an id already in use.
@@ -192,18 +204,27 @@ class HotlineService(Engagements):
         office = Office(
             id=office_id,
             party=self.party,
-            title_en=title_en,
-            title_zh=title_zh,
+            titles=_language_map(titles, en=title_en, zh=title_zh),
             level=check_enum(level, Level, "level"),
             seats=seats,
         )
         return self._republish(replace(directory, offices=(*directory.offices, office)))
 
     def set_holder(
-        self, office_id: str, *, person_en: str, person_zh: str, since: date, note: str = ""
+        self,
+        office_id: str,
+        *,
+        person: Mapping[str, str] | None = None,
+        person_en: str = "",
+        person_zh: str = "",
+        since: date,
+        note: str = "",
     ) -> list[Statement]:
         """Record that ``person`` holds one of this party's offices from ``since`` (the
         previous holder's term ends that day), and publish it to every peer.
+
+        ``person`` maps a language tag to the holder's name in it; ``person_en``
+        and ``person_zh`` are the same two entries, given one by one.
 
         Raises:
             InvalidInput: not an office of this party; a blank name; ``since`` not
@@ -218,7 +239,7 @@ class HotlineService(Engagements):
             if h.office_id == office_id and h.end is None:
                 if since <= h.start:
                     raise InvalidInput(
-                        f"{h.person_en} holds {office_id} from {h.start}; give a later date",
+                        f"{h.name('en')} holds {office_id} from {h.start}; give a later date",
                         field="since",
                     )
                 h = replace(h, end=since)
@@ -226,8 +247,7 @@ class HotlineService(Engagements):
         holdings.append(
             Holding(
                 office_id=office_id,
-                person_en=person_en,
-                person_zh=person_zh,
+                person=_language_map(person, en=person_en, zh=person_zh),
                 start=since,
                 end=None,
                 note=note,
@@ -262,9 +282,13 @@ class HotlineService(Engagements):
                     )
 
         to = self._peer_office(self._globals(), counterpart_office, "counterpart_office").party
-        body: dict[str, Any] = {"own_office": own_office, "counterpart_office": counterpart_office}
-        if note:
-            body["note"] = note
+        optional = {"note": note} if note else {}
+        body = build(
+            CounterpartBody,
+            own_office=own_office,
+            counterpart_office=counterpart_office,
+            **optional,
+        )
         return self._send(to, k.COUNTERPART, body, check)
 
     # -- mechanisms -----------------------------------------------------------------
@@ -283,9 +307,7 @@ class HotlineService(Engagements):
                 mechanism (resuming what another party suspended, say).
             NotFound: ``to`` is not pinned.
         """
-        status = check_enum(status, MechanismStatus, "status").value
-        if not reason.strip():
-            raise InvalidInput("say why", field="reason")
+        body = build(MechanismStatusBody, mechanism=mechanism, status=status, reason=reason)
 
         def joined(rec: Record) -> tuple[Mechanism, set[str]]:
             mech = next((m for m in rec.mechanisms if m.id == mechanism), None)
@@ -299,7 +321,7 @@ class HotlineService(Engagements):
                 rec.mechanism_events,
                 mech,
                 party=self.party,
-                status=status,
+                status=body.status.value,
                 at=at,
                 participants=parties,
             )
@@ -315,7 +337,6 @@ class HotlineService(Engagements):
             to = others[0]
         elif to not in others:
             raise InvalidInput(f"{to} is not a party to {mechanism}", field="to")
-        body = {"mechanism": mechanism, "status": status, "reason": reason}
         return self._send(to, k.MECHANISM_STATUS, body, check)
 
     # -- views -------------------------------------------------------------------------

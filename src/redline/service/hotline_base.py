@@ -17,9 +17,12 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound
+from redline.core.fields import Body, invalid_statement
 from redline.core.hotline import kinds as k
 from redline.core.hotline.history import PublicHistory, parse_history
 from redline.core.hotline.lifecycle import RequestState
@@ -119,8 +122,25 @@ def parse_window(text: str, field: str) -> Window:
         raise InvalidInput(exc.message, field=field) from exc
 
 
+B = TypeVar("B", bound=Body)
+
+
 def _window_json(w: Window) -> dict[str, str]:
     return {"start": format_time(w.start), "end": format_time(w.end)}
+
+
+def build(model: type[B], **fields: Any) -> B:
+    """The body of an operator's act, as ``model``: the one check of its shape.
+
+    Raises:
+        InvalidInput: naming the field as the operator gave it (``windows[0].end``,
+            ``counter_deadline``, ``reason``).
+    """
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        error = invalid_statement(exc)
+        raise InvalidInput(error.message, field=_input_field(error.field)) from None
 
 
 def _input_field(body_field: str | None) -> str:
@@ -230,7 +250,7 @@ class HotlineBase:
         self,
         to: str,
         kind: str,
-        body: dict[str, Any],
+        body: Body,
         check: Callable[[Record, datetime], None],
         names: Sequence[str] = (),
     ) -> Statement:
@@ -244,10 +264,12 @@ class HotlineBase:
                 what ``check`` raises.
         """
 
+        wire = body.wire()
+
         def in_transaction(conn: Connection, at: datetime) -> None:
             store.lock_projection(conn)
             try:
-                k.check_horizon(kind, body, signed_at=at, horizon=self.horizon)
+                k.check_horizon(kind, wire, signed_at=at, horizon=self.horizon)
             except InvalidStatement as exc:
                 raise InvalidInput(exc.message, field=_input_field(exc.field)) from exc
             record = self._fold(conn, at, names)
@@ -260,7 +282,7 @@ class HotlineBase:
                 )
             check(record, at)
 
-        return self.node.send(to=to, kind=kind, body=body, check=in_transaction)
+        return self.node.send(to=to, kind=kind, body=wire, check=in_transaction)
 
     def _office(self, rec: Record, office_id: str, field: str) -> Any:
         for o in rec.directory.offices:

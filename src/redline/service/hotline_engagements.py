@@ -14,14 +14,23 @@ from typing import Any
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound, RedlineError
 from redline.core.hotline import kinds as k
-from redline.core.hotline._checks import check_enum
-from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, CallMode, call_view
+from redline.core.hotline.bodies import (
+    CallBody,
+    CallEventBody,
+    CallMessageBody,
+    CallMissedBody,
+    JointSummarySignBody,
+    ReadoutBody,
+    RequestBody,
+    RequestLapsedBody,
+    ResponseBody,
+)
+from redline.core.hotline.calls import DEFAULT_RING_TIMEOUT, call_view
 from redline.core.hotline.checks import check_due
-from redline.core.hotline.lifecycle import CallAction, CallState, RequestState
+from redline.core.hotline.lifecycle import CallAction, CallState, RequestAction, RequestState
 from redline.core.hotline.record import Record
 from redline.core.hotline.requests import (
     Counter,
-    Mode,
     Response,
     Window,
     counter_request,
@@ -35,6 +44,7 @@ from redline.service.hotline_base import (
     HotlineBase,
     _new_id,
     _window_json,
+    build,
     log,
 )
 
@@ -67,7 +77,6 @@ class Engagements(HotlineBase):
                 side, no window or one in the past, a deadline not in the future.
             NotFound: no pinned peer.
         """
-        mode = check_enum(mode, Mode, "mode").value
         now = self.now()
         with self.node.store.read() as conn:
             rec = self._fold(conn, now)
@@ -101,17 +110,18 @@ class Engagements(HotlineBase):
             # propose() names the missing deadline (no default for this mechanism).
             check(rec, now)
         assert deadline is not None
-        body: dict[str, Any] = {
-            "id": request_id,
-            "from_office": from_office,
-            "to_office": to_office,
-            "mechanism": mechanism,
-            "mode": mode,
-            "windows": [_window_json(w) for w in windows],
-            "deadline": format_time(deadline),
-            "agenda": list(agenda),
-            "notes": list(notes),
-        }
+        body = build(
+            RequestBody,
+            id=request_id,
+            from_office=from_office,
+            to_office=to_office,
+            mechanism=mechanism,
+            mode=mode,
+            windows=[_window_json(w) for w in windows],
+            deadline=format_time(deadline),
+            agenda=list(agenda),
+            notes=list(notes),
+        )
         return self._send(to, k.REQUEST, body, check)
 
     def respond(
@@ -137,14 +147,12 @@ class Engagements(HotlineBase):
         chosen = [x is not None for x in (accept, decline, counter_office)]
         if sum(chosen) != 1:
             raise InvalidInput("give exactly one of accept, decline or counter", field="action")
-        body: dict[str, Any] = {"request": request_id}
+        fields: dict[str, Any] = {"request": request_id}
         counter: Counter | None = None
         if accept is not None:
-            body |= {"action": "accept", "window": _window_json(accept)}
+            fields |= {"action": RequestAction.ACCEPT, "window": _window_json(accept)}
         elif decline is not None:
-            if not decline.strip():
-                raise InvalidInput("a decline gives a reason", field="reason")
-            body |= {"action": "decline", "reason": decline}
+            fields |= {"action": RequestAction.DECLINE, "reason": decline}
         else:
             assert counter_office is not None
             if not counter_windows:
@@ -165,7 +173,8 @@ class Engagements(HotlineBase):
             }
             if note:
                 c["note"] = note
-            body |= {"action": "counter", "counter": c}
+            fields |= {"action": RequestAction.COUNTER, "counter": c}
+        body = build(ResponseBody, **fields)
 
         def check(rec: Record, at: datetime) -> None:
             req = rec.requests.get(request_id)
@@ -177,7 +186,7 @@ class Engagements(HotlineBase):
             req = self._pending_request(rec, request_id, at)
             resp = Response(
                 request_id=request_id,
-                action=body["action"],
+                action=body.action,
                 by_party=self.party,
                 at=at,
                 window=accept,
@@ -208,9 +217,8 @@ class Engagements(HotlineBase):
                     f"only {req.from_party} can withdraw {request_id}", field="request_id"
                 )
 
-        body: dict[str, Any] = {"request": request_id, "action": "withdraw"}
-        if reason:
-            body["reason"] = reason
+        optional = {"reason": reason} if reason else {}
+        body = build(ResponseBody, request=request_id, action=RequestAction.WITHDRAW, **optional)
         names = [item_name(ItemKind.REQUEST, request_id)]
         return self._send(self._request_party(request_id), k.RESPONSE, body, check, names)
 
@@ -232,10 +240,18 @@ class Engagements(HotlineBase):
             InvalidInput: an unknown office or mechanism, a bad mode or timeout.
             NotFound: no pinned peer.
         """
-        if not 1 <= ring_timeout <= k.MAX_RING_TIMEOUT:
-            raise InvalidInput(f"must be 1 to {k.MAX_RING_TIMEOUT} seconds", field="ring_timeout")
-        mode = check_enum(mode, CallMode, "mode").value
         call_id = _new_id(f"{self.party}-call")
+        optional = {"purpose": purpose} if purpose else {}
+        body = build(
+            CallBody,
+            id=call_id,
+            from_office=from_office,
+            to_office=to_office,
+            mechanism=mechanism,
+            mode=mode,
+            ring_timeout=ring_timeout,
+            **optional,
+        )
 
         def check(rec: Record, _at: datetime) -> None:
             self._own_office(rec, from_office, "from_office")
@@ -246,16 +262,6 @@ class Engagements(HotlineBase):
         with self.node.store.read() as conn:
             to = self._peer_office(self._fold(conn, self.now()), to_office, "to_office").party
         names = [item_name(ItemKind.CALL, call_id)]
-        body: dict[str, Any] = {
-            "id": call_id,
-            "from_office": from_office,
-            "to_office": to_office,
-            "mechanism": mechanism,
-            "mode": mode,
-            "ring_timeout": ring_timeout,
-        }
-        if purpose:
-            body["purpose"] = purpose
         return self._send(to, k.CALL, body, check, names)
 
     def _call_state(self, rec: Record, call_id: str, at: datetime) -> tuple[Any, CallState]:
@@ -279,21 +285,18 @@ class Engagements(HotlineBase):
             Conflict: the call is not in a state that allows it, or this party
                 may not do it (only the called party answers or declines).
         """
-        if action not in k.CALL_EVENT_ACTIONS:
-            raise InvalidInput(f"must be one of {', '.join(k.CALL_EVENT_ACTIONS)}", field="action")
-        action = CallAction(action).value
+        optional = {"reason": reason} if reason else {}
+        body = build(CallEventBody, call=call_id, action=action, **optional)
+        act = body.action
 
         def check(rec: Record, at: datetime) -> None:
             call, state = self._call_state(rec, call_id, at)
-            if action != CallAction.END and call.to_party != self.party:
-                raise Conflict(f"only {call.to_party} can {action} {call_id}", field="call_id")
-            wanted = CallState.ANSWERED if action == "end" else CallState.RINGING
+            if act is not CallAction.END and call.to_party != self.party:
+                raise Conflict(f"only {call.to_party} can {act} {call_id}", field="call_id")
+            wanted = CallState.ANSWERED if act is CallAction.END else CallState.RINGING
             if state is not wanted:
-                raise Conflict(f"call {call_id} is {state.value}; cannot {action}", field="call_id")
+                raise Conflict(f"call {call_id} is {state.value}; cannot {act}", field="call_id")
 
-        body: dict[str, Any] = {"call": call_id, "action": action}
-        if reason:
-            body["reason"] = reason
         names = [item_name(ItemKind.CALL, call_id)]
         return self._send(self._call_party(call_id), k.CALL_EVENT, body, check, names)
 
@@ -311,7 +314,7 @@ class Engagements(HotlineBase):
             if state is not CallState.ANSWERED:
                 raise Conflict(f"call {call_id} is {state.value}, not open", field="call_id")
 
-        body = {"call": call_id, "text": text, "lang": lang}
+        body = build(CallMessageBody, call=call_id, text=text, lang=lang)
         names = [item_name(ItemKind.CALL, call_id)]
         return self._send(self._call_party(call_id), k.CALL_MESSAGE, body, check, names)
 
@@ -326,15 +329,16 @@ class Engagements(HotlineBase):
             NotFound: no such engagement.
             Conflict: this party is not a party to it.
         """
-        body = {
-            "id": _new_id(f"{self.party}-readout"),
-            "engagement": engagement,
-            "text": text,
-            "lang": lang,
-        }
+        body = build(
+            ReadoutBody,
+            id=_new_id(f"{self.party}-readout"),
+            engagement=engagement,
+            text=text,
+            lang=lang,
+        )
         return self._send_about(engagement, k.READOUT, body)
 
-    def _send_about(self, engagement: str, kind: str, body: dict[str, Any]) -> Statement:
+    def _send_about(self, engagement: str, kind: str, body: ReadoutBody) -> Statement:
         names = [item_name(ItemKind.REQUEST, engagement), item_name(ItemKind.CALL, engagement)]
         to = self._engagement_party(self._read(names), engagement)
 
@@ -352,12 +356,13 @@ class Engagements(HotlineBase):
             NotFound: no such engagement.
             Conflict: this party is not a party to it.
         """
-        body = {
-            "id": _new_id(f"{self.party}-joint"),
-            "engagement": engagement,
-            "text": text,
-            "lang": lang,
-        }
+        body = build(
+            ReadoutBody,
+            id=_new_id(f"{self.party}-joint"),
+            engagement=engagement,
+            text=text,
+            lang=lang,
+        )
         return self._send_about(engagement, k.JOINT_SUMMARY, body)
 
     def sign_joint_summary(self, summary_id: str) -> Statement:
@@ -381,7 +386,11 @@ class Engagements(HotlineBase):
             if self.party in s.signed_by:
                 raise Conflict(f"{self.party} has signed {summary_id} already", field="summary_id")
 
-        body = {"summary": summary_id, "sha256": hashlib.sha256(summary.text.encode()).hexdigest()}
+        body = build(
+            JointSummarySignBody,
+            summary=summary_id,
+            sha256=hashlib.sha256(summary.text.encode()).hexdigest(),
+        )
         return self._send(summary.proposer, k.JOINT_SUMMARY_SIGN, body, check, names)
 
     # -- what is due -----------------------------------------------------------------------
@@ -406,14 +415,14 @@ class Engagements(HotlineBase):
                 continue
             req = rec.requests[item.request_id]
 
-            body = {"request": req.id, "deadline": format_time(req.deadline)}
+            body = build(RequestLapsedBody, request=req.id, deadline=format_time(req.deadline))
 
             def lapse_check(
-                r: Record, at: datetime, rid: str = req.id, body: dict[str, Any] = body
+                r: Record, at: datetime, rid: str = req.id, body: RequestLapsedBody = body
             ) -> None:
                 if rid in r.lapse_records:
                     raise Conflict(f"{rid} is recorded as lapsed already", field="request_id")
-                self._check_due(r, k.REQUEST_LAPSED, body, at, "request_id")
+                self._check_due(r, body, at, "request_id")
 
             names = [item_name(ItemKind.REQUEST, req.id)]
             out.append(self._send(req.to_party, k.REQUEST_LAPSED, body, lapse_check, names))
@@ -424,24 +433,26 @@ class Engagements(HotlineBase):
             if state is not CallState.MISSED:
                 continue
 
-            def missed_check(r: Record, at: datetime, cid: str = call.id) -> None:
+            missed = build(CallMissedBody, call=call.id)
+
+            def missed_check(
+                r: Record, at: datetime, cid: str = call.id, body: CallMissedBody = missed
+            ) -> None:
                 if cid in r.missed_records:
                     raise Conflict(f"{cid} is recorded as missed already", field="call_id")
-                self._check_due(r, k.CALL_MISSED, {"call": cid}, at, "call_id")
+                self._check_due(r, body, at, "call_id")
 
             names = [item_name(ItemKind.CALL, call.id)]
-            out.append(
-                self._send(call.to_party, k.CALL_MISSED, {"call": call.id}, missed_check, names)
-            )
+            out.append(self._send(call.to_party, k.CALL_MISSED, missed, missed_check, names))
         return out
 
     def _check_due(
-        self, rec: Record, kind: str, body: dict[str, Any], at: datetime, field: str
+        self, rec: Record, body: RequestLapsedBody | CallMissedBody, at: datetime, field: str
     ) -> None:
         # What the peer would refuse (or fold as refused) is not signed: e.g.
         # ``record_due(now)`` with ``now`` ahead of the clock the statement carries.
         try:
-            check_due(rec, kind, sender=self.party, body=body, at=at)
+            check_due(rec, sender=self.party, body=body, at=at)
         except (InvalidStatement, Conflict) as exc:
             raise Conflict(f"not due at {format_time(at)}: {exc.message}", field=field) from exc
 

@@ -13,6 +13,20 @@ from typing import Any
 from icalendar import Calendar, Event
 
 from redline.core.errors import RedlineError
+from redline.core.hotline.bodies import (
+    CallBody,
+    CallEventBody,
+    CallMessageBody,
+    CallMissedBody,
+    CounterpartBody,
+    DirectoryBody,
+    JointSummarySignBody,
+    MechanismStatusBody,
+    ReadoutBody,
+    RequestBody,
+    RequestLapsedBody,
+    ResponseBody,
+)
 from redline.core.hotline.history import PUBLIC_RECORD
 from redline.core.hotline.lifecycle import RequestState
 from redline.core.hotline.mechanism import Cadence
@@ -61,6 +75,7 @@ def directory_view(record: Record) -> dict[str, Any]:
             offices.append(
                 {
                     "id": o.id,
+                    "titles": dict(o.titles),
                     "title_en": o.title_en,
                     "title_zh": o.title_zh,
                     "level": o.level.value,
@@ -68,6 +83,7 @@ def directory_view(record: Record) -> dict[str, Any]:
                     "holders_now": [h.person_en for h in holders if h.covers(today)],
                     "holders": [
                         {
+                            "person": dict(h.person),
                             "person_en": h.person_en,
                             "person_zh": h.person_zh,
                             "start": h.start.isoformat(),
@@ -107,43 +123,39 @@ def directory_view(record: Record) -> dict[str, Any]:
 
 
 def _statement_title(st: Statement, record: Record) -> str:
-    b = st.body
-    kind = st.kind
-    if kind == "request":
+    b = st.model
+    who = st.sender
+    if isinstance(b, RequestBody):
         return (
-            f"{b['from_office']} asks {b['to_office']} for a {b['mode']} over "
-            f"{b['mechanism']} (deadline {b['deadline']})"
+            f"{b.from_office} asks {b.to_office} for a {b.mode} over "
+            f"{b.mechanism} (deadline {b.deadline})"
         )
-    if kind == "response":
-        extra = b.get("reason") or (b["window"]["start"] if "window" in b else "")
-        return f"{st.sender} {b['action']}s request {b['request']}" + (
-            f": {extra}" if extra else ""
-        )
-    if kind == "request-lapsed":
-        return f"request {b['request']} lapsed: no response by {b['deadline']}"
-    if kind == "call":
-        return f"{b['from_office']} calls {b['to_office']} over {b['mechanism']}"
-    if kind == "call-event":
-        return f"{st.sender} {b['action']}s call {b['call']}" + (
-            f": {b['reason']}" if b.get("reason") else ""
-        )
-    if kind == "call-missed":
-        return f"call {b['call']} missed: no answer"
-    if kind == "call-message":
-        return f"{st.sender} on call {b['call']}: {b['text']}"
-    if kind == "mechanism-status":
-        return f"{st.sender}: {b['mechanism']} {b['status']}: {b['reason']}"
-    if kind == "directory":
-        return f"{st.sender} publishes its directory ({len(b['offices'])} offices)"
-    if kind == "counterpart":
-        return (
-            f"{st.sender} declares {b['counterpart_office']} the counterpart of {b['own_office']}"
-        )
-    if kind == "readout":
-        return f"{st.sender} readout of {b['engagement']}: {b['text']}"
-    if kind == "joint-summary":
-        return f"{st.sender} proposes a joint summary of {b['engagement']}: {b['text']}"
-    return f"{st.sender} signs joint summary {b['summary']}"
+    if isinstance(b, ResponseBody):
+        extra = b.reason or (b.window.start if b.window is not None else "")
+        return f"{who} {b.action}s request {b.request}" + (f": {extra}" if extra else "")
+    if isinstance(b, RequestLapsedBody):
+        return f"request {b.request} lapsed: no response by {b.deadline}"
+    if isinstance(b, CallBody):
+        return f"{b.from_office} calls {b.to_office} over {b.mechanism}"
+    if isinstance(b, CallEventBody):
+        return f"{who} {b.action}s call {b.call}" + (f": {b.reason}" if b.reason else "")
+    if isinstance(b, CallMissedBody):
+        return f"call {b.call} missed: no answer"
+    if isinstance(b, CallMessageBody):
+        return f"{who} on call {b.call}: {b.text}"
+    if isinstance(b, MechanismStatusBody):
+        return f"{who}: {b.mechanism} {b.status}: {b.reason}"
+    if isinstance(b, DirectoryBody):
+        return f"{who} publishes its directory ({len(b.offices)} offices)"
+    if isinstance(b, CounterpartBody):
+        return f"{who} declares {b.counterpart_office} the counterpart of {b.own_office}"
+    if isinstance(b, ReadoutBody) and st.kind == "readout":
+        return f"{who} readout of {b.engagement}: {b.text}"
+    if isinstance(b, ReadoutBody):
+        return f"{who} proposes a joint summary of {b.engagement}: {b.text}"
+    if isinstance(b, JointSummarySignBody):
+        return f"{who} signs joint summary {b.summary}"
+    return f"{who}: {st.kind}"
 
 
 def timeline_view(record: Record) -> list[dict[str, Any]]:

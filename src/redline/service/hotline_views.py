@@ -403,6 +403,7 @@ def counterpart_lines(record: Record) -> list[dict[str, Any]]:
             {
                 "office": office_id,
                 "party": office.party,
+                "titles": dict(office.titles),
                 "title_en": office.title_en,
                 "title_zh": office.title_zh,
                 "views": views,

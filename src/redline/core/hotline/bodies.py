@@ -38,7 +38,7 @@ from redline.core.fields import (
 )
 from redline.core.hotline import kinds as k
 from redline.core.hotline.calls import CallMode
-from redline.core.hotline.directory import Level
+from redline.core.hotline.directory import Level, in_language
 from redline.core.hotline.lifecycle import CallAction, RequestAction
 from redline.core.hotline.mechanism import MechanismStatus
 from redline.core.hotline.requests import Mode
@@ -129,7 +129,7 @@ class Office(Body):
 
     def title(self, lang: str) -> str:
         """The title in ``lang``, else in English, else the first given. Raises nothing."""
-        return _in(self.titles, lang)
+        return in_language(self.titles or {}, lang)
 
 
 class Holding(Body):
@@ -152,18 +152,7 @@ class Holding(Body):
 
     def name(self, lang: str) -> str:
         """The holder's name in ``lang``, else in English, else the first given."""
-        return _in(self.person, lang)
-
-
-def _in(texts: dict[str, str] | None, lang: str) -> str:
-    if not texts:
-        return ""
-    return (
-        texts.get(lang)
-        or texts.get(lang.split("-")[0])
-        or texts.get("en")
-        or next(iter(texts.values()))
-    )
+        return in_language(self.person or {}, lang)
 
 
 class DirectoryBody(Body):

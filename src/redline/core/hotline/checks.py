@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from redline.core.errors import InvalidStatement, RedlineError
 from redline.core.hotline import kinds as k
+from redline.core.hotline.bodies import (
+    CallEventBody,
+    CallMissedBody,
+    CounterpartBody,
+    ReadoutBody,
+    RequestLapsedBody,
+    ResponseBody,
+)
 from redline.core.hotline.fold import _Folder, fold
 from redline.core.hotline.history import PublicHistory
+from redline.core.hotline.lifecycle import CallAction, RequestAction
 from redline.core.hotline.record import (
     Record,
 )
@@ -115,14 +123,14 @@ class IncomingCheck:
 
 def _check_sides(st: Statement, record: Record) -> None:
     """Rules that do not depend on which of two crossing acts came first."""
-    b = st.body
-    if st.kind == k.RESPONSE:
-        req = record.requests.get(b["request"])
+    b = st.model
+    if isinstance(b, ResponseBody):
+        req = record.requests.get(b.request)
         if req is None:
-            if record.made_without_effect(b["request"]):
+            if record.made_without_effect(b.request):
                 return  # made by a counter that crossed a withdrawal: the fold refuses it
-            raise InvalidStatement(f"no request {b['request']!r} was made", field="body.request")
-        if b["action"] == "withdraw":
+            raise InvalidStatement(f"no request {b.request!r} was made", field="body.request")
+        if b.action is RequestAction.WITHDRAW:
             if req.from_party != st.sender:
                 raise InvalidStatement(
                     f"only {req.from_party} can withdraw {req.id}", field="body.request"
@@ -139,27 +147,27 @@ def _check_sides(st: Statement, record: Record) -> None:
                     "does not count",
                     field="body.request",
                 )
-    elif st.kind == k.CALL_EVENT and b["action"] in ("answer", "decline"):
-        call = record.calls.get(b["call"])
+    elif isinstance(b, CallEventBody) and b.action in (CallAction.ANSWER, CallAction.DECLINE):
+        call = record.calls.get(b.call)
         if call is None:
-            raise InvalidStatement(f"no call {b['call']!r}", field="body.call")
+            raise InvalidStatement(f"no call {b.call!r}", field="body.call")
         if call.to_party != st.sender:
-            raise InvalidStatement(f"only {call.to_party} can {b['action']}", field="body.call")
+            raise InvalidStatement(f"only {call.to_party} can {b.action}", field="body.call")
         if st.sent_at >= call.placed_at + record.ring_timeouts[call.id]:
             raise InvalidStatement(f"call {call.id} was missed: it rang out", field="body.call")
-    elif st.kind in (k.READOUT, k.JOINT_SUMMARY):
+    elif isinstance(b, ReadoutBody):
         _check_engagement(st, record)
-    elif st.kind == k.COUNTERPART:
-        own = next((o for o in record.directory.offices if o.id == b["own_office"]), None)
+    elif isinstance(b, CounterpartBody):
+        own = next((o for o in record.directory.offices if o.id == b.own_office), None)
         if own is None or own.party != st.sender:
             raise InvalidStatement(
-                f"{b['own_office']} is not an office of {st.sender}", field="body.own_office"
+                f"{b.own_office} is not an office of {st.sender}", field="body.own_office"
             )
 
 
 def _check_engagement(st: Statement, record: Record) -> None:
     """A readout or joint summary is about an engagement its sender was party to."""
-    ident = st.body["engagement"]
+    ident = st.typed(ReadoutBody).engagement
     found = record.requests.get(ident) or record.calls.get(ident)
     if found is not None:
         parties = {found.from_party, found.to_party}
@@ -179,7 +187,7 @@ def _check_engagement(st: Statement, record: Record) -> None:
 
 
 def check_due(
-    record: Record, kind: str, *, sender: str, body: Mapping[str, Any], at: datetime
+    record: Record, *, sender: str, body: RequestLapsedBody | CallMissedBody, at: datetime
 ) -> None:
     """Check that a ``request-lapsed`` or ``call-missed`` by ``sender`` with
     ``body``, signed at ``at``, would be taken as true by the fold.
@@ -189,9 +197,9 @@ def check_due(
         Conflict: the request or call was answered.
     """
     folder = _Folder(record, record.history)
-    if kind == k.REQUEST_LAPSED:
+    if isinstance(body, RequestLapsedBody):
         folder.lapsed_request(sender, body, at)
-    elif kind == k.CALL_MISSED:
+    else:
         folder.missed_call(sender, body, at)
 
 

@@ -9,8 +9,9 @@ instead of picking a winner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +31,41 @@ __all__ = [
     "counterpart_view",
     "holder_on",
     "holders_on",
+    "in_language",
 ]
+
+_LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")  # a language tag, with fullmatch
+
+
+def in_language(texts: Mapping[str, str], lang: str) -> str:
+    """The text of ``texts`` (language tag → text) for a reader of ``lang``: that
+    language, else its primary subtag (``zh`` for ``zh-Hans``), else English,
+    else the first given; "" if there is none. Raises nothing."""
+    if not texts:
+        return ""
+    return (
+        texts.get(lang)
+        or texts.get(lang.split("-")[0])
+        or texts.get("en")
+        or next(iter(texts.values()))
+    )
+
+
+def _language_map(
+    texts: Mapping[str, str], en: str, zh: str, name: str, limit: int
+) -> dict[str, str]:
+    """``texts`` checked, or built from the two-language fields when it is empty."""
+    if not texts:
+        check_text(en, f"{name}_en", limit=limit)
+        check_text(zh, f"{name}_zh", limit=limit)
+        return {"en": en, "zh": zh}
+    if not isinstance(texts, Mapping):
+        raise InvalidInput("must be a map of language tag to text", field=name)
+    for lang, value in texts.items():
+        if not isinstance(lang, str) or not _LANG.fullmatch(lang):
+            raise InvalidInput(f"{lang!r} is not a language tag such as en or zh", field=name)
+        check_text(value, f"{name}.{lang}", limit=limit)
+    return dict(texts)
 
 
 class Level(StrEnum):
@@ -95,42 +130,59 @@ class Office:
     """A post that speaks for a party, e.g. the Secretary of Defense.
 
     ``seats`` is how many people hold it at once (several deputy directors).
+    ``titles`` maps a language tag to the title in that language; an office
+    may instead be given ``title_en`` and ``title_zh`` (the public history and
+    directories signed before titles were a map), which become ``titles``.
+    ``title_en`` and ``title_zh`` are always set: the title in that language,
+    or the fallback :meth:`title` gives.
 
     Raises:
-        InvalidInput: a bad id or party, blank title, unknown level, seats < 1.
+        InvalidInput: a bad id or party, no title or a blank one, a bad language
+            tag, unknown level, seats < 1.
     """
 
     id: str
     party: str
-    title_en: str
-    title_zh: str
     level: Level
     seats: int = 1
+    titles: Mapping[str, str] = field(default_factory=dict, hash=False)
+    title_en: str = ""
+    title_zh: str = ""
 
     def __post_init__(self) -> None:
         check_id(self.id, "id")
         check_id(self.party, "party")
-        check_text(self.title_en, "title_en", limit=300)
-        check_text(self.title_zh, "title_zh", limit=300)
+        titles = _language_map(self.titles, self.title_en, self.title_zh, "title", 300)
+        object.__setattr__(self, "titles", titles)
+        object.__setattr__(self, "title_en", in_language(titles, "en"))
+        object.__setattr__(self, "title_zh", in_language(titles, "zh"))
         object.__setattr__(self, "level", check_enum(self.level, Level, "level"))
         if isinstance(self.seats, bool) or not isinstance(self.seats, int) or self.seats < 1:
             raise InvalidInput(f"must be a whole number >= 1, got {self.seats!r}", field="seats")
+
+    def title(self, lang: str) -> str:
+        """The title for a reader of ``lang``, with fallback (:func:`in_language`).
+        Raises nothing."""
+        return in_language(self.titles, lang)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Holding:
     """``person`` held ``office_id`` from ``start`` until the day before ``end``.
 
-    ``end`` is None while the person holds it (or when no source says when
-    they left). The precisions say how much of each date a source gave.
+    ``person`` maps a language tag to the holder's name (or give ``person_en``
+    and ``person_zh``, as :class:`Office` takes its titles). ``end`` is None
+    while the person holds it (or when no source says when they left). The
+    precisions say how much of each date a source gave.
 
     Raises:
         InvalidInput: a bad id or name, ``end`` not after ``start``.
     """
 
     office_id: str
-    person_en: str
-    person_zh: str
+    person: Mapping[str, str] = field(default_factory=dict, hash=False)
+    person_en: str = ""
+    person_zh: str = ""
     start: date
     end: date | None = None
     start_precision: Precision = Precision.DAY
@@ -139,8 +191,10 @@ class Holding:
 
     def __post_init__(self) -> None:
         check_id(self.office_id, "office_id")
-        check_text(self.person_en, "person_en", limit=200)
-        check_text(self.person_zh, "person_zh", limit=200)
+        person = _language_map(self.person, self.person_en, self.person_zh, "person", 200)
+        object.__setattr__(self, "person", person)
+        object.__setattr__(self, "person_en", in_language(person, "en"))
+        object.__setattr__(self, "person_zh", in_language(person, "zh"))
         check_date(self.start, "start")
         if self.end is not None and check_date(self.end, "end") <= self.start:
             raise InvalidInput(f"{self.end} is not after start {self.start}", field="end")
@@ -151,6 +205,11 @@ class Holding:
             self, "end_precision", check_enum(self.end_precision, Precision, "end_precision")
         )
         check_text(self.note, "note", empty=True)
+
+    def name(self, lang: str) -> str:
+        """The holder's name for a reader of ``lang``, with fallback
+        (:func:`in_language`). Raises nothing."""
+        return in_language(self.person, lang)
 
     def covers(self, day: date) -> bool:
         """Whether the holding includes ``day`` (start inclusive, end exclusive).

@@ -27,11 +27,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, RedlineError
 from redline.core.hotline import kinds as k
 from redline.core.hotline.board import Contact, ContactKind
+from redline.core.hotline.bodies import (
+    CallBody,
+    CallEventBody,
+    CallMessageBody,
+    CallMissedBody,
+    CounterpartBody,
+    DirectoryBody,
+    JointSummarySignBody,
+    MechanismStatusBody,
+    ReadoutBody,
+    RequestLapsedBody,
+)
 from redline.core.hotline.calls import Call, call_view
 from redline.core.hotline.directory import (
     CounterpartDeclaration,
@@ -121,7 +132,7 @@ class _Folder:
             s
             for s in self.r.statements
             if s.kind == kind
-            and s.body.get(key) == ident
+            and getattr(s.model, key, None) == ident
             and s.sent_at < before
             and s.id not in refused
         ]
@@ -150,33 +161,36 @@ class _Folder:
             self.refuse(st, str(exc))
 
     def _directory(self, st: Statement) -> None:
-        if st.body["party"] != st.sender:
+        body = st.typed(DirectoryBody)
+        if body.party != st.sender:
             raise InvalidStatement(
                 f"{st.sender} can only publish its own directory", field="body.party"
             )
-        self.r.directory = with_party(self.r.directory, st.body)
+        self.r.directory = with_party(self.r.directory, body)
         self.r.mechanisms = with_hotlines(self.r.mechanisms, self.r.directory)
         self.r.sources[f"party:{st.sender}"] = st.id
 
     def _counterpart(self, st: Statement) -> None:
+        body = st.typed(CounterpartBody)
         d = CounterpartDeclaration(
             declaring_party=st.sender,
-            own_office=st.body["own_office"],
-            counterpart_office=st.body["counterpart_office"],
-            note=st.body.get("note", ""),
+            own_office=body.own_office,
+            counterpart_office=body.counterpart_office,
+            note=body.note,
         )
         self.r.directory = with_declaration(self.r.directory, d)
         self.r.sources[f"declaration:{st.sender}:{d.own_office}"] = st.id
 
     def _mechanism_status(self, st: Statement) -> None:
-        mid = st.body["mechanism"]
+        body = st.typed(MechanismStatusBody)
+        mid = body.mechanism
         if mid not in {m.id for m in self.r.mechanisms}:
             raise InvalidStatement(f"unknown mechanism {mid!r}", field="body.mechanism")
         event = MechanismEvent(
             mechanism_id=mid,
-            status=st.body["status"],
+            status=body.status,
             by_party=st.sender,
-            reason=st.body["reason"],
+            reason=body.reason,
             at=st.sent_at,
         )
         mechanism = next(m for m in self.r.mechanisms if m.id == mid)
@@ -229,11 +243,11 @@ class _Folder:
         self.r.sources[f"response:{st.id}"] = st.id
 
     def _request_lapsed(self, st: Statement) -> None:
-        req = self.lapsed_request(st.sender, st.body, st.sent_at)
+        req = self.lapsed_request(st.sender, st.typed(RequestLapsedBody), st.sent_at)
         self.r.lapse_records.setdefault(req.id, st.id)
 
     def lapsed_request(
-        self, sender: str, body: Mapping[str, Any], at: datetime
+        self, sender: str, body: RequestLapsedBody, at: datetime
     ) -> EngagementRequest:
         """The request a ``request-lapsed`` by ``sender`` signed at ``at`` records.
 
@@ -243,10 +257,10 @@ class _Folder:
             Conflict: answered before the deadline by a response the sender
                 had not yet received (the two crossed).
         """
-        req = self.r.requests.get(body["request"])
+        req = self.r.requests.get(body.request)
         if req is None or req.from_party != sender:
             raise InvalidStatement("not a request of the sender", field="body.request")
-        if parse_time(body["deadline"]) != req.deadline:
+        if parse_time(body.deadline) != req.deadline:
             raise InvalidStatement(
                 f"request {req.id} has deadline {format_time(req.deadline)}", field="body.deadline"
             )
@@ -270,7 +284,7 @@ class _Folder:
         if call.id in self.r.calls or self._history_has("call", call.id):
             raise InvalidStatement(f"call id {call.id!r} is already used", field="body.id")
         self.r.calls[call.id] = call
-        self.r.ring_timeouts[call.id] = timedelta(seconds=st.body["ring_timeout"])
+        self.r.ring_timeouts[call.id] = timedelta(seconds=st.typed(CallBody).ring_timeout)
         self.r.sources[f"call:{call.id}"] = st.id
 
     def _get_call(self, call_id: str) -> Call:
@@ -289,10 +303,10 @@ class _Folder:
         self.r.call_events.append(event)
 
     def _call_missed(self, st: Statement) -> None:
-        call = self.missed_call(st.sender, st.body, st.sent_at)
+        call = self.missed_call(st.sender, st.typed(CallMissedBody), st.sent_at)
         self.r.missed_records.setdefault(call.id, st.id)
 
-    def missed_call(self, sender: str, body: Mapping[str, Any], at: datetime) -> Call:
+    def missed_call(self, sender: str, body: CallMissedBody, at: datetime) -> Call:
         """The call a ``call-missed`` by ``sender`` signed at ``at`` records.
 
         Raises:
@@ -301,7 +315,7 @@ class _Folder:
             Conflict: answered or declined by an event the sender had not yet
                 received (the two crossed).
         """
-        call = self._get_call(body["call"])
+        call = self._get_call(body.call)
         if call.from_party != sender:
             raise InvalidStatement("only the caller records a missed call", field="body.call")
         timeout = self.r.ring_timeouts[call.id]
@@ -320,7 +334,8 @@ class _Folder:
         return call
 
     def _call_message(self, st: Statement) -> None:
-        call = self._get_call(st.body["call"])
+        body = st.typed(CallMessageBody)
+        call = self._get_call(body.call)
         if st.sender not in (call.from_party, call.to_party):
             raise InvalidStatement(f"{st.sender} is not on call {call.id}", field="body.call")
         view = call_view(
@@ -336,7 +351,7 @@ class _Folder:
             ends = [
                 s
                 for s in self._effective(k.CALL_EVENT, "call", call.id, st.sent_at)
-                if s.body.get("action") == CallAction.END
+                if s.typed(CallEventBody).action is CallAction.END
             ]
             if ends and not self._known_to(st.sender, st.sent_at, ends):
                 raise Conflict(why, field="body.call")
@@ -347,45 +362,48 @@ class _Folder:
                 call_id=call.id,
                 sender=st.sender,
                 at=st.sent_at,
-                text=st.body["text"],
-                lang=st.body["lang"],
+                text=body.text,
+                lang=body.lang,
             )
         )
 
     def _readout(self, st: Statement) -> None:
-        if any(r.id == st.body["id"] for r in self.r.readouts):
-            raise InvalidStatement(f"readout id {st.body['id']!r} is already used", field="body.id")
+        body = st.typed(ReadoutBody)
+        if any(r.id == body.id for r in self.r.readouts):
+            raise InvalidStatement(f"readout id {body.id!r} is already used", field="body.id")
         self.r.readouts.append(
             Readout(
                 statement_id=st.id,
-                id=st.body["id"],
-                engagement=st.body["engagement"],
+                id=body.id,
+                engagement=body.engagement,
                 party=st.sender,
                 at=st.sent_at,
-                text=st.body["text"],
-                lang=st.body["lang"],
+                text=body.text,
+                lang=body.lang,
             )
         )
 
     def _joint_summary(self, st: Statement) -> None:
-        if st.body["id"] in self.r.summaries:
-            raise InvalidStatement(f"summary id {st.body['id']!r} is already used", field="body.id")
-        self.r.summaries[st.body["id"]] = JointSummary(
+        body = st.typed(ReadoutBody)
+        if body.id in self.r.summaries:
+            raise InvalidStatement(f"summary id {body.id!r} is already used", field="body.id")
+        self.r.summaries[body.id] = JointSummary(
             statement_id=st.id,
-            id=st.body["id"],
-            engagement=st.body["engagement"],
+            id=body.id,
+            engagement=body.engagement,
             proposer=st.sender,
             at=st.sent_at,
-            text=st.body["text"],
-            lang=st.body["lang"],
+            text=body.text,
+            lang=body.lang,
             signed_by=[st.sender],
         )
 
     def _joint_summary_sign(self, st: Statement) -> None:
-        summary = self.r.summaries.get(st.body["summary"])
+        body = st.typed(JointSummarySignBody)
+        summary = self.r.summaries.get(body.summary)
         if summary is None:
-            raise InvalidStatement(f"no summary {st.body['summary']!r}", field="body.summary")
-        if st.body["sha256"] != summary.sha256:
+            raise InvalidStatement(f"no summary {body.summary!r}", field="body.summary")
+        if body.sha256 != summary.sha256:
             raise InvalidStatement("does not match the summary's text", field="body.sha256")
         if st.sender not in summary.signed_by:
             summary.signed_by.append(st.sender)

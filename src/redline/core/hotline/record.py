@@ -8,13 +8,21 @@ The fold itself is :mod:`redline.core.hotline.fold`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from redline.core.errors import InvalidStatement
 from redline.core.hotline.board import Contact
+from redline.core.hotline.bodies import (
+    CallBody,
+    CallEventBody,
+    DirectoryBody,
+    RequestBody,
+    ResponseBody,
+    WindowBody,
+)
 from redline.core.hotline.calls import Call, CallEvent
 from redline.core.hotline.directory import (
     CounterpartDeclaration,
@@ -24,10 +32,6 @@ from redline.core.hotline.directory import (
     Party,
 )
 from redline.core.hotline.history import PublicHistory
-from redline.core.hotline.lifecycle import (
-    CallAction,
-    RequestAction,
-)
 from redline.core.hotline.mechanism import Mechanism, MechanismEvent, with_pair_hotlines
 from redline.core.hotline.requests import (
     Counter,
@@ -162,10 +166,10 @@ class Record:
         for s in self.statements:
             if s.id not in refused:
                 continue
-            counter = s.body.get("counter")
-            made = s.body.get("id") if s.kind == "request" else None
-            if isinstance(counter, dict):
-                made = counter.get("id")
+            body = s.model
+            made = body.id if isinstance(body, RequestBody) else None
+            if isinstance(body, ResponseBody) and body.counter is not None:
+                made = body.counter.id
             if made == request_id:
                 return True
         return False
@@ -199,8 +203,7 @@ def directory_body(directory: Directory, party_id: str) -> dict[str, Any]:
         "offices": [
             {
                 "id": o.id,
-                "title_en": o.title_en,
-                "title_zh": o.title_zh,
+                "titles": dict(o.titles),
                 "level": o.level.value,
                 "seats": o.seats,
             }
@@ -209,8 +212,7 @@ def directory_body(directory: Directory, party_id: str) -> dict[str, Any]:
         "holdings": [
             {
                 "office": h.office_id,
-                "person_en": h.person_en,
-                "person_zh": h.person_zh,
+                "person": dict(h.person),
                 "start": h.start.isoformat(),
                 "end": h.end.isoformat() if h.end is not None else None,
                 **({"note": h.note} if h.note else {}),
@@ -221,7 +223,7 @@ def directory_body(directory: Directory, party_id: str) -> dict[str, Any]:
     }
 
 
-def with_party(directory: Directory, body: Mapping[str, Any]) -> Directory:
+def with_party(directory: Directory, body: DirectoryBody) -> Directory:
     """``directory`` with the publisher's part replaced by a ``directory`` body.
 
     Raises:
@@ -229,48 +231,39 @@ def with_party(directory: Directory, body: Mapping[str, Any]) -> Directory:
             out one the party published before (an office is never removed: items
             name it).
     """
-    pid = body["party"]
-    listed = {o["id"] for o in body["offices"]}
+    pid = body.party
+    listed = {o.id for o in body.offices}
     for office in directory.offices:
         if office.party == pid and office.id not in listed:
             raise InvalidStatement(
                 f"{office.id} is missing; a directory keeps every office it published",
                 field="body.offices",
             )
-    # The body rule ties every holding to one of body["offices"]; those must be
+    # The body model ties every holding to one of body.offices; those must be
     # the publisher's own, not an office the other party holds.
     owners = {o.id: o.party for o in directory.offices}
-    for i, o in enumerate(body["offices"]):
-        owner = owners.get(o["id"], pid)
+    for i, o in enumerate(body.offices):
+        owner = owners.get(o.id, pid)
         if owner != pid:
             raise InvalidStatement(
-                f"{o['id']} is an office of {owner}; {pid} publishes only its own",
+                f"{o.id} is an office of {owner}; {pid} publishes only its own",
                 field=f"body.offices[{i}].id",
             )
-    party = Party(
-        id=pid, name_en=body["name_en"], name_zh=body["name_zh"], time_zone=body["time_zone"]
-    )
+    party = Party(id=pid, name_en=body.name_en, name_zh=body.name_zh, time_zone=body.time_zone)
+    # A directory signed in the two-language shape gives its model the same maps.
     offices = tuple(
-        Office(
-            id=o["id"],
-            party=pid,
-            title_en=o["title_en"],
-            title_zh=o["title_zh"],
-            level=o["level"],
-            seats=o["seats"],
-        )
-        for o in body["offices"]
+        Office(id=o.id, party=pid, titles=o.titles or {}, level=o.level, seats=o.seats)
+        for o in body.offices
     )
     holdings = tuple(
         Holding(
-            office_id=h["office"],
-            person_en=h["person_en"],
-            person_zh=h["person_zh"],
-            start=date.fromisoformat(h["start"]),
-            end=date.fromisoformat(h["end"]) if h["end"] is not None else None,
-            note=h.get("note", ""),
+            office_id=h.office,
+            person=h.person or {},
+            start=date.fromisoformat(h.start),
+            end=date.fromisoformat(h.end) if h.end is not None else None,
+            note=h.note,
         )
-        for h in body["holdings"]
+        for h in body.holdings
     )
     own = {o.id for o in directory.offices if o.party == pid}
     return Directory(
@@ -310,8 +303,8 @@ def with_hotlines(mechanisms: Iterable[Mechanism], directory: Directory) -> tupl
 # -- building domain objects from bodies ----------------------------------------------
 
 
-def _window(raw: Mapping[str, Any]) -> Window:
-    return Window(start=parse_time(raw["start"]), end=parse_time(raw["end"]))
+def _window(raw: WindowBody) -> Window:
+    return Window(start=parse_time(raw.start), end=parse_time(raw.end))
 
 
 def request_of(st: Statement, directory: Directory) -> EngagementRequest:
@@ -320,61 +313,59 @@ def request_of(st: Statement, directory: Directory) -> EngagementRequest:
     Raises:
         InvalidStatement: an unknown office, or one not of the sender or addressee.
     """
-    b = st.body
+    b = st.typed(RequestBody)
     sides = {}
-    for name in ("from_office", "to_office"):
-        office_id = b[name]
+    for name, office_id in (("from_office", b.from_office), ("to_office", b.to_office)):
         office = next((o for o in directory.offices if o.id == office_id), None)
         if office is None:
             raise InvalidStatement(f"unknown office {office_id!r}", field=f"body.{name}")
         sides[name] = office.party
     if sides["from_office"] != st.sender:
         raise InvalidStatement(
-            f"{b['from_office']} is not an office of the sender {st.sender!r}",
+            f"{b.from_office} is not an office of the sender {st.sender!r}",
             field="body.from_office",
         )
     if sides["to_office"] != st.to:
         raise InvalidStatement(
-            f"{b['to_office']} is not an office of the addressee {st.to!r}", field="body.to_office"
+            f"{b.to_office} is not an office of the addressee {st.to!r}", field="body.to_office"
         )
     return EngagementRequest(
-        id=b["id"],
-        from_office=b["from_office"],
-        to_office=b["to_office"],
+        id=b.id,
+        from_office=b.from_office,
+        to_office=b.to_office,
         from_party=st.sender,
         to_party=st.to,
-        mechanism=b["mechanism"],
-        mode=b["mode"],
-        windows=tuple(_window(w) for w in b["windows"]),
+        mechanism=b.mechanism,
+        mode=b.mode,
+        windows=tuple(_window(w) for w in b.windows),
         proposed_at=st.sent_at,
-        deadline=parse_time(b["deadline"]),
-        agenda=tuple(b["agenda"]),
-        notes=tuple(b["notes"]),
-        in_reply_to=b.get("in_reply_to"),
+        deadline=parse_time(b.deadline),
+        agenda=tuple(b.agenda),
+        notes=tuple(b.notes),
+        in_reply_to=b.in_reply_to,
     )
 
 
 def response_of(st: Statement) -> Response:
     """The response a ``response`` statement gives. Raises nothing for a checked body."""
-    b = st.body
+    b = st.typed(ResponseBody)
     counter = None
-    if "counter" in b:
-        c = b["counter"]
+    if (c := b.counter) is not None:
         counter = Counter(
-            new_request_id=c["id"],
-            offered_office=c["offered_office"],
-            to_office=c.get("to_office"),
-            windows=tuple(_window(w) for w in c["windows"]),
-            deadline=parse_time(c["deadline"]),
-            note=c.get("note", ""),
+            new_request_id=c.id,
+            offered_office=c.offered_office,
+            to_office=c.to_office,
+            windows=tuple(_window(w) for w in c.windows),
+            deadline=parse_time(c.deadline),
+            note=c.note,
         )
     return Response(
-        request_id=b["request"],
-        action=RequestAction(b["action"]),
+        request_id=b.request,
+        action=b.action,
         by_party=st.sender,
         at=st.sent_at,
-        window=_window(b["window"]) if "window" in b else None,
-        reason=b.get("reason", ""),
+        window=_window(b.window) if b.window is not None else None,
+        reason=b.reason or "",
         counter=counter,
     )
 
@@ -385,12 +376,12 @@ def call_of(st: Statement, directory: Directory) -> Call:
     Raises:
         InvalidStatement: an unknown office, or one on the wrong side.
     """
-    b = st.body
+    b = st.typed(CallBody)
     parties = {}
-    for name in ("from_office", "to_office"):
-        office = next((o for o in directory.offices if o.id == b[name]), None)
+    for name, office_id in (("from_office", b.from_office), ("to_office", b.to_office)):
+        office = next((o for o in directory.offices if o.id == office_id), None)
         if office is None:
-            raise InvalidStatement(f"unknown office {b[name]!r}", field=f"body.{name}")
+            raise InvalidStatement(f"unknown office {office_id!r}", field=f"body.{name}")
         parties[name] = office.party
     if parties["from_office"] != st.sender or parties["to_office"] != st.to:
         raise InvalidStatement(
@@ -398,25 +389,25 @@ def call_of(st: Statement, directory: Directory) -> Call:
             field="body.from_office" if parties["from_office"] != st.sender else "body.to_office",
         )
     return Call(
-        id=b["id"],
-        from_office=b["from_office"],
-        to_office=b["to_office"],
+        id=b.id,
+        from_office=b.from_office,
+        to_office=b.to_office,
         from_party=st.sender,
         to_party=st.to,
-        mechanism=b["mechanism"],
-        mode=b["mode"],
+        mechanism=b.mechanism,
+        mode=b.mode,
         placed_at=st.sent_at,
-        purpose=b.get("purpose", ""),
+        purpose=b.purpose,
     )
 
 
 def call_event_of(st: Statement) -> CallEvent:
     """The event a ``call-event`` statement records. Raises nothing for a checked body."""
-    b = st.body
+    b = st.typed(CallEventBody)
     return CallEvent(
-        call_id=b["call"],
-        action=CallAction(b["action"]),
+        call_id=b.call,
+        action=b.action,
         by_party=st.sender,
         at=st.sent_at,
-        reason=b.get("reason", ""),
+        reason=b.reason,
     )

@@ -32,6 +32,17 @@ from enum import StrEnum
 from typing import Final
 
 from redline.core.hotline import kinds as k
+from redline.core.hotline.bodies import (
+    CallBody,
+    CallEventBody,
+    CallMessageBody,
+    CallMissedBody,
+    JointSummarySignBody,
+    ReadoutBody,
+    RequestBody,
+    RequestLapsedBody,
+    ResponseBody,
+)
 from redline.core.hotline.calls import call_view
 from redline.core.hotline.lifecycle import CallState, RequestState
 from redline.core.hotline.record import Record
@@ -76,28 +87,26 @@ def item_name(kind: ItemKind, ident: str) -> str:
 def thread_names(st: Statement) -> tuple[str, ...]:
     """The items ``st`` names, the one it acts on first; ``()`` for a global statement
     or a statement that is not the hotline's. Raises nothing."""
-    b = st.body
-    kind = st.kind
-    if kind == k.REQUEST:
-        return (item_name(ItemKind.REQUEST, b["id"]),)
-    if kind == k.RESPONSE:
-        names: tuple[str, ...] = (item_name(ItemKind.REQUEST, b["request"]),)
-        counter = b.get("counter")
-        if isinstance(counter, dict):
-            names += (item_name(ItemKind.REQUEST, counter["id"]),)
+    b = st.model
+    if isinstance(b, RequestBody):
+        return (item_name(ItemKind.REQUEST, b.id),)
+    if isinstance(b, ResponseBody):
+        names: tuple[str, ...] = (item_name(ItemKind.REQUEST, b.request),)
+        if b.counter is not None:
+            names += (item_name(ItemKind.REQUEST, b.counter.id),)
         return names
-    if kind == k.REQUEST_LAPSED:
-        return (item_name(ItemKind.REQUEST, b["request"]),)
-    if kind == k.CALL:
-        return (item_name(ItemKind.CALL, b["id"]),)
-    if kind in (k.CALL_EVENT, k.CALL_MISSED, k.CALL_MESSAGE):
-        return (item_name(ItemKind.CALL, b["call"]),)
-    if kind == k.JOINT_SUMMARY:
-        return (item_name(ItemKind.SUMMARY, b["id"]),)
-    if kind == k.JOINT_SUMMARY_SIGN:
-        return (item_name(ItemKind.SUMMARY, b["summary"]),)
-    if kind == k.READOUT:
-        return (item_name(ItemKind.READOUT, b["id"]),)
+    if isinstance(b, RequestLapsedBody):
+        return (item_name(ItemKind.REQUEST, b.request),)
+    if isinstance(b, CallBody):
+        return (item_name(ItemKind.CALL, b.id),)
+    if isinstance(b, CallEventBody | CallMissedBody | CallMessageBody):
+        return (item_name(ItemKind.CALL, b.call),)
+    if isinstance(b, ReadoutBody):
+        # A joint summary's text is a readout's; the kind tells the two apart.
+        kind = ItemKind.SUMMARY if st.kind == k.JOINT_SUMMARY else ItemKind.READOUT
+        return (item_name(kind, b.id),)
+    if isinstance(b, JointSummarySignBody):
+        return (item_name(ItemKind.SUMMARY, b.summary),)
     return ()
 
 
@@ -105,8 +114,8 @@ def engagement_names(st: Statement) -> tuple[str, ...]:
     """The items a readout or joint summary is about (a request or a call with the
     engagement's id), which a check of it must see; ``()`` for other kinds.
     Raises nothing."""
-    if st.kind in (k.READOUT, k.JOINT_SUMMARY):
-        ident = st.body["engagement"]
+    if isinstance(b := st.model, ReadoutBody):
+        ident = b.engagement
         return (item_name(ItemKind.REQUEST, ident), item_name(ItemKind.CALL, ident))
     return ()
 
