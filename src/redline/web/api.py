@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Scope
@@ -29,6 +30,10 @@ from redline.web.idempotency import Idempotency
 __all__ = ["MAX_API_BODY", "create_api_app"]
 
 MAX_API_BODY = 256 * 1024
+
+#: What a hotline route may answer besides its own success (its acts name
+#: unknown requests and calls, and refuse illegal transitions).
+HOTLINE_PROBLEMS = problem_responses(400, 401, 404, 409, 413, 422)
 
 #: A party id, as statements carry it (core.statement).
 PARTY_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
@@ -152,7 +157,12 @@ def create_api_app(
     async def get_identity() -> dict[str, Any]:
         return identity.to_json()
 
-    @app.post("/api/v1/messages", dependencies=[Depends(authorised)], status_code=201)
+    @app.post(
+        "/api/v1/messages",
+        dependencies=[Depends(authorised)],
+        status_code=201,
+        responses=problem_responses(404),
+    )
     async def post_message(message: MessageIn) -> dict[str, Any]:
         statement = await run_in_threadpool(
             service.send_message,
@@ -244,6 +254,14 @@ def create_api_app(
 
     # Added route by route (not include_router) so the app lists them, as docs tests expect.
     hotline_routes = create_hotline_router(get_hotline, dependencies=[Depends(authorised)])
+    for route in hotline_routes.routes:
+        # The router's routes miss the app's ``responses``: their problems too.
+        if isinstance(route, APIRoute):
+            route.responses = {**HOTLINE_PROBLEMS, **route.responses}
+            if route.path.endswith(".ics"):
+                route.responses[200] = {
+                    "content": {"text/calendar": {"schema": {"type": "string"}}}
+                }
     app.router.routes.extend(hotline_routes.routes)
     console.mount(app, hotline=hotlines[0])  # docs/console.md
     return BodyLimit(app, max_bytes=MAX_API_BODY)
