@@ -68,7 +68,8 @@ SECURITY_HEADERS = {
         "base-uri 'none'"
     ),
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    # Not no-referrer: with it Chromium sends "Origin: null" on a form POST.
+    "referrer-policy": "same-origin",
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
@@ -76,7 +77,9 @@ SECURITY_HEADERS = {
 
 def _form_text(form: Any, name: str, *, required: bool = True, max_len: int = 500) -> str:
     value = form.get(name)
-    text = value if isinstance(value, str) else ""
+    # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); a
+    # statement's text holds LF only.
+    text = value.replace("\r\n", "\n") if isinstance(value, str) else ""
     if required and not text.strip():
         raise InvalidInput("is required", field=name)
     if len(text) > max_len:
