@@ -9,11 +9,16 @@ pair of nodes). Nodes are created and paired on first run and reused after;
 each is served by its own ``redline serve`` process, so ``redline send
 DIR/us ...``, ``redline status DIR/prc`` and the rest work on them while the
 demo runs.
+
+Each node has a demo operator (``demo``, an admin) for its console, with a
+random password kept in DIR/<party>/demo-operator.txt (0600) and printed
+at every start, so a newcomer can play both sides in two browser windows.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,10 +32,34 @@ from redline.core.statement import format_time
 from redline.node import NodeDir, init_node, load_node
 from redline.service.hotline import HotlineService
 from redline.service.node import NodeService, system_clock
+from redline.service.operators import OperatorService
 from redline.store import repo
 from redline.store.db import open_store
 
-__all__ = ["DEMO_NODES", "DEFAULT_PARTIES", "prepare_demo", "run_demo"]
+__all__ = [
+    "DEMO_NODES",
+    "DEMO_OPERATOR",
+    "DEFAULT_PARTIES",
+    "demo_password",
+    "prepare_demo",
+    "run_demo",
+]
+
+#: The console operator each demo node has (an admin).
+DEMO_OPERATOR = "demo"
+_PASSWORD_FILE = "demo-operator.txt"
+
+
+def demo_password(node: NodeDir) -> str:
+    """The demo operator's password on ``node`` (made on first use, kept 0600).
+
+    Raises :class:`OSError` if the file cannot be read or written."""
+    path = node.path / _PASSWORD_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(12) + "\n")
+    return path.read_text().strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +186,14 @@ def prepare_demo(directory: Path, parties: Sequence[str] = DEFAULT_PARTIES) -> l
                         time_zone=spec.time_zone,
                     )
             hotline.publish_directory()
+            operators = OperatorService(store, clock=system_clock)
+            if DEMO_OPERATOR not in {o.name for o in operators.all()}:
+                operators.add(
+                    DEMO_OPERATOR,
+                    role="admin",
+                    password=demo_password(node),
+                    lang="zh" if spec.party == "prc" else "en",
+                )
         finally:
             store.dispose()
     return nodes
@@ -182,6 +219,10 @@ def run_demo(directory: Path, parties: Sequence[str] = DEFAULT_PARTIES) -> None:
         print(
             f"       operator API http://{c.api_host}:{c.api_port} "
             f"(token in {node.path / 'api.token'})"
+        )
+        print(
+            f"       console http://{c.api_host}:{c.api_port}/console/ "
+            f"(sign in as {DEMO_OPERATOR}, password {demo_password(node)})"
         )
     hub, other = nodes[0], nodes[1]
     print("Try, in another terminal:")
