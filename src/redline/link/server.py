@@ -28,7 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from redline.core.errors import InvalidInput, SequenceGap, UnpinnedPeer
 from redline.core.witness_wire import WitnessSizeMismatch
-from redline.http_problems import BodyLimit, install_problem_handlers
+from redline.http_problems import BodyLimit, install_problem_handlers, problem_responses
 from redline.link.wire import MAX_BATCH, NDJSON, decode_batch, encode_batch
 from redline.service.node import NodeService
 from redline.service.record import RecordService
@@ -41,6 +41,95 @@ MAX_LINK_BODY = 8 * 1024 * 1024
 # so slow link work (a witness fetching leaves from a slow peer) cannot leave
 # the API without a thread.
 LINK_THREADS = 16
+
+# -- what the OpenAPI schema says of each route ----------------------------------
+# The handlers read raw bodies (NDJSON, tlog-witness text), which FastAPI cannot
+# describe from their signatures: the schema gets it from these (``app.openapi()``;
+# the link serves no schema, tests/integration/test_link_schema.py reads it).
+
+
+def _content(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {media_type: {"schema": schema}}
+
+
+_STATEMENTS = {
+    "type": "string",
+    "maxLength": MAX_LINK_BODY,
+    "description": (
+        "NDJSON: one signed statement a line, each in its RFC 8785 canonical JSON form; "
+        f"1 to {MAX_BATCH} of them"
+    ),
+}
+_NDJSON_ANSWER = {
+    "description": "NDJSON: signed statements (receipts for a push), one a line",
+    "content": _content(NDJSON, {"type": "string"}),
+}
+PUSH_DOC: dict[str, Any] = {
+    "openapi_extra": {"requestBody": {"required": True, "content": _content(NDJSON, _STATEMENTS)}},
+    "responses": {200: _NDJSON_ANSWER, **problem_responses(400, 403, 409, 413, 422, 429)},
+}
+PULL_DOC: dict[str, Any] = {
+    "responses": {200: _NDJSON_ANSWER, **problem_responses(400, 403, 413, 422, 429)},
+}
+ADD_CHECKPOINT_DOC: dict[str, Any] = {
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": _content(
+                "text/plain",
+                {
+                    "type": "string",
+                    "maxLength": MAX_LINK_BODY,
+                    "description": "C2SP tlog-witness add-checkpoint: 'old N', proof lines, "
+                    "a blank line, the signed checkpoint note",
+                },
+            ),
+        }
+    },
+    "responses": {
+        200: {
+            "description": "the witness's cosignature lines",
+            "content": _content("text/plain", {"type": "string"}),
+        },
+        409: {
+            "description": "the size this witness last cosigned (tlog-witness)",
+            "content": _content("text/x.tlog.size", {"type": "string"}),
+        },
+        **problem_responses(400, 403, 404, 413, 422, 429),
+    },
+}
+LEAVES_DOC: dict[str, Any] = {
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": _content(
+                "application/json",
+                {
+                    "type": "object",
+                    "required": ["start", "end"],
+                    "properties": {
+                        "start": {"type": "integer", "minimum": 0},
+                        "end": {"type": "integer", "minimum": 0},
+                    },
+                },
+            ),
+        }
+    },
+    "responses": {
+        200: {
+            "description": "leaf records start..end of this node's log, base64",
+            "content": _content(
+                "application/json",
+                {
+                    "type": "object",
+                    "required": ["records"],
+                    "properties": {"records": {"type": "array", "items": {"type": "string"}}},
+                },
+            ),
+        },
+        **problem_responses(400, 403, 413, 422, 429),
+    },
+}
 
 
 class _LinkThreads:
@@ -252,7 +341,7 @@ def create_link_app(
             raise UnpinnedPeer(f"client certificate {fingerprint[:16]} is not pinned")
         return party
 
-    @app.post("/link/v1/statements")
+    @app.post("/link/v1/statements", response_class=Response, **PUSH_DOC)
     async def push(request: Request) -> Response:
         peer = peer_of(request)
         batch = decode_batch(await request.body())
@@ -264,7 +353,7 @@ def create_link_app(
             raise
         return Response(encode_batch(result.receipts), media_type=NDJSON)
 
-    @app.get("/link/v1/statements")
+    @app.get("/link/v1/statements", response_class=Response, **PULL_DOC)
     async def pull(
         request: Request,
         after: int = Query(ge=0),
@@ -285,7 +374,7 @@ def _add_witness_routes(
     peer_of: Callable[[Request], str],
     run_in_threadpool: _LinkThreads,
 ) -> None:
-    @app.post("/link/v1/add-checkpoint")
+    @app.post("/link/v1/add-checkpoint", response_class=Response, **ADD_CHECKPOINT_DOC)
     async def add_checkpoint(request: Request) -> Response:
         # C2SP tlog-witness add-checkpoint, for the log of the connected peer.
         peer = peer_of(request)
@@ -296,7 +385,7 @@ def _add_witness_routes(
             return Response(f"{exc.size}\n", status_code=409, media_type="text/x.tlog.size")
         return Response(lines, media_type="text/plain; charset=utf-8")
 
-    @app.post("/link/v1/log/leaves")
+    @app.post("/link/v1/log/leaves", response_class=Response, **LEAVES_DOC)
     async def leaves(request: Request) -> Response:
         # Leaf records of our log, for the witness's copy of it.
         peer_of(request)
