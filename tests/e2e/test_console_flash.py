@@ -1,7 +1,8 @@
 """In a real browser (Debian's chromium, headless), over two real nodes on
 loopback: A signs in with password and TOTP and sends a FLASH; B's inbox
 shows it without a reload and B's alert fires; B acknowledges; A sees the
-acknowledgement without a reload. In Chinese, the labels of the received
+acknowledgement without a reload. A request is declined by the principal of
+the office asked, and A's board shows it without a reload. In Chinese, the labels of the received
 message's page and of the board are Chinese.
 
 Every wait is bounded (Playwright timeouts of a few seconds); nothing is timed.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,9 @@ def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
     try:
         pair(a, b)
         OperatorService(a.store, clock=system_clock).add("alice", role="watch", password=PASSWORD)
-        OperatorService(b.store, clock=system_clock).add("bo", role="watch", password=PASSWORD)
+        ops_b = OperatorService(b.store, clock=system_clock)
+        ops_b.add("bo", role="watch", password=PASSWORD)
+        ops_b.add("mia", role="principal", password=PASSWORD, offices=["prc-mnd"])
         a.start()
         b.start()
         yield a, b
@@ -140,3 +144,45 @@ def test_a_flash_arrives_alerts_and_its_acknowledgement_returns_without_reload(
     assert headings == ["态势板", "链路状态", "告警", "机制", "各级别最近联络", "近期请求"]
     columns = page_b.locator("main th").all_inner_texts()
     assert columns and all(re.search(r"[\u4e00-\u9fff]", c) for c in columns), columns
+
+
+def test_a_request_declined_by_the_principal_shows_on_the_askers_board(
+    nodes: tuple[NodeProcess, NodeProcess], browser: Browser
+) -> None:
+    a, b = nodes
+    page_a = browser.new_context(base_url=a.api_url).new_page()
+    page_b = browser.new_context(base_url=b.api_url).new_page()
+    page_a.set_default_timeout(WAIT_MS)
+    page_b.set_default_timeout(WAIT_MS)
+    OperatorService(a.store, clock=system_clock).add("ann", role="admin", password=PASSWORD)
+    sign_in(page_a, a, "ann")
+    page_a.goto(f"{a.api_url}/console/board")
+
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    window = {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
+    with a.api() as api:
+        asked = api.post(
+            "/api/v1/hotline/requests",
+            json={
+                "from_office": "us-secdef",
+                "to_office": "prc-mnd",
+                "mechanism": "dtl",
+                "mode": "call",
+                "windows": [window],
+            },
+        )
+    assert asked.status_code == 201, asked.text
+
+    sign_in(page_b, b, "mia")
+    page_b.goto(f"{b.api_url}/console/requests")
+    request = page_b.locator("article.request")
+    expect(request).to_have_count(1)  # delivered to B, and addressed to mia's office
+    request_id = request.get_attribute("data-request")
+    request.get_by_label("Reason").fill("Not the appropriate counterpart")
+    request.get_by_role("button", name="Decline").click()
+    expect(page_b.locator("article.request")).to_have_count(0)
+
+    # A's board, open all along, shows the request declined.
+    row = page_a.locator(f'tr[data-request="{request_id}"]')
+    expect(row).to_have_attribute("data-state", "declined")
+    expect(row).to_contain_text("Not the appropriate counterpart")
