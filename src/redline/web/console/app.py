@@ -60,6 +60,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 PUBLIC_PATHS = frozenset({"/login", "/static"})
 PRECEDENCES = ("flash", "immediate", "priority", "routine")
 MAX_FORM = 64 * 1024
+#: Statements no page shows (link tests): announcing them would only re-read pages.
+QUIET_KINDS = frozenset({"heartbeat"})
 _NEXT_RE = re.compile(r"^/console/[A-Za-z0-9/_-]*$")
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -398,6 +400,8 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
                     event = await sub.next()
                     if event is None:
                         return  # too slow: dropped; the browser reconnects and re-reads
+                    if event.kind in QUIET_KINDS:
+                        continue  # nothing a page shows: no page re-reads for it
                     yield ServerSentEvent(
                         data=orjson.dumps(event.to_json()).decode(),
                         event="changed",

@@ -101,4 +101,14 @@
     setInterval(tick, 1000);
   });
   document.addEventListener("htmx:afterSwap", function () { tick(); scan(); });
+  // A live re-read must not wipe what the operator is typing (a decline's reason):
+  // that swap waits for the next event.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var active = document.activeElement;
+    var target = evt.detail.target;
+    if (active && target && target.contains(active) && (active.value || "") !== "" &&
+        (active.tagName === "INPUT" || active.tagName === "TEXTAREA")) {
+      evt.detail.shouldSwap = false;
+    }
+  });
 })();
