@@ -123,7 +123,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return _plain_problem(exc.status_code, "http-error", "HTTP error", str(exc.detail))
+        extra = {}
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body its JSON parser gave up on (nested
+            # too deeply, say): the field at fault is the body.
+            extra["field"] = "body"
+        return _plain_problem(exc.status_code, "http-error", "HTTP error", str(exc.detail), **extra)
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)

@@ -180,3 +180,19 @@ def test_any_text_is_a_key_or_invalid_input_naming_cursor(text: str) -> None:
         decode_cursor(text, (str, str))
     except InvalidInput as exc:
         assert exc.field == "cursor"
+
+
+def test_a_body_nested_too_deeply_is_400_naming_the_body(pair: MemoryPair) -> None:
+    app = create_api_app(pair.prc.service, token=TOKEN, identity=pair.prc.dir.identity())
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
+            headers = {**AUTH, "content-type": "application/json"}
+            return await client.post("/api/v1/messages", content=b"[" * 100_000, headers=headers)
+
+    response = asyncio.run(go())
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "body"
+    with pair.prc.store.read() as conn:
+        assert repo.statement_count(conn) == 0
