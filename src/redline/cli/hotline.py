@@ -22,6 +22,7 @@ from redline.cli.common import (
 )
 from redline.cli.hotline_views import board, timeline
 from redline.core.hotline.calls import CallMode
+from redline.core.hotline.directory import in_language
 from redline.core.hotline.requests import Mode
 from redline.core.statement import Statement
 from redline.node import load_node
@@ -56,7 +57,8 @@ def _act(path: Path, as_json: bool, action: Callable[[HotlineService], Statement
     if as_json:
         _print_json({"statement_id": st.id, "kind": st.kind, "seq": st.seq, "body": dict(st.body)})
         return
-    ident = st.body.get("id") or st.body.get("request") or st.body.get("call") or ""
+    names = ("id", "request", "call")
+    ident = next((getattr(st.model, n) for n in names if hasattr(st.model, n)), "")
     typer.echo(f"{st.kind} {ident} signed and queued: {st.id}".replace("  ", " "))
 
 
@@ -68,6 +70,14 @@ def directory(
     publish: Annotated[
         bool, typer.Option("--publish", help="Publish this party's directory to the peer.")
     ] = False,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--language",
+            metavar="LANG",
+            help="Show titles and names in this language (en, zh, ...), else in English.",
+        ),
+    ] = "en",
     as_json: JsonOpt = False,
 ) -> None:
     """Parties, offices and holders; counterpart views, disputes marked."""
@@ -82,10 +92,10 @@ def directory(
     for party in view["parties"]:
         echo_safe(f"{party['id']}  {party['name_en']} / {party['name_zh']}  ({party['time_zone']})")
         for o in party["offices"]:
-            holders = ", ".join(o["holders_now"]) or "vacant"
-            echo_safe(
-                f"  {o['id']:22} {o['level']:18} {o['title_en']} / {o['title_zh']}: {holders}"
-            )
+            names = [in_language(p, lang) for p in o["holders_now_person"]]
+            holders = ", ".join(names) or "vacant"
+            title = in_language(o["titles"], lang)
+            echo_safe(f"  {o['id']:22} {o['level']:18} {title}: {holders}")
     typer.echo("counterparts:")
     for line in view["counterparts"]:
         views = "; ".join(f"{v['party']} says {v['counterpart_office']}" for v in line["views"])

@@ -81,6 +81,7 @@ def directory_view(record: Record) -> dict[str, Any]:
                     "level": o.level.value,
                     "seats": o.seats,
                     "holders_now": [h.person_en for h in holders if h.covers(today)],
+                    "holders_now_person": [dict(h.person) for h in holders if h.covers(today)],
                     "holders": [
                         {
                             "person": dict(h.person),

@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from redline.core.errors import InvalidInput
+from redline.core.fields import Ident, Lang, Trimmed, TrimmedOrEmpty
+from redline.core.hotline import kinds as k
+from redline.core.hotline.bodies import Name, Names, Title, Titles
 from redline.core.hotline.calls import CallMode
+from redline.core.hotline.directory import Level
 from redline.core.hotline.lifecycle import CallAction, RequestAction
 from redline.core.hotline.mechanism import MechanismStatus
 from redline.core.hotline.requests import Mode, Window
@@ -27,10 +31,19 @@ from redline.service.hotline import HotlineService, parse_day, parse_when
 __all__ = ["create_hotline_router"]
 
 PREFIX = "/api/v1/hotline"
-Id = Field(min_length=1, max_length=80)
 PeerQuery = Annotated[
     str | None, Query(min_length=1, max_length=32, description="Only what concerns this peer.")
 ]
+
+# The inputs are written in the statement bodies' own field types (core.fields,
+# core.hotline.bodies): an office id here carries the pattern it carries on the
+# wire, a title the same limits, so the OpenAPI schema says what will be signed.
+Text = Annotated[Trimmed, Field(max_length=2000)]
+OptionalText = Annotated[TrimmedOrEmpty, Field(max_length=2000)]
+LongText = Annotated[Trimmed, Field(max_length=32_000)]
+Item = Annotated[Trimmed, Field(max_length=2000)]
+#: A time as the operator gives it (RFC 3339 with any offset; see docs/api.md).
+When = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _In(BaseModel):
@@ -38,86 +51,94 @@ class _In(BaseModel):
 
 
 class WindowIn(_In):
-    start: str = Field(min_length=1, max_length=64)
-    end: str = Field(min_length=1, max_length=64)
+    start: When
+    end: When
 
 
 class CounterpartIn(_In):
-    own_office: str = Id
-    counterpart_office: str = Id
-    note: str = Field(default="", max_length=2000)
+    own_office: Ident
+    counterpart_office: Ident
+    note: OptionalText = ""
 
 
 class RequestIn(_In):
-    from_office: str = Id
-    to_office: str = Id
-    mechanism: str = Id
+    from_office: Ident
+    to_office: Ident
+    mechanism: Ident
     mode: Mode
-    windows: list[WindowIn] = Field(min_length=1, max_length=20)
-    deadline: str | None = Field(default=None, max_length=64)
-    agenda: list[str] = Field(default_factory=list, max_length=50)
-    notes: list[str] = Field(default_factory=list, max_length=50)
+    windows: list[WindowIn] = Field(min_length=1, max_length=k.MAX_WINDOWS)
+    deadline: When | None = None
+    agenda: list[Item] = Field(default_factory=list, max_length=k.MAX_ITEMS)
+    notes: list[Item] = Field(default_factory=list, max_length=k.MAX_ITEMS)
 
 
 class ResponseIn(_In):
     action: Literal[RequestAction.ACCEPT, RequestAction.DECLINE, RequestAction.COUNTER]
     window: WindowIn | None = None
-    reason: str | None = Field(default=None, max_length=2000)
-    counter_office: str | None = Field(default=None, min_length=1, max_length=80)
-    counter_windows: list[WindowIn] = Field(default_factory=list, max_length=20)
-    counter_deadline: str | None = Field(default=None, max_length=64)
-    note: str = Field(default="", max_length=2000)
+    reason: OptionalText | None = None
+    counter_office: Ident | None = None
+    counter_windows: list[WindowIn] = Field(default_factory=list, max_length=k.MAX_WINDOWS)
+    counter_deadline: When | None = None
+    note: OptionalText = ""
 
 
 class WithdrawIn(_In):
-    reason: str = Field(default="", max_length=2000)
+    reason: OptionalText = ""
 
 
 class CallIn(_In):
-    from_office: str = Id
-    to_office: str = Id
-    mechanism: str = Id
+    from_office: Ident
+    to_office: Ident
+    mechanism: Ident
     mode: CallMode = CallMode.CALL
-    purpose: str = Field(default="", max_length=2000)
-    ring_timeout: int = Field(default=120, ge=1, le=86_400)
+    purpose: OptionalText = ""
+    ring_timeout: int = Field(default=120, ge=1, le=k.MAX_RING_TIMEOUT)
 
 
 class CallEventIn(_In):
     action: Literal[CallAction.ANSWER, CallAction.DECLINE, CallAction.END]
-    reason: str = Field(default="", max_length=2000)
+    reason: OptionalText = ""
 
 
 class SayIn(_In):
-    text: str = Field(min_length=1, max_length=32_000)
-    lang: str = Field(default="en", min_length=2, max_length=16)
+    text: LongText
+    lang: Lang = "en"
 
 
 class MechanismStatusIn(_In):
     status: MechanismStatus
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text
     to: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class OfficeIn(_In):
-    id: str = Id
-    level: str = Field(min_length=1, max_length=32)
-    title_en: str = Field(min_length=1, max_length=300)
-    title_zh: str = Field(min_length=1, max_length=300)
+    """An office: ``titles`` maps a language tag to the title (``{"en": ..., "zh":
+    ...}``); ``title_en``/``title_zh`` are still taken for the same two entries."""
+
+    id: Ident
+    level: Level
+    titles: Titles | None = None
+    title_en: Title | None = None
+    title_zh: Title | None = None
     seats: int = Field(default=1, ge=1, le=100)
     time_zone: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class HolderIn(_In):
-    person_en: str = Field(min_length=1, max_length=200)
-    person_zh: str = Field(min_length=1, max_length=200)
+    """A holder: ``person`` maps a language tag to the name; ``person_en`` and
+    ``person_zh`` are still taken for the same two entries."""
+
+    person: Names | None = None
+    person_en: Name | None = None
+    person_zh: Name | None = None
     since: str = Field(min_length=10, max_length=10)
-    note: str = Field(default="", max_length=2000)
+    note: OptionalText = ""
 
 
 class ReadoutIn(_In):
-    engagement: str = Id
-    text: str = Field(min_length=1, max_length=32_000)
-    lang: str = Field(default="en", min_length=2, max_length=16)
+    engagement: Ident
+    text: LongText
+    lang: Lang = "en"
 
 
 def _window(w: WindowIn, field: str) -> Window:
@@ -170,8 +191,9 @@ def create_hotline_router(
             get().add_office,
             body.id,
             level=body.level,
-            title_en=body.title_en,
-            title_zh=body.title_zh,
+            titles=body.titles,
+            title_en=body.title_en or "",
+            title_zh=body.title_zh or "",
             seats=body.seats,
             time_zone=body.time_zone,
         )
@@ -181,8 +203,9 @@ def create_hotline_router(
         return await acts(
             get().set_holder,
             office_id,
-            person_en=body.person_en,
-            person_zh=body.person_zh,
+            person=body.person,
+            person_en=body.person_en or "",
+            person_zh=body.person_zh or "",
             since=parse_day(body.since, "since"),
             note=body.note,
         )

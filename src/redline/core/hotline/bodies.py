@@ -56,11 +56,14 @@ __all__ = [
     "Holding",
     "JointSummarySignBody",
     "MechanismStatusBody",
+    "Name",
+    "Names",
     "Office",
     "ReadoutBody",
     "RequestBody",
     "RequestLapsedBody",
     "ResponseBody",
+    "Title",
     "Titles",
     "WindowBody",
 ]
@@ -91,8 +94,14 @@ def _not_timeout(action: CallAction) -> CallAction:
 ResponseAction = Annotated[RequestAction, Field(strict=False), AfterValidator(_not_lapse)]
 CallEventAction = Annotated[CallAction, Field(strict=False), AfterValidator(_not_timeout)]
 #: Text in several languages: language tag → text, at least one entry.
-Titles = Annotated[dict[Lang, Title], Field(min_length=1, max_length=20)]
-Names = Annotated[dict[Lang, Name], Field(min_length=1, max_length=20)]
+#: (In JSON Schema, keys that are not language tags are refused outright.)
+_ONLY_TAGS: Final[dict[str, Any]] = {"additionalProperties": False}
+Titles = Annotated[
+    dict[Lang, Title], Field(min_length=1, max_length=20, json_schema_extra=_ONLY_TAGS)
+]
+Names = Annotated[
+    dict[Lang, Name], Field(min_length=1, max_length=20, json_schema_extra=_ONLY_TAGS)
+]
 
 
 def _legacy_map(model: Body, name: str, data: dict[str, Any]) -> None:

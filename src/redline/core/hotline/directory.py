@@ -54,17 +54,19 @@ def in_language(texts: Mapping[str, str], lang: str) -> str:
 def _language_map(
     texts: Mapping[str, str], en: str, zh: str, name: str, limit: int
 ) -> dict[str, str]:
-    """``texts`` checked, or built from the two-language fields when it is empty."""
+    """``texts`` checked, or built from the two-language fields when it is empty.
+    Errors name ``<name>s`` (``titles.ja``) or ``<name>_en`` (``person_en``)."""
+    field = "titles" if name == "title" else name
     if not texts:
         check_text(en, f"{name}_en", limit=limit)
         check_text(zh, f"{name}_zh", limit=limit)
         return {"en": en, "zh": zh}
     if not isinstance(texts, Mapping):
-        raise InvalidInput("must be a map of language tag to text", field=name)
+        raise InvalidInput("must be a map of language tag to text", field=field)
     for lang, value in texts.items():
         if not isinstance(lang, str) or not _LANG.fullmatch(lang):
-            raise InvalidInput(f"{lang!r} is not a language tag such as en or zh", field=name)
-        check_text(value, f"{name}.{lang}", limit=limit)
+            raise InvalidInput(f"{lang!r} is not a language tag such as en or zh", field=field)
+        check_text(value, f"{field}.{lang}", limit=limit)
     return dict(texts)
 
 
