@@ -88,6 +88,9 @@ class NodeConfig:
     checkpoint_every: int = 64
     checkpoint_interval_seconds: float = 5.0
     time_horizon_days: int = 3653
+    peer_statements_per_second: float = 50.0
+    peer_burst_statements: int = 500
+    peer_bytes_per_day: int = 2 * 1024**3
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -111,11 +114,31 @@ class NodeConfig:
                 raise ConfigError(f"missing from {CONFIG_FILE}", field=required)
         if values.get("time_horizon_days", 1) < 1:
             raise ConfigError("must be at least 1 day", field="time_horizon_days")
+        _check_quotas(values)
         return cls(**values)
 
     def to_toml(self) -> dict[str, Any]:
         """The settings as a TOML-ready dict (without ``extra``)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+
+# The peer quotas' floors: one statement a minute, one statement at once, and a
+# day's budget of 1 MiB (far above one largest statement and its request).
+_QUOTA_FLOORS: dict[str, tuple[float, str]] = {
+    "peer_statements_per_second": (1 / 60, "at least 0.0167 (one statement a minute)"),
+    "peer_burst_statements": (1, "at least 1"),
+    "peer_bytes_per_day": (1024 * 1024, "at least 1048576 (1 MiB)"),
+}
+
+
+def _check_quotas(values: dict[str, Any]) -> None:
+    for name, (floor, text) in _QUOTA_FLOORS.items():
+        value = values.get(name)
+        # `not value >= floor` also refuses NaN, which TOML can spell.
+        if value is not None and not value >= floor:
+            raise ConfigError(f"must be {text}, got {value!r}", field=name)
+        if value is not None and value == float("inf"):
+            raise ConfigError("must be finite", field=name)
 
 
 def _write_private(path: Path, data: bytes, *, replace: bool = False) -> None:

@@ -2,9 +2,14 @@
 servers, and one delivery worker per pinned peer, in one process.
 
 The link listens with mutual TLS (``link_host:link_port``); the operator API
-listens in plain HTTP on ``api_host:api_port`` (loopback by default).
-SIGTERM and SIGINT stop both servers and the workers cleanly; SIGKILL loses
-nothing, because nothing is acknowledged before it is committed.
+listens in plain HTTP on ``api_host:api_port`` (loopback by default), in its
+own thread with its own event loop, so that nothing on the link's loop (a
+flood of pushes, slow handshakes, a handler that holds the loop) keeps the
+operator waiting. The two share only the service and its store, which are
+safe across threads (SQLAlchemy's engine and pool are; wake-ups to the
+delivery workers are ``threading.Event`` s). SIGTERM and SIGINT stop both
+servers and the workers cleanly; SIGKILL loses nothing, because nothing is
+acknowledged before it is committed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Callable, Coroutine, Generator
 from datetime import timedelta
 from typing import Any
@@ -20,6 +26,7 @@ from typing import Any
 import uvicorn
 
 from redline.link.checkpointer import CheckpointWorker
+from redline.link.quota import PeerQuotas, QuotaLimits
 from redline.link.server import HandshakeGate, PeerCertProtocol, create_link_app
 from redline.link.transport import PeerClient, server_ssl_context
 from redline.link.worker import DeliveryWorker
@@ -136,7 +143,9 @@ class Node:
         handshake timeout), and the link takes at most ``LINK_CONNECTIONS``
         connections and requests at once (more get 503), so strangers and
         peers on the link cannot use up the descriptors, threads or loop time
-        the operator API, on its own listener, needs.
+        the operator API, on its own listener, needs. Each pinned peer is held
+        to its quotas (``peer_*`` settings, :class:`PeerQuotas`). The API
+        server is the second; :func:`serve` runs it on its own event loop.
         """
         config = self.dir.config
         gate = HandshakeGate(
@@ -150,8 +159,15 @@ class Node:
             timeout=config.link_handshake_timeout_seconds,
             max_pending=config.link_max_pending_handshakes,
         )
+        quotas = PeerQuotas(
+            QuotaLimits(
+                statements_per_second=config.peer_statements_per_second,
+                burst_statements=config.peer_burst_statements,
+                bytes_per_day=config.peer_bytes_per_day,
+            )
+        )
         link_config = uvicorn.Config(
-            create_link_app(self.service, record=self.record, on_gap=self._gap),
+            create_link_app(self.service, record=self.record, on_gap=self._gap, quotas=quotas),
             host=host,
             port=port,
             http=gate.protocol_class(),
@@ -199,17 +215,66 @@ def build_node(node_dir: NodeDir, *, clock: Clock = system_clock) -> Node:
     return Node(node_dir, clock=clock)
 
 
+class _OwnLoop:
+    """Runs a uvicorn server in its own thread, on its own event loop.
+
+    ``on_exit`` is called from that thread when the server ends, however it
+    ends; :attr:`failure` is what ended it if it did not end cleanly (uvicorn
+    raises ``SystemExit`` when it cannot bind its port).
+    """
+
+    def __init__(self, server: uvicorn.Server, *, on_exit: Callable[[], None]) -> None:
+        self.server = server
+        self.failure: BaseException | None = None
+        self._on_exit = on_exit
+        self._thread = threading.Thread(target=self._run, name="operator-api", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            _event_loop_runner()(self.server.serve())
+        except BaseException as exc:  # handed to the main thread
+            self.failure = exc
+        finally:
+            self._on_exit()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
 async def _serve(node: Node, servers: list[uvicorn.Server]) -> None:
+    """Serve the link on this loop and the API (``servers[1]``) on its own,
+    until a signal or either server ends; then stop both.
+
+    Raises what ended the API server if it did not end cleanly.
+    """
+    link, api = servers
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
         for server in servers:
             server.should_exit = True
 
+    def api_ended() -> None:
+        # The API's own thread: the link's loop is told through its queue.
+        with contextlib.suppress(RuntimeError):  # that loop has closed already
+            loop.call_soon_threadsafe(stop)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    node.start_workers()
-    await asyncio.gather(*(server.serve() for server in servers))
+    own_loop = _OwnLoop(api, on_exit=api_ended)
+    own_loop.start()
+    try:
+        node.start_workers()
+        await link.serve()
+    finally:
+        api.should_exit = True
+        # uvicorn looks at should_exit every 0.1 s and then shuts down gracefully.
+        await asyncio.to_thread(own_loop.join)
+    if own_loop.failure is not None:
+        raise own_loop.failure
 
 
 def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:

@@ -4,16 +4,20 @@ Every ``tick`` seconds it signs a checkpoint when one is due (see
 :meth:`RecordService.checkpoint_if_due`) and asks every peer that has not yet
 cosigned the latest one to witness it. A witness that answers 409 with its
 size gets a consistency proof from that size instead (C2SP tlog-witness).
+A witness that answers 429 (this node is over its quota there) is not asked
+again before its ``Retry-After`` (at most ``MAX_THROTTLE_SECONDS``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from redline.core.errors import RedlineError
 from redline.core.witness_wire import WitnessSizeMismatch
-from redline.link.transport import PeerClient
+from redline.link.transport import PeerClient, PeerThrottled
+from redline.link.worker import MAX_THROTTLE_SECONDS
 from redline.service.record import RecordService
 
 __all__ = ["CheckpointWorker"]
@@ -39,6 +43,8 @@ class CheckpointWorker:
         self.interval = interval
         self.tick = tick
         self.errors: dict[str, str] = {}
+        # Monotonic time before which a witness that answered 429 is not asked.
+        self._throttled_until: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
 
@@ -61,9 +67,15 @@ class CheckpointWorker:
             log.exception("could not sign a checkpoint")
             return
         for peer, client in self.clients.items():
+            if time.monotonic() < self._throttled_until.get(peer, 0.0):
+                continue
             try:
                 self.cosign(peer, client)
                 self.errors.pop(peer, None)
+            except PeerThrottled as exc:
+                wait = min(MAX_THROTTLE_SECONDS, float(exc.retry_after))
+                self._throttled_until[peer] = time.monotonic() + wait
+                self.errors[peer] = str(exc)
             except Exception as exc:  # reported, retried next tick
                 if self.errors.get(peer) != str(exc):
                     if isinstance(exc, RedlineError):

@@ -29,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from redline.core.errors import InvalidInput, SequenceGap, UnpinnedPeer
 from redline.core.witness_wire import WitnessSizeMismatch
 from redline.http_problems import BodyLimit, install_problem_handlers, problem_responses
+from redline.link.quota import PeerQuotas, QuotaExceeded, quota_response
 from redline.link.wire import MAX_BATCH, NDJSON, decode_batch, encode_batch
 from redline.service.node import NodeService
 from redline.service.record import RecordService
@@ -315,14 +316,24 @@ def create_link_app(
     *,
     record: RecordService | None = None,
     on_gap: Callable[[str], None] | None = None,
+    quotas: PeerQuotas | None = None,
 ) -> ASGIApp:
     """The link application for ``service``.
 
     ``on_gap(peer)`` is called when a push skipped ahead, so the node's worker
     can ask that peer for everything since the last statement it holds.
+    ``quotas`` holds each pinned peer to its quotas (none: no quotas); a
+    request over one is answered 429 with ``Retry-After`` before its body is
+    parsed, and nothing of it is stored.
     """
     app = FastAPI(title="Redline link", docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
+
+    async def on_quota(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, QuotaExceeded)
+        return quota_response(exc)
+
+    app.add_exception_handler(QuotaExceeded, on_quota)
     run_in_threadpool = _LinkThreads(LINK_THREADS)
     pinned: dict[str, str] = {}
 
@@ -344,7 +355,14 @@ def create_link_app(
     @app.post("/link/v1/statements", response_class=Response, **PUSH_DOC)
     async def push(request: Request) -> Response:
         peer = peer_of(request)
-        batch = decode_batch(await request.body())
+        body = await request.body()
+        if quotas is not None:
+            # Counted as decode_batch counts them, before any is parsed.
+            count = sum(1 for line in body.split(b"\n") if line.strip())
+            if count <= MAX_BATCH:  # a longer batch is refused as malformed
+                quotas.admit_push(peer, statements=count, body_bytes=len(body))
+        # Parsing 8 MiB of statements takes a while: not on the link's event loop.
+        batch = await run_in_threadpool(decode_batch, body)
         try:
             result = await run_in_threadpool(service.receive, peer, batch)
         except SequenceGap:
@@ -360,11 +378,15 @@ def create_link_app(
         limit: int = Query(default=256, ge=1, le=MAX_BATCH),
     ) -> Response:
         peer = peer_of(request)
-        wires = await run_in_threadpool(service.since, peer, after, limit)
-        return Response(encode_batch(wires), media_type=NDJSON)
+        if quotas is not None:
+            quotas.admit_request(peer)
+        answer = encode_batch(await run_in_threadpool(service.since, peer, after, limit))
+        if quotas is not None:
+            quotas.charge_answer(peer, len(answer))
+        return Response(answer, media_type=NDJSON)
 
     if record is not None:
-        _add_witness_routes(app, record, peer_of, run_in_threadpool)
+        _add_witness_routes(app, record, peer_of, run_in_threadpool, quotas)
     return BodyLimit(app, max_bytes=MAX_LINK_BODY)
 
 
@@ -373,12 +395,15 @@ def _add_witness_routes(
     record: RecordService,
     peer_of: Callable[[Request], str],
     run_in_threadpool: _LinkThreads,
+    quotas: PeerQuotas | None,
 ) -> None:
     @app.post("/link/v1/add-checkpoint", response_class=Response, **ADD_CHECKPOINT_DOC)
     async def add_checkpoint(request: Request) -> Response:
         # C2SP tlog-witness add-checkpoint, for the log of the connected peer.
         peer = peer_of(request)
         body = await request.body()
+        if quotas is not None:
+            quotas.admit_request(peer, body_bytes=len(body))
         try:
             lines = await run_in_threadpool(record.add_checkpoint, peer, body)
         except WitnessSizeMismatch as exc:
@@ -388,9 +413,12 @@ def _add_witness_routes(
     @app.post("/link/v1/log/leaves", response_class=Response, **LEAVES_DOC)
     async def leaves(request: Request) -> Response:
         # Leaf records of our log, for the witness's copy of it.
-        peer_of(request)
+        peer = peer_of(request)
+        raw = await request.body()
+        if quotas is not None:
+            quotas.admit_request(peer, body_bytes=len(raw))
         try:
-            query = json.loads(await request.body())
+            query = json.loads(raw)
             start = query["start"]
             end = query["end"]
             if type(start) is not int or type(end) is not int:
@@ -398,5 +426,7 @@ def _add_witness_routes(
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInput('body must be {"start": <int>, "end": <int>}', field="body") from exc
         records = await run_in_threadpool(record.leaves_for, start, end)
-        body = {"records": [base64.b64encode(r).decode("ascii") for r in records]}
-        return Response(json.dumps(body), media_type="application/json")
+        answer = json.dumps({"records": [base64.b64encode(r).decode("ascii") for r in records]})
+        if quotas is not None:
+            quotas.charge_answer(peer, len(answer))
+        return Response(answer, media_type="application/json")

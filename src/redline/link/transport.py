@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_SMALL_ANSWER",
     "PeerClient",
+    "PeerThrottled",
     "client_ssl_context",
     "pull_answer_cap",
     "server_ssl_context",
@@ -207,17 +208,60 @@ def server_ssl_context(
     return context
 
 
-def _rejected(status: int, content: bytes) -> PeerRejected:
+class PeerThrottled(PeerRejected):
+    """The peer answered 429: this node is over one of its quotas there.
+
+    ``retry_after`` is the peer's ``Retry-After`` in whole seconds (1 when it
+    sent none that can be read); ``max_statements`` and ``max_bytes``, when
+    the peer said them, are the most one push may carry. All three are the
+    peer's words: the worker bounds them before acting on them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        peer_code: str,
+        retry_after: int,
+        max_statements: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        super().__init__(message, peer_code=peer_code, peer_status=429)
+        self.retry_after = retry_after
+        self.max_statements = max_statements
+        self.max_bytes = max_bytes
+
+
+def _positive_int(value: object) -> int | None:
+    if type(value) is int and value > 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return max(1, int(value[:12]))  # a hostile header cannot make a huge int
+    return None
+
+
+def _rejected(status: int, content: bytes, *, retry_after: str | None = None) -> PeerRejected:
     text = content[:200].decode("utf-8", "replace")
+    body: Any = None
     try:
         body = json.loads(content)
         code = str(body.get("code", "unknown"))
         detail = str(body.get("detail", text))
     except (ValueError, AttributeError):
         code, detail = "unknown", text
-    return PeerRejected(
-        f"peer answered {status} {code}: {detail}", peer_code=code, peer_status=status
-    )
+    message = f"peer answered {status} {code}: {detail}"
+    if status == 429:
+        # RFC 9110 §10.2.3: Retry-After is seconds or an HTTP date; only
+        # seconds are read, a date counts as 1 s (the worker's backoff holds).
+        fields = body if isinstance(body, dict) else {}
+        return PeerThrottled(
+            message,
+            peer_code=code,
+            retry_after=_positive_int((retry_after or "").strip()) or 1,
+            max_statements=_positive_int(fields.get("max_statements")),
+            max_bytes=_positive_int(fields.get("max_bytes")),
+        )
+    return PeerRejected(message, peer_code=code, peer_status=status)
 
 
 def _read_capped(response: httpx.Response, cap: int) -> bytes:
@@ -276,8 +320,9 @@ class PeerClient:
 
     def _exchange(
         self, method: str, path: str, *, cap: int, **kwargs: Any
-    ) -> tuple[int, str, bytes]:
-        """One request and its whole answer: (status, content type, body).
+    ) -> tuple[int, str, bytes, str | None]:
+        """One request and its whole answer: (status, content type, body,
+        ``Retry-After`` header or None).
 
         Raises :class:`LinkTimeout` when the deadline (or one operation's
         timeout) passes, :class:`LinkUnavailable` when the peer cannot be
@@ -291,7 +336,12 @@ class PeerClient:
                 body = _read_capped(
                     response, cap if response.status_code == 200 else MAX_SMALL_ANSWER
                 )
-                return response.status_code, response.headers.get("content-type", ""), body
+                return (
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    body,
+                    response.headers.get("retry-after"),
+                )
         except httpx.TimeoutException as exc:
             raise LinkTimeout(
                 f"{self.url} did not answer within {self.deadline:g}s: {exc!r}"
@@ -302,9 +352,9 @@ class PeerClient:
             _DEADLINE.reset(token)
 
     def _request(self, method: str, path: str, *, cap: int, **kwargs: Any) -> bytes:
-        status, _type, body = self._exchange(method, path, cap=cap, **kwargs)
+        status, _type, body, retry_after = self._exchange(method, path, cap=cap, **kwargs)
         if status != 200:
-            raise _rejected(status, body)
+            raise _rejected(status, body, retry_after=retry_after)
         return body
 
     def push(self, wires: list[bytes]) -> list[Statement]:
@@ -356,7 +406,7 @@ class PeerClient:
         :class:`LinkUnavailable` (:class:`LinkTimeout` past the deadline) or
         :class:`PeerRejected` otherwise.
         """
-        status, content_type, answer = self._exchange(
+        status, content_type, answer, retry_after = self._exchange(
             "POST",
             "/link/v1/add-checkpoint",
             cap=MAX_SMALL_ANSWER,
@@ -369,7 +419,7 @@ class PeerClient:
                 raise RemoteError("witness answered 409 with a malformed size")
             raise WitnessSizeMismatch(f"witness has size {text}", size=int(text))
         if status != 200:
-            raise _rejected(status, answer)
+            raise _rejected(status, answer, retry_after=retry_after)
         return answer
 
     def leaves(self, start: int, end: int) -> list[bytes]:

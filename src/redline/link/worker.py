@@ -13,6 +13,16 @@ the peer's link. The worker does not contact the peer before that time, and
 a worker that starts (after a restart) resumes the backoff from it, so a node
 restarted while its peer is down does not hammer the peer. Statements go in
 order, so the head of the queue decides when the peer is tried again.
+
+A peer that answers 429 (this node is over its quota there,
+:class:`PeerThrottled`) has not failed: the worker waits the peer's
+``Retry-After`` (at least its own backoff, at most
+:data:`MAX_THROTTLE_SECONDS`), then sends the same batch again, which the
+outbox still holds. Nothing is lost, no attempt is counted and no
+``unreachable`` alarm is raised; the link shows ``throttled``
+(:meth:`NodeService.throttled`). When the refusal says the most the peer takes
+in one push (``max_statements``, ``max_bytes``), later pushes to it are split
+to fit: a batch larger than the peer's burst would otherwise never pass.
 """
 
 from __future__ import annotations
@@ -23,16 +33,19 @@ import threading
 from datetime import datetime, timedelta
 
 from redline.core.errors import RedlineError, RemoteError
-from redline.link.transport import PeerClient
+from redline.link.transport import PeerClient, PeerThrottled
 from redline.link.wire import MAX_BATCH
 from redline.service.node import NodeService
 
-__all__ = ["DeliveryWorker", "backoff_delay"]
+__all__ = ["MAX_THROTTLE_SECONDS", "DeliveryWorker", "backoff_delay"]
 
 log = logging.getLogger("redline.link")
 
 # Under the link's 8 MiB body limit (link.server.MAX_LINK_BODY), with room to spare.
 MAX_PUSH_BYTES = 6 * 1024 * 1024
+# The longest a peer's Retry-After is honoured: a peer cannot park delivery for
+# a day with one answer; past this the worker asks again (and is told again).
+MAX_THROTTLE_SECONDS = 300.0
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
@@ -73,6 +86,12 @@ class DeliveryWorker:
         self._pull_wanted.set()  # catch up once at start
         self._thread = threading.Thread(target=self._run, name=f"deliver-{peer}", daemon=True)
         self._failures = 0
+        # Consecutive 429s, and not before when the peer that sent them is asked again.
+        self._throttles = 0
+        self._throttled_until: datetime | None = None
+        # The most one push may carry, as the peer last said (it only shrinks).
+        self.push_limit = self.batch_size
+        self.push_bytes = MAX_PUSH_BYTES
         self._random = random.Random()
         # Not before this time is the peer contacted (None: read it from the store first).
         self._not_before: datetime | None = None
@@ -131,6 +150,8 @@ class DeliveryWorker:
         self._not_before = min(self._not_before, latest)
         if now < self._not_before:
             return (self._not_before - now).total_seconds()
+        if self._throttled_until is not None and now < self._throttled_until:
+            return (self._throttled_until - now).total_seconds()
         try:
             if self._pull_wanted.is_set() or self._next_pull is None or now >= self._next_pull:
                 self._pull_wanted.clear()
@@ -143,8 +164,12 @@ class DeliveryWorker:
                 self.service.exchange_succeeded(self.peer)
             delivered = self._deliver_once()
             self._failures = 0
+            self._throttles = 0
+            self._throttled_until = None
             self.last_error = None
             return 0.0 if delivered else self.idle_poll
+        except PeerThrottled as exc:
+            return self._throttled(exc, now)
         except RedlineError as exc:
             return self._failed(exc, now)
         except Exception as exc:  # a bug must not kill delivery for good
@@ -168,17 +193,45 @@ class DeliveryWorker:
             log.exception("could not record the failed attempt")
         return delay
 
+    def _throttled(self, exc: PeerThrottled, now: datetime) -> float:
+        self._throttles += 1
+        self.last_error = str(exc)
+        backoff = backoff_delay(
+            self._throttles,
+            base=self.retry_base,
+            cap=self.retry_cap,
+            jitter=self._random.random(),
+        )
+        delay = min(MAX_THROTTLE_SECONDS, max(float(exc.retry_after), backoff))
+        if exc.max_statements is not None:
+            self.push_limit = max(1, min(self.push_limit, exc.max_statements))
+        if exc.max_bytes is not None:
+            self.push_bytes = max(1, min(self.push_bytes, exc.max_bytes))
+        self._throttled_until = now + timedelta(seconds=delay)
+        log.info("%s throttled delivery (%s); retrying in %.2fs", self.peer, exc, delay)
+        try:
+            self.service.throttled(self.peer, self._throttled_until, str(exc))
+        except Exception:
+            log.exception("could not record the throttling")
+        return delay
+
+    @property
+    def throttled_until(self) -> datetime | None:
+        """Not before when the peer is asked again after a 429 (None: not throttled)."""
+        return self._throttled_until
+
     def _deliver_once(self) -> bool:
         """Push one batch. Returns False when there was nothing to push."""
-        wires = self.service.due(self.peer, self.batch_size)
+        wires = self.service.due(self.peer, self.push_limit)
         if not wires:
             return False
-        # Keep the request under the peer's body limit, whatever the statements weigh.
+        # Keep the request under the peer's body limit (and what its quota
+        # takes at once), whatever the statements weigh.
         batch: list[bytes] = []
         total = 0
         for wire in wires:
             total += len(wire) + 1
-            if batch and total > MAX_PUSH_BYTES:
+            if batch and total > self.push_bytes:
                 break
             batch.append(wire)
         receipts = self.client.push(batch)

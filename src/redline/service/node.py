@@ -109,6 +109,9 @@ class NodeService(MessageActs, Listings):
         #: Called with every statement stored on the main stream (signed here or
         #: received), in the transaction that stores it: the hotline's projection.
         self.on_stored: list[ReceiveCheck] = []
+        #: Peers that answered over quota (429): until when, and their words.
+        #: In memory only: a throttle is short, and the peer repeats it.
+        self._throttled: dict[str, tuple[datetime, str]] = {}
 
     # -- peers -------------------------------------------------------------
 
@@ -236,6 +239,16 @@ class NodeService(MessageActs, Listings):
                 now=stamp,
             )
 
+    def throttled(self, peer: str, until: datetime, detail: str) -> None:
+        """Note that ``peer`` refused an exchange as over its quota (429) and
+        is not to be tried before ``until``.
+
+        Not a failure: no attempt is counted and no ``unreachable`` alarm is
+        raised. :meth:`link_health` shows the link ``throttled`` until then,
+        or until an exchange succeeds. Kept in memory. Raises nothing.
+        """
+        self._throttled[peer] = (until, outbox_store.safe_error(detail))
+
     def exchange_succeeded(self, peer: str, *, pushed: bool = False) -> None:
         """Note that an exchange with ``peer`` succeeded: a pull, or (``pushed``)
         a push it answered with receipts.
@@ -248,6 +261,7 @@ class NodeService(MessageActs, Listings):
         stamp = format_time(self.clock())
         with self.store.write() as conn:
             self._exchanged(conn, peer, stamp, pushed=pushed)
+        self._throttled.pop(peer, None)
 
     @staticmethod
     def _exchanged(conn: Connection, peer: str, stamp: str, *, pushed: bool) -> None:
@@ -404,6 +418,8 @@ class NodeService(MessageActs, Listings):
             if delivered:
                 # A push answered with receipts: the link works (and a failure is over).
                 self._exchanged(conn, peer, stamp, pushed=True)
+        if delivered:
+            self._throttled.pop(peer, None)
         return delivered
 
     # -- catching up ---------------------------------------------------------
@@ -443,7 +459,7 @@ class NodeService(MessageActs, Listings):
                 "statements": repo.latest_statements(conn, latest),
                 "outbox": queued,
                 "log_size": repo.log_size(conn),
-                "links": self._links(conn, None),
+                "links": self._with_throttles(self._links(conn, None)),
                 "alarms": repo.open_alarms(conn, limit=latest),
             }
 
@@ -456,16 +472,28 @@ class NodeService(MessageActs, Listings):
         with the ``unreachable`` alarm open; ``unknown``: never reached yet);
         ``last_exchange_at`` (the last push answered with receipts, or pull);
         ``failing_since``; ``last_error`` and ``next_attempt_at`` while it is
-        failing; ``queued`` (statements waiting for its receipt);
+        failing; ``throttled``: it refused the last exchange as over this
+        node's quota there, ``next_attempt_at`` is its ``Retry-After`` and
+        ``last_error`` its words); ``queued`` (statements waiting for its receipt);
         ``oldest_queued_at`` (the signed time of the oldest of them) and
         ``attempts`` (how many times delivering that one has failed).
 
         Raises :class:`NotFound` if ``peer`` is given and not pinned.
         """
         with self.store.read() as conn:
-            links = self._links(conn, peer)
+            links = self._with_throttles(self._links(conn, peer))
         if peer is not None and not links:
             raise NotFound(f"no pinned peer {peer!r}", field="peer")
+        return links
+
+    def _with_throttles(self, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        now = self.clock()
+        for link in links:
+            throttle = self._throttled.get(link["peer"])
+            if throttle is None or throttle[0] <= now:
+                continue
+            until, detail = throttle
+            link.update(state="throttled", next_attempt_at=format_time(until), last_error=detail)
         return links
 
     @staticmethod
