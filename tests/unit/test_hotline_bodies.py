@@ -209,3 +209,26 @@ def test_a_message_subject_refuses_controls() -> None:
         MessageBody.parse({**ENVELOPE_GOOD["message"], "subject": "a\x1bb"})
     assert info.value.field == "body.subject"
     assert "control character" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"request": "r-1", "action": "decline", "reason": "No", "counter": {}}, "body.counter"),
+        ({"request": "r-1", "action": "counter"}, "body.counter"),
+        ({"request": "r-1", "action": "decline", "reason": ""}, "body.reason"),
+        ({"request": "r-1", "action": "withdraw", "window": WINDOW}, "body.window"),
+        (
+            {
+                "request": "r-1",
+                "action": "counter",
+                "counter": {"id": "c-1", "offered_office": "o", "windows": [], "deadline": T2},
+            },
+            "body.counter.windows",
+        ),
+    ],
+)
+def test_what_a_response_carries_depends_on_its_action(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidStatement) as info:
+        validate_body(k.RESPONSE, body)
+    assert info.value.field == field, str(info.value)

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from redline.core.bodies import HeartbeatBody, MessageBody
 from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
+from redline.core.kinds import Precedence
 from redline.core.registry import KINDS
 from redline.core.statement import (
     MAX_STATEMENT_BYTES,
@@ -569,3 +571,18 @@ def test_a_deeply_nested_body_is_refused_at_create() -> None:
         body = [body]
     with pytest.raises(InvalidStatement, match="nested too deeply"):
         make(body={"deep": body})
+
+
+# -- the typed body -----------------------------------------------------------------
+
+
+def test_a_statement_keeps_the_typed_body_it_validated() -> None:
+    statement = make()
+    assert isinstance(statement.model, MessageBody)
+    assert statement.typed(MessageBody).precedence is Precedence(statement.body["precedence"])
+    assert statement.model.wire() == dict(statement.body)
+    again = Statement.from_wire(statement.canonical)
+    assert again.model == statement.model
+    with pytest.raises(InvalidStatement) as info:
+        statement.typed(HeartbeatBody)
+    assert info.value.field == "kind"
