@@ -82,8 +82,8 @@ def test_user_add_list_totp_and_key(tmp_path: Path) -> None:
     store = open_store(node.database_url)
     try:
         ops = OperatorService(store, clock=system_clock)
-        assert ops.key_operator(key.output.strip()) is not None
-        assert ops.key_operator(key.output.strip() + "x") is None
+        assert ops.key_operator(key.output.strip(), client="test") is not None
+        assert ops.key_operator(key.output.strip() + "x", client="test") is None
     finally:
         store.dispose()
     assert key.output.strip().encode() not in (node.path / "redline.db").read_bytes()

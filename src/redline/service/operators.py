@@ -10,8 +10,15 @@ database: the browser holds a random token, the node its SHA-256, with an idle
 and an absolute expiry, and a fresh token at every sign-in. Failed sign-ins
 are counted per operator name and per client address: from the third in a
 row each next attempt must wait twice as long as the one before (1 s, 2 s,
-4 s ... up to 15 minutes), whatever the password. Every sign-in, failed
-sign-in, sign-out and act is written to the audit trail.
+4 s ... up to 15 minutes), whatever the password. A TOTP code is accepted
+once: the time step of the last code used is stored, and a code of that step
+or an earlier one is refused. Every sign-in, failed sign-in, sign-out and act
+is written to the audit trail.
+
+Named API keys are checked like passwords: unknown keys are counted per client
+address and throttled the same way. A key's use is recorded (``last_used_at``
+and an ``api-key-used`` audit row) at most once a minute per key, so a script
+polling every second does not write on every request.
 """
 
 from __future__ import annotations
@@ -58,6 +65,10 @@ MAX_PASSWORD = 1024
 FREE_FAILURES = 2
 MAX_BLOCK = timedelta(minutes=15)
 API_KEY_PREFIX = "rlk_"
+#: How often a key's use is written (``last_used_at`` and the audit trail), at most.
+KEY_USE_PERIOD = timedelta(minutes=1)
+#: TOTP time steps either side of now whose code is accepted (clock drift).
+TOTP_DRIFT = 1
 _ISSUER = "Redline"
 
 
@@ -138,6 +149,20 @@ class SignedIn:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step (RFC 6238 §4.2, T) within :data:`TOTP_DRIFT` of ``now`` whose
+    code ``code`` is, or None. Raises nothing."""
+    code = code.strip()
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in range(current - TOTP_DRIFT, current + TOTP_DRIFT + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def _view(row: op_store.OperatorRow) -> Operator:
@@ -260,7 +285,10 @@ class OperatorService:
         or text). Raises :class:`NotFound`."""
         secret = pyotp.random_base32()
         with self.store.write() as conn:
-            if not op_store.update_operator(conn, name, totp_secret=secret, totp_required=True):
+            changed = op_store.update_operator(
+                conn, name, totp_secret=secret, totp_required=True, totp_last_step=None
+            )
+            if not changed:
                 raise NotFound(f"no operator {name!r}", field="name")
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=_ISSUER)
 
@@ -316,18 +344,58 @@ class OperatorService:
         with self.store.read() as conn:
             return op_store.api_key_labels(conn, name)
 
-    def key_operator(self, key: str) -> Operator | None:
-        """The operator whose API key ``key`` is, or None. Raises nothing."""
-        if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
-            return None
-        digest = _sha256(key)
+    def key_operator(self, key: str, *, client: str, count: bool = True) -> Operator | None:
+        """The operator whose API key ``key`` is, or None.
+
+        An unknown key (when ``count``) is a failed attempt from ``client``,
+        throttled like a wrong password; a known one is recorded as used at
+        most once per :data:`KEY_USE_PERIOD` (``last_used_at`` and an audit
+        row). Call it off the event loop: it reads and may write the store.
+
+        Raises:
+            Throttled: too many unknown keys from ``client`` lately (even a
+                right key waits, as a right password does).
+        """
+        now = self.clock()
+        throttle = f"api-key-client:{client[:64]}"
         with self.store.read() as conn:
-            row = op_store.api_key(conn, digest)
-            found = None if row is None else op_store.get_operator(conn, row.operator)
-        if found is None:
+            failed, blocked_until = op_store.failures(conn, throttle)
+        wait = 0.0 if blocked_until is None else (parse_time(blocked_until) - now).total_seconds()
+        if wait > 0:
+            raise Throttled(
+                f"too many unknown API keys; try again in {int(wait + 0.999)} s",
+                retry_after=int(wait + 0.999),
+                field="authorization",
+            )
+        found: op_store.OperatorRow | None = None
+        row: op_store.ApiKeyRow | None = None
+        if key.startswith(API_KEY_PREFIX) and len(key) <= 200:
+            digest = _sha256(key)
+            with self.store.read() as conn:
+                row = op_store.api_key(conn, digest)
+                found = None if row is None else op_store.get_operator(conn, row.operator)
+        if row is None or found is None:
+            if count:
+                self._failed([throttle], now)
+                self.audit(None, "api-key-failed", "", client=client)
             return None
-        with self.store.write() as conn:
-            op_store.touch_api_key(conn, digest, format_time(self.clock()))
+        last = row.last_used_at
+        if failed or last is None or parse_time(last) <= now - KEY_USE_PERIOD:
+            stamp = format_time(now)
+            with self.store.write() as conn:
+                if failed:
+                    op_store.clear_failures(conn, throttle)
+                if op_store.touch_api_key_once(
+                    conn, row.key_hash, now=stamp, before=format_time(now - KEY_USE_PERIOD)
+                ):
+                    op_store.add_audit(
+                        conn,
+                        at=stamp,
+                        operator=found.name,
+                        action="api-key-used",
+                        target=row.label,
+                        client=client,
+                    )
         return _view(found)
 
     # -- signing in ----------------------------------------------------------------------
@@ -374,7 +442,14 @@ class OperatorService:
             ok = False
         ok = ok and row is not None
         if ok and row is not None and row.totp_secret is not None:
-            ok = pyotp.TOTP(row.totp_secret).verify(code.strip(), for_time=now, valid_window=1)
+            step = _totp_step(row.totp_secret, code, now)
+            if step is None:
+                ok = False
+            else:
+                # RFC 6238 §5.2: a code is accepted once. The conditional update
+                # refuses a step used already, even by a sign-in racing this one.
+                with self.store.write() as conn:
+                    ok = op_store.claim_totp_step(conn, name, step)
         if not ok or row is None:
             self._failed(keys, now)
             self.audit(name[:64] or None, "sign-in-failed", "", client=client)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, event, insert, select, update
+from sqlalchemy import Connection, delete, event, insert, or_, select, update
 
 from redline.store.schema import api_keys, audit, login_failures, operator_sessions, operators
 
@@ -28,6 +28,7 @@ __all__ = [
     "api_key",
     "api_key_labels",
     "audit_rows",
+    "claim_totp_step",
     "delete_session",
     "failures",
     "get_operator",
@@ -35,7 +36,7 @@ __all__ = [
     "list_operators",
     "clear_failures",
     "set_failures",
-    "touch_api_key",
+    "touch_api_key_once",
     "touch_session",
     "update_operator",
 ]
@@ -51,6 +52,7 @@ class OperatorRow:
     totp_required: bool
     lang: str
     created_at: str
+    totp_last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class ApiKeyRow:
     key_hash: str
     operator: str
     label: str
+    last_used_at: str | None = None
 
 
 def _operator(row: Any) -> OperatorRow:
@@ -79,6 +82,7 @@ def _operator(row: Any) -> OperatorRow:
         totp_required=bool(row.totp_required),
         lang=row.lang,
         created_at=row.created_at,
+        totp_last_step=None if row.totp_last_step is None else int(row.totp_last_step),
     )
 
 
@@ -167,7 +171,9 @@ def add_api_key(conn: Connection, *, key_hash: str, operator: str, label: str, n
 
 def api_key(conn: Connection, key_hash: str) -> ApiKeyRow | None:
     row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
-    return None if row is None else ApiKeyRow(row.key_hash, row.operator, row.label)
+    if row is None:
+        return None
+    return ApiKeyRow(row.key_hash, row.operator, row.label, row.last_used_at)
 
 
 def api_key_labels(conn: Connection, operator: str) -> list[str]:
@@ -175,8 +181,36 @@ def api_key_labels(conn: Connection, operator: str) -> list[str]:
     return [str(label) for label in conn.scalars(query.order_by(api_keys.c.label))]
 
 
-def touch_api_key(conn: Connection, key_hash: str, now: str) -> None:
-    conn.execute(update(api_keys).where(api_keys.c.key_hash == key_hash).values(last_used_at=now))
+def touch_api_key_once(conn: Connection, key_hash: str, *, now: str, before: str) -> bool:
+    """Set the key's ``last_used_at`` to ``now`` unless it is ``before`` or later
+    already; returns whether it was set (so at most one request per period
+    writes, however many race). Times are RFC 3339 UTC of one width, so they
+    compare as text."""
+    done = conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.key_hash == key_hash,
+            or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < before),
+        )
+        .values(last_used_at=now)
+    ).rowcount
+    return bool(done)
+
+
+def claim_totp_step(conn: Connection, name: str, step: int) -> bool:
+    """Record that operator ``name`` used the TOTP code of time ``step``, unless a
+    sign-in used that step or a later one already; returns whether it was
+    recorded (a conditional update: of two sign-ins racing with one code, one
+    wins)."""
+    done = conn.execute(
+        update(operators)
+        .where(
+            operators.c.name == name,
+            or_(operators.c.totp_last_step.is_(None), operators.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    ).rowcount
+    return bool(done)
 
 
 def add_audit(

@@ -341,7 +341,8 @@ Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 # The people who run the node (service/operators.py): a watch officer handles the
 # node's traffic, a principal acts for the offices named in ``offices`` (a JSON
 # list), an admin manages operators. ``password_hash`` is argon2id; a TOTP
-# secret, once enrolled, is asked for at every sign-in.
+# secret, once enrolled, is asked for at every sign-in; ``totp_last_step`` is
+# the time step of the last code a sign-in used, so no code is used twice.
 operators = Table(
     "operators",
     metadata,
@@ -353,6 +354,7 @@ operators = Table(
     Column("totp_required", Boolean, nullable=False),
     Column("lang", String(16), nullable=False),
     Column("created_at", String(32), nullable=False),
+    Column("totp_last_step", BigInteger, nullable=True),
 )
 
 # Console sessions, server-side: the cookie holds a random token, the table its

@@ -9,19 +9,21 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Path, Query
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Scope
 
 from redline.core.errors import LocalError
 from redline.core.identity import Identity
 from redline.core.kinds import Precedence
-from redline.http_problems import BodyLimit, install_problem_handlers, problem_responses
+from redline.http_problems import BodyLimit, install_problem_handlers, problem, problem_responses
 from redline.service.hotline import HotlineService
 from redline.service.node import STATUS_LATEST, NodeService
+from redline.service.operators import Throttled
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from redline.web.console import Console
 from redline.web.hotline_api import create_hotline_router
@@ -122,28 +124,51 @@ def create_api_app(
         version="1",
         docs_url=None,
         redoc_url=None,
-        responses=problem_responses(400, 401, 413, 422),
+        responses=problem_responses(400, 401, 413, 422, 429),
     )
     install_problem_handlers(app)
 
+    @app.exception_handler(Throttled)
+    async def on_throttled(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Throttled)
+        answer = problem(exc)
+        answer.headers["retry-after"] = str(exc.retry_after)  # RFC 9110 §10.2.3
+        return answer
+
     console = Console(service)
 
-    def token_ok(authorization: str) -> bool:
+    def token_ok(authorization: str, *, client: str, count: bool) -> bool:
+        """Whether ``authorization`` carries the shared token or a named key; reads
+        the store, so it runs off the event loop. Raises :class:`Throttled`."""
         scheme, _, value = authorization.partition(" ")
         # As bytes: compare_digest raises TypeError on a non-ASCII str.
         given = value.encode("latin-1", "replace")
         # The node's shared token, or an operator's named API key (`redline user key`).
         return scheme.lower() == "bearer" and (
-            secrets.compare_digest(given, token.encode()) or console.key_ok(value)
+            secrets.compare_digest(given, token.encode())
+            or console.key_ok(value, client=client, count=count)
         )
 
     def scope_authorised(scope: Scope) -> bool:
-        return token_ok(Headers(scope=scope).get("authorization", ""))
+        # The idempotency middleware asks first; the route's dependency then asks
+        # again and is the one that counts a failure and answers 401 or 429.
+        client = scope.get("client")
+        try:
+            return token_ok(
+                Headers(scope=scope).get("authorization", ""),
+                client=client[0] if client else "unknown",
+                count=False,
+            )
+        except Throttled:
+            return False
 
     app.add_middleware(Idempotency, node=service, authorised=scope_authorised)
 
-    def authorised(authorization: str = Header(default="")) -> None:
-        if not token_ok(authorization):
+    # A plain ``def``: FastAPI runs it in its threadpool, so the key's lookup
+    # (and the rare write recording its use) never blocks the event loop.
+    def authorised(request: Request, authorization: str = Header(default="")) -> None:
+        client = request.client.host if request.client else "unknown"
+        if not token_ok(authorization, client=client, count=True):
             raise Unauthorized(
                 "a valid operator token is required (Authorization: Bearer ...)",
                 field="authorization",

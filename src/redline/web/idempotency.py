@@ -123,7 +123,8 @@ class Idempotency:
         except LocalError as exc:
             await problem(exc)(scope, receive, send)
             return
-        if not self.authorised(scope):
+        # Off the event loop: a named API key is looked up in the store.
+        if not await run_in_threadpool(self.authorised, scope):
             await self.app(scope, receive, send)  # answered 401; the key is not taken
             return
         body = await _read_body(receive)

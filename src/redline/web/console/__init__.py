@@ -40,9 +40,16 @@ class Console:
                 self._live.attach(self.service)
             return self._live
 
-    def key_ok(self, key: str) -> bool:
-        """Whether ``key`` is an operator's named API key. Raises nothing."""
-        return key.startswith(API_KEY_PREFIX) and self.operators.key_operator(key) is not None
+    def key_ok(self, key: str, *, client: str, count: bool = True) -> bool:
+        """Whether ``key`` is an operator's named API key (see
+        :meth:`OperatorService.key_operator`; call it off the event loop).
+
+        Raises :class:`~redline.service.operators.Throttled` after too many
+        unknown keys from ``client``.
+        """
+        if not key.startswith(API_KEY_PREFIX):
+            return False
+        return self.operators.key_operator(key, client=client, count=count) is not None
 
     def mount(self, app: FastAPI, *, hotline: HotlineService) -> None:
         """Serve the console under ``/console`` of ``app``. Raises nothing."""
