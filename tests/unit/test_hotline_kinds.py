@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import redline.core.hotline  # noqa: F401  (registers the kinds)
+import redline.core.hotline  # noqa: F401  (imports cleanly; the kinds are in core.registry)
 from redline.core.errors import InvalidStatement
 from redline.core.hotline import kinds as k
 from redline.core.registry import KINDS, validate_body
