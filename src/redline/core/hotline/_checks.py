@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
+from redline.core import fields
 from redline.core.errors import InvalidInput
 
 __all__ = [
@@ -27,8 +28,8 @@ __all__ = [
 ]
 
 #: Identifiers of parties, offices, mechanisms, requests and calls: short,
-#: lower-case, safe in URLs and file names.
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+#: lower-case, safe in URLs and file names (the body models' ``Ident``).
+ID_PATTERN = re.compile(fields.ID_PATTERN)
 
 E = TypeVar("E", bound=StrEnum)
 
