@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from redline.core.errors import ConfigError
 from redline.core.statement import Statement
+from redline.link.checkpointer import CheckpointWorker
 from redline.link.quota import REQUEST_BYTES, PeerQuotas, QuotaExceeded, QuotaLimits, quota_response
 from redline.link.transport import PeerClient, PeerThrottled, _rejected
 from redline.link.wire import encode_batch
@@ -325,3 +326,33 @@ def test_a_node_directory_with_a_bad_quota_does_not_load(tmp_path: Path) -> None
         load_node(tmp_path)
     assert refused.value.field == "peer_burst_statements"
     assert "peer_burst_statements: must be at least 1" in str(refused.value)
+
+
+class ThrottlingWitness:
+    """A witness that answers every add-checkpoint 429, Retry-After 60."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def add_checkpoint(self, body: bytes) -> bytes:
+        self.asked += 1
+        raise _rejected(429, b"{}", retry_after="60")
+
+
+def test_the_checkpoint_worker_does_not_ask_a_throttling_witness_before_retry_after(
+    pair: MemoryPair,
+) -> None:
+    pair.us.service.link_test(to="prc")  # a leaf, so a checkpoint is due
+    witness = ThrottlingWitness()
+    checkpoints = CheckpointWorker(
+        record=pair.us.record,
+        clients=cast(dict[str, PeerClient], {"prc": witness}),
+        every=1,
+        interval=0,
+    )
+    checkpoints.run_once()
+    assert witness.asked == 1
+    assert "429" in checkpoints.errors["prc"]
+    for _ in range(5):  # ticks within the minute it asked for
+        checkpoints.run_once()
+    assert witness.asked == 1
