@@ -51,7 +51,25 @@ from redline.web.console.auth import (
     same_origin,
     set_cookie,
 )
+from redline.web.console.export import export_archive
 from redline.web.console.i18n import environment
+from redline.web.console.views import (
+    REQUEST_FIELDS,
+    TIMELINE_PAGE,
+    TimelineQuery,
+    Zones,
+    calendar_days,
+    counterpart_mismatch,
+    directory_lines,
+    local_input,
+    log_lines,
+    may_act_for,
+    office_titles,
+    party_zones,
+    ringing_for,
+    search_timeline,
+    statement_facts,
+)
 
 __all__ = ["PUBLIC_PATHS", "create_console"]
 
@@ -59,6 +77,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: The only console paths open without a session (the sign-in page and its files).
 PUBLIC_PATHS = frozenset({"/login", "/static"})
 PRECEDENCES = ("flash", "immediate", "priority", "routine")
+#: A call's modes; voice and video media are a later issue, the conversation is text.
+CALL_MODES = ("call", "video")
 MAX_FORM = 64 * 1024
 #: Statements no page shows (link tests): announcing them would only re-read pages.
 QUIET_KINDS = frozenset({"heartbeat"})
@@ -227,21 +247,23 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
     ) -> tuple[Callable[[Request], Awaitable[Response]], Callable[[Request], Awaitable[Response]]]:
         async def full(request: Request) -> Response:
             session = await viewer(request)
-            params = dict(request.path_params)
+            params = {**request.query_params, **request.path_params}
             context = await run_in_threadpool(data, session, params)
+            query = f"?{request.url.query}" if request.url.query else ""
             return render(
                 request,
                 name,
                 session.operator,
                 session=session,
                 fragment=fragment,
-                fragment_url=request.url.path.replace("/console/", "/console/fragments/", 1),
+                fragment_url=request.url.path.replace("/console/", "/console/fragments/", 1)
+                + query,
                 **context,
             )
 
         async def part(request: Request) -> Response:
             session = await viewer(request)
-            params = dict(request.path_params)
+            params = {**request.query_params, **request.path_params}
             context = await run_in_threadpool(data, session, params)
             return render(request, fragment, session.operator, session=session, **context)
 
@@ -288,6 +310,137 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             raise Forbidden("only an admin reads the audit trail", field="role")
         return {"rows": parts.operators.audit_log(), "counts": counts()}
 
+    # -- the later pages: calls, timeline, directory, calendar, record -----------------------
+
+    def zones_for(operator: Operator) -> Zones:
+        parties = party_zones(hotline.directory())
+        mine = getattr(operator, "zone", "") or parties.get(service.party, "UTC")
+        return Zones(mine=mine, parties=parties)
+
+    def call_lines(session: Session) -> dict[str, Any]:
+        board = hotline.board()
+        directory = hotline.directory()
+        lang = session.operator.lang
+        return {
+            "board": board,
+            "calls": board["calls"],
+            "titles": office_titles(directory, lang),
+            "zones": zones_for(session.operator),
+            "counts": counts(),
+        }
+
+    def calls_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        context = call_lines(session)
+        calls = context["calls"]
+        context["ringing"] = ringing_for(context["board"], service.party, session.operator)
+        context["open_calls"] = [c for c in calls if c["state"] in ("answered", "ringing")]
+        context["ended"] = [c for c in calls if c["state"] not in ("answered", "ringing")]
+        context["form"] = call_form(session, hotline.directory(), context["board"])
+        return context
+
+    def call_form(
+        session: Session, directory: dict[str, Any], board: dict[str, Any]
+    ) -> dict[str, Any]:
+        lines = directory_lines(directory, session.operator.lang)
+        ours = [o for p in lines if p["id"] == service.party for o in p["offices"]]
+        theirs = [(p, o) for p in lines if p["id"] != service.party for o in p["offices"]]
+        return {
+            "ours": [o for o in ours if may_act_for(session.operator, o["id"])],
+            "theirs": theirs,
+            "mechanisms": board["mechanisms"],
+        }
+
+    def call_data(session: Session, params: dict[str, str]) -> dict[str, Any]:
+        context = call_lines(session)
+        call = next((c for c in context["calls"] if c["id"] == params["call_id"]), None)
+        if call is None:
+            raise NotFound(f"no call {params['call_id']!r}", field="call_id")
+        ours = call["to_office"] if call["to_party"] == service.party else call["from_office"]
+        context["this_call"] = call
+        context["incoming"] = call["to_party"] == service.party
+        context["may_act"] = may_act_for(session.operator, ours)
+        return context
+
+    def timeline_data(session: Session, params: dict[str, str]) -> dict[str, Any]:
+        query = TimelineQuery.of(params)
+        directory = hotline.directory()
+        record = hotline.record()
+        entries = hotline.timeline()
+        levels = {o["id"]: o["level"] for p in directory["parties"] for o in p["offices"]}
+        facts = statement_facts(record.statements, levels)
+        for m in service.messages():
+            entries.append(
+                {
+                    "at": m["time"],
+                    "kind": "message",
+                    "title": m["subject"],
+                    "from": service.party if m["direction"] == "out" else m["peer"],
+                    "to": m["peer"] if m["direction"] == "out" else service.party,
+                    "source": "signed",
+                    "statement_id": m["id"],
+                    "precedence": m["precedence"],
+                }
+            )
+            if query.q:
+                facts.texts[m["id"]] = service.message(m["id"])["text"]
+        entries.sort(key=lambda e: str(e["at"]))
+        rows, total = search_timeline(
+            entries, facts.texts, query, mechanisms_of=facts.mechanisms, levels_of=facts.levels
+        )
+        pages = max(1, -(-total // TIMELINE_PAGE))
+        return {
+            "rows": rows,
+            "total": total,
+            "query": query,
+            "pages": pages,
+            "peers": [p.party for p in service.peers()],
+            "mechanisms": sorted({m["id"] for m in directory["mechanisms"]}),
+            "levels": sorted(set(levels.values())),
+            "zones": zones_for(session.operator),
+            "counts": counts(),
+        }
+
+    def directory_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        directory = hotline.directory()
+        lang = session.operator.lang
+        return {
+            "parties": directory_lines(directory, lang),
+            "counterparts": directory["counterparts"],
+            "titles": office_titles(directory, lang),
+            "counts": counts(),
+        }
+
+    def calendar_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        zones = zones_for(session.operator)
+        return {
+            "days": calendar_days(hotline.calendar(), zones, service.party),
+            "zones": zones,
+            "counts": counts(),
+        }
+
+    def record_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
+        peers = [p.party for p in service.peers()]
+        return {
+            "logs": log_lines(service, peers),
+            "alarms": service.status().get("alarms", []),
+            "zones": zones_for(session.operator),
+            "counts": counts(),
+        }
+
+    def request_new_data(session: Session, params: dict[str, str]) -> dict[str, Any]:
+        directory = hotline.directory()
+        board = hotline.board()
+        form = call_form(session, directory, board)
+        return {
+            "form": form,
+            "mismatch": counterpart_mismatch(
+                directory, params.get("from_office", ""), params.get("to_office", ""), service.party
+            ),
+            "values": {k: params.get(k, "") for k in REQUEST_FIELDS},
+            "zones": zones_for(session.operator),
+            "counts": counts(),
+        }
+
     for path, name, data in (
         ("now", "now", now_data),
         ("inbox", "inbox", inbox_data),
@@ -295,6 +448,13 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         ("board", "board", board_data),
         ("requests", "requests", requests_data),
         ("audit", "audit", audit_data),
+        ("calls", "calls", calls_data),
+        ("calls/{call_id}", "call", call_data),
+        ("timeline", "timeline", timeline_data),
+        ("directory", "directory", directory_data),
+        ("calendar", "calendar", calendar_data),
+        ("record", "record", record_data),
+        ("requests/new", "request_new", request_new_data),
     ):
         full, part = page(f"{name}.html", f"_{name}.html", data)
         app.add_api_route(f"/{path}", full, methods=["GET"], name=name)
@@ -385,6 +545,194 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         await act(session, request, f"respond-{action}", request_id, call)
         return RedirectResponse("/console/requests", status_code=303)
 
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def find_call(call_id: str) -> dict[str, Any]:
+        board = await run_in_threadpool(hotline.board)
+        found = next((c for c in board["calls"] if c["id"] == call_id), None)
+        if found is None:
+            raise NotFound(f"no call {call_id!r}", field="call_id")
+        return dict(found)
+
+    @app.get("/fragments/ringing")
+    async def ringing(request: Request) -> Response:
+        session = await viewer(request)
+
+        def data() -> dict[str, Any]:
+            board = hotline.board()
+            return {
+                "ringing": ringing_for(board, service.party, session.operator),
+                "titles": office_titles(hotline.directory(), session.operator.lang),
+            }
+
+        context = await run_in_threadpool(data)
+        return render(request, "_ringing.html", session.operator, session=session, **context)
+
+    @app.post("/calls")
+    async def place_call(request: Request) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        from_office = _form_text(form, "from_office", max_len=64)
+        to_office = _form_text(form, "to_office", max_len=64)
+        mechanism = _form_text(form, "mechanism", max_len=64)
+        mode = _form_text(form, "mode", max_len=16)
+        purpose = _form_text(form, "purpose", required=False, max_len=500)
+        if mode not in CALL_MODES:
+            raise InvalidInput(f"must be one of {', '.join(CALL_MODES)}", field="mode")
+        if not may_act_for(session.operator, from_office):
+            raise Forbidden(
+                f"{session.operator.name} does not act for {from_office}", field="from_office"
+            )
+        statement = await act(
+            session,
+            request,
+            "place-call",
+            f"{from_office} to {to_office}",
+            lambda: hotline.place_call(
+                from_office=from_office,
+                to_office=to_office,
+                mechanism=mechanism,
+                mode=mode,
+                purpose=purpose,
+            ),
+        )
+        return RedirectResponse(f"/console/calls/{statement.model.id}", status_code=303)
+
+    @app.post("/calls/{call_id}/event")
+    async def call_event(request: Request, call_id: str) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        action = _form_text(form, "action", max_len=16)
+        if action not in ("answer", "decline", "end"):
+            raise InvalidInput("must be answer, decline or end", field="action")
+        reason = _form_text(form, "reason", required=False, max_len=2000)
+        call = await find_call(call_id)
+        ours = call["to_office"] if call["to_party"] == service.party else call["from_office"]
+        if not may_act_for(session.operator, ours):
+            raise Forbidden(f"{session.operator.name} does not act for {ours}", field="office")
+        await act(
+            session,
+            request,
+            f"call-{action}",
+            call_id,
+            lambda: hotline.call_event(call_id, action, reason=reason),
+        )
+        return RedirectResponse(f"/console/calls/{call_id}", status_code=303)
+
+    @app.post("/calls/{call_id}/say")
+    async def say(request: Request, call_id: str) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        text = _form_text(form, "text", max_len=4000)
+        call = await find_call(call_id)
+        ours = call["to_office"] if call["to_party"] == service.party else call["from_office"]
+        if not may_act_for(session.operator, ours):
+            raise Forbidden(f"{session.operator.name} does not act for {ours}", field="office")
+        lang = session.operator.lang
+        await act(
+            session,
+            request,
+            "call-say",
+            call_id,
+            lambda: hotline.say(call_id, text, lang=lang),
+        )
+        return RedirectResponse(f"/console/calls/{call_id}", status_code=303)
+
+    # -- a new request, the calendar file, the export ------------------------------------------
+
+    @app.post("/requests/new")
+    async def new_request(request: Request) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        values = {
+            name: _form_text(form, name, required=False, max_len=4000) for name in REQUEST_FIELDS
+        }
+        for name in ("from_office", "to_office", "mechanism", "mode", "start_1", "end_1"):
+            if not values[name].strip():
+                raise InvalidInput("is required", field=name)
+        if not may_act_for(session.operator, values["from_office"]):
+            raise Forbidden(
+                f"{session.operator.name} does not act for {values['from_office']}",
+                field="from_office",
+            )
+
+        def check() -> dict[str, Any] | None:
+            return counterpart_mismatch(
+                hotline.directory(), values["from_office"], values["to_office"], service.party
+            )
+
+        mismatch = await run_in_threadpool(check)
+        if mismatch is not None and form.get("confirm") != "yes":
+            context = await run_in_threadpool(request_new_data, session, values)
+            return render(
+                request,
+                "request_new.html",
+                session.operator,
+                status=409,
+                session=session,
+                fragment="_request_new.html",
+                fragment_url="/console/fragments/requests/new",
+                confirm_needed=True,
+                **context,
+            )
+        zone = (await run_in_threadpool(zones_for, session.operator)).mine
+        windows = [
+            _window_at(values[f"start_{i}"], values[f"end_{i}"], zone, i)
+            for i in (1, 2)
+            if values[f"start_{i}"] or values[f"end_{i}"]
+        ]
+        deadline = local_input(values["deadline"], zone, "deadline") if values["deadline"] else None
+        agenda = [line.strip() for line in values["agenda"].split("\n") if line.strip()]
+        statement = await act(
+            session,
+            request,
+            "request",
+            f"{values['from_office']} to {values['to_office']}",
+            lambda: hotline.request(
+                from_office=values["from_office"],
+                to_office=values["to_office"],
+                mechanism=values["mechanism"],
+                mode=values["mode"],
+                windows=windows,
+                deadline=deadline,
+                agenda=agenda,
+            ),
+        )
+        return RedirectResponse(f"/console/requests#r-{statement.model.id}", status_code=303)
+
+    @app.get("/calendar.ics")
+    async def calendar_file(request: Request) -> Response:
+        await viewer(request)
+        data = await run_in_threadpool(hotline.calendar)
+        return Response(
+            data,
+            media_type="text/calendar",
+            headers={
+                "content-disposition": f'attachment; filename="redline-{service.party}.ics"',
+                "cache-control": "no-store",
+            },
+        )
+
+    @app.get("/record/export.zip")
+    async def export_zip(request: Request) -> Response:
+        session = await viewer(request)
+        data = await run_in_threadpool(export_archive, service)
+        await run_in_threadpool(
+            parts.operators.audit,
+            session.operator.name,
+            "export",
+            "record",
+            client=client_of(request),
+        )
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={
+                "content-disposition": f'attachment; filename="redline-{service.party}-export.zip"',
+                "cache-control": "no-store",
+            },
+        )
+
     # -- live updates ------------------------------------------------------------------------------
 
     @app.get("/events")
@@ -423,6 +771,20 @@ def _browser_lang(request: Request) -> str:
 def _safe_next(value: str) -> str:
     """A redirect target only inside the console (no open redirect). Raises nothing."""
     return value if _NEXT_RE.match(value) else ""
+
+
+def _window_at(start: str, end: str, zone: str, n: int) -> Window:
+    """Window ``n`` of the new-request form, its times read in the operator's ``zone``."""
+    if not start:
+        raise InvalidInput("is required with its end", field=f"start_{n}")
+    if not end:
+        raise InvalidInput("is required with its start", field=f"end_{n}")
+    begin = local_input(start, zone, f"start_{n}")
+    finish = local_input(end, zone, f"end_{n}")
+    try:
+        return Window(start=begin, end=finish)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=f"end_{n}") from exc
 
 
 def _window(start: str, end: str) -> Window:

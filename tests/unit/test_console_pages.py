@@ -1,0 +1,312 @@
+"""The console's later pages over two in-memory nodes: a ringing call takes over
+every page and is answered, talked on and ended from the console; the timeline
+is marked as the public record, filtered and searched; the directory flags a
+counterpart mismatch and a new request shows it before it is sent; the
+calendar lists an accepted engagement in two zones and serves its iCalendar
+file; the record page shows checkpoints and serves an export; times are in
+the operator's zone and the counterpart's; each page in English and Chinese.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from redline.core.hotline.requests import Window
+from redline.service.operators import OperatorService
+from redline.web.api import create_api_app
+from support.hotline import Clock, Side, hotline_sides, sync
+
+TOKEN = "operator-token-for-tests"
+PASSWORD = "correct horse battery"
+BASE = "https://node.test"
+
+
+@pytest.fixture
+def sides(tmp_path: Path) -> Iterator[tuple[Side, Side, Clock]]:
+    clock = Clock()
+    with hotline_sides(tmp_path, clock) as made:
+        us, prc = made["us"], made["prc"]
+        for side in (us, prc):
+            ops = OperatorService(side.store, clock=side.node.clock)
+            ops.add("wanda", role="watch", password=PASSWORD)
+            ops.add("zhou", role="watch", password=PASSWORD, lang="zh")
+            ops.add("pat", role="principal", password=PASSWORD, offices=[f"{side.party}-x"])
+        yield us, prc, clock
+
+
+def run(side: Side, script: Any, name: str = "wanda") -> Any:
+    """Run ``script(client)`` signed in as ``name`` on ``side``'s API app."""
+
+    async def go() -> Any:
+        app = create_api_app(side.node, token=TOKEN, identity=cast(Any, None), hotline=side.hotline)
+        transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 4000))
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE, headers={"accept": "text/html"}
+        ) as client:
+            signed = await client.post(
+                "/console/login",
+                data={"name": name, "password": PASSWORD},
+                headers={"origin": BASE},
+            )
+            assert signed.status_code == 303, signed.text
+            return await script(client)
+
+    return asyncio.run(go())
+
+
+async def csrf_of(client: httpx.AsyncClient) -> str:
+    page = await client.get("/console/calls")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def post(client: httpx.AsyncClient, path: str, csrf: str, **data: str) -> Any:
+    return client.post(path, data={"csrf": csrf, **data}, headers={"origin": BASE})
+
+
+def test_a_ringing_call_takes_over_answer_talk_end_with_duration(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, clock = sides
+
+    async def place(client: httpx.AsyncClient) -> str:
+        csrf = await csrf_of(client)
+        placed = await post(
+            client,
+            "/console/calls",
+            csrf,
+            from_office="us-secdef",
+            to_office="prc-mnd",
+            mechanism="dtl",
+            mode="call",
+            purpose="Incident <at> sea",
+        )
+        assert placed.status_code == 303, placed.text
+        return str(placed.headers["location"]).rsplit("/", 1)[1]
+
+    call_id = run(us, place)
+    sync(us, prc)
+
+    async def ring(client: httpx.AsyncClient) -> tuple[str, str, str]:
+        takeover = await client.get("/console/fragments/ringing", headers={"hx-request": "true"})
+        page = await client.get(f"/console/calls/{call_id}")
+        csrf = await csrf_of(client)
+        answered = await post(client, f"/console/calls/{call_id}/event", csrf, action="answer")
+        assert answered.status_code == 303, answered.text
+        said = await post(client, f"/console/calls/{call_id}/say", csrf, text="Received <b>&</b>")
+        assert said.status_code == 303, said.text
+        after = await client.get("/console/fragments/ringing", headers={"hx-request": "true"})
+        return takeover.text, page.text, after.text
+
+    takeover, page, after = run(prc, ring)
+    assert 'role="alertdialog"' in takeover and f'data-alert-id="{call_id}"' in takeover
+    assert 'data-alert-level="call"' in takeover
+    assert "Incident &lt;at&gt; sea" in takeover and "<at>" not in takeover
+    assert 'data-state="ringing"' in page and "Answer" in page
+    assert "alertdialog" not in after  # answered: the takeover is gone
+
+    sync(us, prc)
+    clock.advance(seconds=95)
+
+    async def end(client: httpx.AsyncClient) -> str:
+        csrf = await csrf_of(client)
+        ended = await post(client, f"/console/calls/{call_id}/event", csrf, action="end")
+        assert ended.status_code == 303, ended.text
+        return (await client.get(f"/console/calls/{call_id}")).text
+
+    ended_page = run(us, end)
+    assert 'data-state="ended"' in ended_page
+    assert "Received &lt;b&gt;&amp;&lt;/b&gt;" in ended_page
+    found = re.search(r'data-seconds="(\d+)"', ended_page)
+    assert found and int(found.group(1)) >= 95
+    sync(us, prc)
+    states = {c["id"]: c["state"] for c in prc.hotline.board()["calls"]}
+    assert states[call_id] == "ended"
+
+
+def test_only_the_called_side_answers_and_a_principal_only_for_their_office(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, _clock = sides
+    call = us.hotline.place_call(from_office="us-secdef", to_office="prc-mnd", mechanism="dtl")
+    call_id = call.model.id
+    sync(us, prc)
+    before = prc.count()
+
+    async def script(client: httpx.AsyncClient) -> list[int]:
+        csrf = await csrf_of(client)
+        takeover = await client.get("/console/fragments/ringing", headers={"hx-request": "true"})
+        assert "alertdialog" not in takeover.text  # not pat's office: no takeover
+        answer = await post(client, f"/console/calls/{call_id}/event", csrf, action="answer")
+        bad = await post(client, f"/console/calls/{call_id}/event", csrf, action="hang")
+        missing = await post(client, "/console/calls/nope/event", csrf, action="answer")
+        return [answer.status_code, bad.status_code, missing.status_code]
+
+    assert run(prc, script, name="pat") == [403, 422, 404]
+    assert prc.count() == before
+
+
+def test_timeline_is_the_public_record_filtered_searched_and_paged(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, _clock = sides
+    us.node.send_message(to="prc", precedence="routine", subject="Weather", text="Fog banks")
+    us.node.send_message(to="prc", precedence="flash", subject="Intercept", text="Unsafe pass")
+    call = us.hotline.place_call(
+        from_office="us-secdef", to_office="prc-mnd", mechanism="dtl", purpose="ops"
+    )
+    sync(us, prc)
+    prc.hotline.call_event(call.model.id, "answer")
+    prc.hotline.say(call.model.id, "Zebra crossing ahead")
+    sync(us, prc)
+
+    async def script(client: httpx.AsyncClient) -> list[str]:
+        return [
+            (await client.get("/console/timeline")).text,
+            (await client.get("/console/timeline?q=fog")).text,
+            (await client.get("/console/timeline?q=zebra")).text,
+            (await client.get("/console/fragments/timeline?q=unsafe&peer=prc")).text,
+            (await client.get("/console/timeline?mechanism=dtl&q=ops")).text,
+            (await client.get("/console/timeline?until=2000-01-01")).text,
+        ]
+
+    whole, fog, zebra, unsafe, by_mech, none_ = run(us, script)
+    assert "This is the public record" in whole
+    assert "Weather" in whole and "Intercept" in whole
+    assert "Weather" in fog and "Intercept" not in fog  # message text searched
+    assert "Zebra crossing ahead" in zebra and "Weather" not in zebra  # call message
+    assert "Intercept" in unsafe and "Weather" not in unsafe
+    assert "calls prc-mnd over dtl" in by_mech and "Weather" not in by_mech
+    assert "Nothing matches." in none_
+
+    async def bad(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [
+            await client.get("/console/timeline?since=yesterday", headers={"hx-request": "true"}),
+            await client.get("/console/timeline?page=0", headers={"hx-request": "true"}),
+        ]
+
+    since, page = run(us, bad)
+    assert (since.status_code, page.status_code) == (422, 422)
+    assert since.json()["field"] == "since" and page.json()["field"] == "page"
+
+
+def test_directory_and_a_new_request_show_the_counterpart_mismatch_before_sending(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, _clock = sides
+    us.hotline.publish_directory()
+    prc.hotline.publish_directory()
+    sync(us, prc)
+    start = (us.node.clock() + timedelta(days=2)).replace(second=0, microsecond=0)
+    form = {
+        "from_office": "us-secdef",
+        "to_office": "prc-cmc-vc",
+        "mechanism": "dtl",
+        "mode": "call",
+        "start_1": start.strftime("%Y-%m-%dT%H:%M"),
+        "end_1": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "agenda": "Incidents at sea\nHotline test",
+    }
+    before = us.count()
+
+    async def script(client: httpx.AsyncClient) -> tuple[str, str, str, httpx.Response, int]:
+        directory = (await client.get("/console/directory")).text
+        hint = (await client.get("/console/fragments/requests/new", params=form)).text
+        csrf = await csrf_of(client)
+        held = await post(client, "/console/requests/new", csrf, **form)
+        counted = us.count()
+        sent = await post(client, "/console/requests/new", csrf, confirm="yes", **form)
+        return directory, hint, held.text, sent, counted
+
+    directory, hint, held, sent, counted = run(us, script)
+    assert 'data-office="us-secdef" class="mismatch" data-disputed="true"' in directory
+    assert 'data-mismatch="prc-cmc-vc"' in hint and "prc-mnd" in hint
+    assert "Send to this office anyway" in held and counted == before  # nothing sent
+    assert sent.status_code == 303, sent.text
+    (line,) = [r for r in us.hotline.board()["open_requests"] if r["to_office"] == "prc-cmc-vc"]
+    assert line["agenda"] == ["Incidents at sea", "Hotline test"]
+
+    async def agreed(client: httpx.AsyncClient) -> str:
+        to_mnd = {**form, "to_office": "prc-mnd"}
+        return (await client.get("/console/fragments/requests/new", params=to_mnd)).text
+
+    assert "data-mismatch" not in run(us, agreed)
+
+
+def test_calendar_in_two_zones_with_its_ics_and_the_record_with_its_export(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, clock = sides
+    start = clock.now + timedelta(days=3)
+    window = Window(
+        start=start.replace(hour=13, minute=0, second=0, microsecond=0),
+        end=start.replace(hour=14, minute=0, second=0, microsecond=0),
+    )
+    asked = us.hotline.request(
+        from_office="us-secdef",
+        to_office="prc-mnd",
+        mechanism="dtl",
+        mode="call",
+        windows=[window],
+        agenda=["Annual talks"],
+    )
+    sync(us, prc)
+    prc.hotline.respond(asked.model.id, accept=window)
+    sync(us, prc)
+
+    async def script(client: httpx.AsyncClient) -> tuple[str, httpx.Response, str, httpx.Response]:
+        return (
+            (await client.get("/console/calendar")).text,
+            await client.get("/console/calendar.ics"),
+            (await client.get("/console/record")).text,
+            await client.get("/console/record/export.zip"),
+        )
+
+    calendar, ics, record, export = run(us, script)
+    zones = {p["id"]: p["time_zone"] for p in us.hotline.directory()["parties"]}
+    assert zones["us"] != zones["prc"]
+    assert "call: us-secdef / prc-mnd (dtl)" in calendar
+    assert 'class="tz-peer">(prc:' in calendar  # the counterpart's zone beside ours
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert f"UID:{asked.model.id}@redline" in ics.text
+    assert 'data-log="us"' in record and 'data-log="prc"' in record
+    assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(export.content)).namelist()
+    assert "redline-export/manifest.json" in names
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/calls",
+        "/console/timeline",
+        "/console/directory",
+        "/console/calendar",
+        "/console/record",
+        "/console/requests/new",
+    ],
+)
+def test_each_page_in_chinese(sides: tuple[Side, Side, Clock], path: str) -> None:
+    us, _prc, _clock = sides
+
+    async def script(client: httpx.AsyncClient) -> str:
+        return (await client.get(path)).text
+
+    page = run(us, script, name="zhou")
+    heading = re.search(r"<h1>([^<]+)", page)
+    assert heading and re.search(r"[\u4e00-\u9fff]", heading.group(1)), page[:300]
+    columns = re.findall(r'<th scope="col">([^<]*)</th>', page)
+    assert all(re.search(r"[\u4e00-\u9fff]", c) for c in columns), columns
+    labels = re.findall(r"<label[^>]*>\s*([^<]+?)\s*<", page)
+    assert all(re.search(r"[\u4e00-\u9fff]", t) for t in labels), labels
