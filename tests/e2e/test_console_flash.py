@@ -11,57 +11,14 @@ Every wait is bounded (Playwright timeouts of a few seconds); nothing is timed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from redline.service.node import system_clock
 from redline.service.operators import OperatorService
-from support.nodes import NodeProcess, pair
-
-CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "watch floor password"
-WAIT_MS = 10_000  # delivery between the nodes plus a page fragment: well under this
-
-
-@pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    a = NodeProcess(tmp_path / "us", party="us", name="US Department of Defense")
-    b = NodeProcess(tmp_path / "prc", party="prc", name="PRC Ministry of National Defense")
-    try:
-        pair(a, b)
-        OperatorService(a.store, clock=system_clock).add("alice", role="watch", password=PASSWORD)
-        ops_b = OperatorService(b.store, clock=system_clock)
-        ops_b.add("bo", role="watch", password=PASSWORD)
-        ops_b.add("mia", role="principal", password=PASSWORD, offices=["prc-mnd"])
-        a.start()
-        b.start()
-        yield a, b
-    finally:
-        a.close()
-        b.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "the browser tests need Debian's chromium (scripts/test installs it)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield launched
-        launched.close()
-
-
-def sign_in(page: Page, node: NodeProcess, name: str, code: str = "") -> None:
-    page.goto(f"{node.api_url}/console/login")
-    page.get_by_label("Name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    if code:
-        page.get_by_label("TOTP code (if enrolled)").fill(code)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/console/now$"), timeout=WAIT_MS)
+from support.console import PASSWORD, WAIT_MS, sign_in
+from support.nodes import NodeProcess
 
 
 def test_a_flash_arrives_alerts_and_its_acknowledgement_returns_without_reload(
