@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from redline.cli.main import app as cli
 from redline.core.hotline.requests import Window
 from redline.service.operators import OperatorService
 from redline.web.api import create_api_app
@@ -310,3 +314,30 @@ def test_each_page_in_chinese(sides: tuple[Side, Side, Clock], path: str) -> Non
     assert all(re.search(r"[\u4e00-\u9fff]", c) for c in columns), columns
     labels = re.findall(r"<label[^>]*>\s*([^<]+?)\s*<", page)
     assert all(re.search(r"[\u4e00-\u9fff]", t) for t in labels), labels
+
+
+def test_times_in_the_operators_zone_set_by_redline_user_zone(
+    sides: tuple[Side, Side, Clock], tmp_path: Path
+) -> None:
+    us, prc, _clock = sides
+    call = us.hotline.place_call(from_office="us-secdef", to_office="prc-mnd", mechanism="dtl")
+    placed = us.hotline.board()["calls"][0]["placed_at"]
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["user", "zone", str(tmp_path / "us"), "wanda", "Mars/Olympus"])
+    assert bad.exit_code == 2 and "zone" in bad.output
+    done = runner.invoke(cli, ["user", "zone", str(tmp_path / "us"), "wanda", "Asia/Tokyo"])
+    assert done.exit_code == 0, done.output
+    listed = runner.invoke(cli, ["user", "list", str(tmp_path / "us"), "--json"])
+    assert {r["name"]: r["zone"] for r in json.loads(listed.output)}["wanda"] == "Asia/Tokyo"
+
+    async def script(client: httpx.AsyncClient) -> str:
+        return (await client.get(f"/console/calls/{call.model.id}")).text
+
+    page = run(us, script)
+    tokyo = datetime.fromisoformat(placed).astimezone(ZoneInfo("Asia/Tokyo"))
+    zones = {p["id"]: p["time_zone"] for p in prc.hotline.directory()["parties"]}
+    beijing = datetime.fromisoformat(placed).astimezone(ZoneInfo(zones["prc"]))
+    assert tokyo.strftime("%Y-%m-%d %H:%M JST") in page  # the operator's zone
+    assert f"(prc: {beijing.strftime('%Y-%m-%d %H:%M')}" in page  # and the counterpart's
+    OperatorService(us.store, clock=us.node.clock).set_zone("wanda", "")
+    assert "JST" not in run(us, script)  # back to the node's zone

@@ -73,6 +73,7 @@ def test_user_add_list_totp_and_key(tmp_path: Path) -> None:
         "role": "principal",
         "offices": ["us-secdef"],
         "lang": "zh",
+        "zone": None,
         "totp": "enrolled",
         "keys": [],
     }

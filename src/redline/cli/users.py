@@ -62,6 +62,13 @@ def user_add(
         typer.Option(metavar="OFFICE", help="An office a principal acts for (repeatable)."),
     ] = None,
     lang: Annotated[str, typer.Option(metavar="LANG", help="Console language: en or zh.")] = "en",
+    zone: Annotated[
+        str,
+        typer.Option(
+            metavar="ZONE",
+            help="IANA time zone the console shows times in (default: the node's).",
+        ),
+    ] = "",
     password_file: Annotated[
         Path | None,
         typer.Option(
@@ -74,7 +81,7 @@ def user_add(
         password = _password(password_file)
         added = guard(
             lambda: operators.add(
-                name, role=role, password=password, offices=office or [], lang=lang
+                name, role=role, password=password, offices=office or [], lang=lang, zone=zone
             )
         )
         echo_safe(f"added {added.name} ({added.role.value})")
@@ -82,7 +89,7 @@ def user_add(
 
 @user_app.command("list")
 def user_list(path: DirArg, as_json: JsonOpt = False) -> None:
-    """List operators: name, role, offices, language, TOTP, API keys."""
+    """List operators: name, role, offices, language, time zone, TOTP, API keys."""
     with _operators(path) as operators:
         rows: list[dict[str, Any]] = [
             {
@@ -90,6 +97,7 @@ def user_list(path: DirArg, as_json: JsonOpt = False) -> None:
                 "role": o.role.value,
                 "offices": list(o.offices),
                 "lang": o.lang,
+                "zone": o.zone or None,
                 "totp": "enrolled"
                 if o.totp_enrolled
                 else ("required" if o.totp_required else "off"),
@@ -101,13 +109,14 @@ def user_list(path: DirArg, as_json: JsonOpt = False) -> None:
         echo_json(rows)
         return
     echo_table(
-        ["NAME", "ROLE", "OFFICES", "LANG", "TOTP", "KEYS"],
+        ["NAME", "ROLE", "OFFICES", "LANG", "ZONE", "TOTP", "KEYS"],
         [
             [
                 r["name"],
                 r["role"],
                 ",".join(r["offices"]) or "-",
                 r["lang"],
+                r["zone"] or "(node)",
                 r["totp"],
                 ",".join(r["keys"]) or "-",
             ]
@@ -115,6 +124,21 @@ def user_list(path: DirArg, as_json: JsonOpt = False) -> None:
         ],
         empty="no operators",
     )
+
+
+@user_app.command("zone")
+def user_zone(
+    path: DirArg,
+    name: NameArg,
+    zone: Annotated[
+        str, typer.Argument(metavar="ZONE", help='An IANA time zone, or "" for the node\'s.')
+    ],
+) -> None:
+    """Set the time zone NAME's console shows times in (beside the counterpart's)."""
+    with _operators(path) as operators:
+        changed = guard(lambda: operators.set_zone(name, zone))
+        operators.audit(name, "set-zone", zone or "node", client="cli")
+    echo_safe(f"{changed.name}: times in {changed.zone or 'the node zone'}")
 
 
 @user_app.command("totp")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyotp
 from argon2 import PasswordHasher
@@ -118,6 +119,8 @@ class Operator:
     lang: str
     totp_enrolled: bool
     totp_required: bool
+    #: The operator's IANA time zone; "" for the node's own (its party's).
+    zone: str = ""
 
     def may_answer_for(self, office: str) -> bool:
         """Whether this operator may answer for ``office`` (a request addressed to it)."""
@@ -165,6 +168,19 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
     return None
 
 
+def _check_zone(zone: str) -> None:
+    """Raises :class:`InvalidInput` (field ``zone``) unless ``zone`` is "" or an
+    IANA time zone this system knows."""
+    if not zone:
+        return
+    try:
+        if len(zone) > 64 or zone.startswith(("/", ".")) or ".." in zone:
+            raise ValueError(zone)
+        ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise InvalidInput("must be an IANA time zone such as Asia/Shanghai", field="zone") from exc
+
+
 def _view(row: op_store.OperatorRow) -> Operator:
     return Operator(
         name=row.name,
@@ -173,6 +189,7 @@ def _view(row: op_store.OperatorRow) -> Operator:
         lang=row.lang,
         totp_enrolled=row.totp_secret is not None,
         totp_required=row.totp_required or row.totp_secret is not None,
+        zone=row.zone or "",
     )
 
 
@@ -206,12 +223,13 @@ class OperatorService:
         password: str,
         offices: Sequence[str] = (),
         lang: str = "en",
+        zone: str = "",
     ) -> Operator:
-        """Add an operator.
+        """Add an operator; ``zone`` is their IANA time zone ("": the node's).
 
         Raises:
             InvalidInput: a bad ``name``, ``role``, ``password`` (fewer than 10
-                characters), ``lang``, or a principal without ``offices``.
+                characters), ``lang``, ``zone``, or a principal without ``offices``.
             Conflict: ``name`` is taken.
         """
         if not _NAME_RE.match(name):
@@ -228,6 +246,7 @@ class OperatorService:
         self._check_password(password)
         if lang not in LANGUAGES:
             raise InvalidInput(f"must be one of {', '.join(LANGUAGES)}", field="lang")
+        _check_zone(zone)
         clean = sorted({o.strip() for o in offices if o.strip()})
         if chosen is Role.PRINCIPAL and not clean:
             raise InvalidInput("a principal acts for at least one office", field="office")
@@ -242,6 +261,7 @@ class OperatorService:
                     password_hash=digest,
                     lang=lang,
                     now=format_time(self.clock()),
+                    zone=zone or None,
                 )
         except IntegrityError as exc:
             raise Conflict(f"operator {name!r} exists already", field="name") from exc
@@ -276,6 +296,17 @@ class OperatorService:
             raise InvalidInput(f"must be one of {', '.join(LANGUAGES)}", field="lang")
         with self.store.write() as conn:
             if not op_store.update_operator(conn, name, lang=lang):
+                raise NotFound(f"no operator {name!r}", field="name")
+        return self.get(name)
+
+    def set_zone(self, name: str, zone: str) -> Operator:
+        """Set the time zone the console shows ``name`` times in ("": the node's).
+
+        Raises :class:`InvalidInput` (field ``zone``) or :class:`NotFound`.
+        """
+        _check_zone(zone)
+        with self.store.write() as conn:
+            if not op_store.update_operator(conn, name, zone=zone or None):
                 raise NotFound(f"no operator {name!r}", field="name")
         return self.get(name)
 

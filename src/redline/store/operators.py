@@ -53,6 +53,7 @@ class OperatorRow:
     lang: str
     created_at: str
     totp_last_step: int | None = None
+    zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def _operator(row: Any) -> OperatorRow:
         lang=row.lang,
         created_at=row.created_at,
         totp_last_step=None if row.totp_last_step is None else int(row.totp_last_step),
+        zone=row.zone,
     )
 
 
@@ -95,6 +97,7 @@ def add_operator(
     password_hash: str,
     lang: str,
     now: str,
+    zone: str | None = None,
 ) -> None:
     conn.execute(
         insert(operators).values(
@@ -106,6 +109,7 @@ def add_operator(
             totp_required=False,
             lang=lang,
             created_at=now,
+            zone=zone,
         )
     )
 

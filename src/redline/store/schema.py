@@ -343,6 +343,7 @@ Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 # list), an admin manages operators. ``password_hash`` is argon2id; a TOTP
 # secret, once enrolled, is asked for at every sign-in; ``totp_last_step`` is
 # the time step of the last code a sign-in used, so no code is used twice.
+# ``zone`` is the operator's IANA time zone for the console (NULL: the node's).
 operators = Table(
     "operators",
     metadata,
@@ -355,6 +356,7 @@ operators = Table(
     Column("lang", String(16), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("totp_last_step", BigInteger, nullable=True),
+    Column("zone", String(64), nullable=True),
 )
 
 # Console sessions, server-side: the cookie holds a random token, the table its

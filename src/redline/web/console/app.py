@@ -314,7 +314,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
 
     def zones_for(operator: Operator) -> Zones:
         parties = party_zones(hotline.directory())
-        mine = getattr(operator, "zone", "") or parties.get(service.party, "UTC")
+        mine = operator.zone or parties.get(service.party, "UTC")
         return Zones(mine=mine, parties=parties)
 
     def call_lines(session: Session) -> dict[str, Any]:
