@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from redline.core.canonical import canonical_json, plain_json
 from redline.core.errors import BadSignature, InvalidStatement, UnknownSigner
 from redline.core.fields import Body
-from redline.core.registry import validate_body
+from redline.core.registry import BODIES, validate_body
 from redline.core.times import format_time, parse_time
 
 __all__ = [
@@ -165,8 +165,11 @@ class Statement:
     _unsigned: bytes = field(default=b"", compare=False, repr=False)
     id: str = field(default="", compare=False)
     model: Body = field(init=False, compare=False, repr=False)
+    #: The body already validated as its kind's model (:meth:`create` passes
+    #: it for a body an act built as a model): it is not validated again.
+    typed_body: InitVar[Body | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, typed_body: Body | None) -> None:
         # Every statement a node receives or verifies is built here, so the
         # checks read each field once into a local (bench/record.py measures it).
         # type() rather than ==: 1.0 and true compare equal to 1, and would let a
@@ -201,7 +204,10 @@ class Statement:
             plain = plain_json(body)
             if not plain:
                 _name_bad_value(body, "body")  # raises unless only keys are non-ASCII
-            model = validate_body(kind, body)
+            if typed_body is not None and type(typed_body) is BODIES.get(kind):
+                model = typed_body
+            else:
+                model = validate_body(kind, body)
             # Envelope keys are ASCII; the body's were checked just above.
             unsigned = _canonical(
                 {
@@ -255,15 +261,20 @@ class Statement:
         kind: str,
         seq: int,
         time: datetime,
-        body: Mapping[str, Any],
+        body: Mapping[str, Any] | Body,
     ) -> Statement:
         """Build and sign a new statement.
 
+        ``body`` is the wire object, or its kind's model (then it is not
+        validated a second time: a model is valid by construction).
+
         Raises :class:`InvalidStatement` naming the field if any is invalid.
         """
-        unsigned = cls._unsigned_json(sender, to, kind, seq, format_time(time), body)
+        typed_body = body if isinstance(body, Body) else None
+        wire: Mapping[str, Any] = body.wire() if isinstance(body, Body) else body
+        unsigned = cls._unsigned_json(sender, to, kind, seq, format_time(time), wire)
         try:
-            _check_json_value(dict(body), "body")
+            _check_json_value(dict(wire), "body")
             signing_input = SIGNING_CONTEXT + _canonical(unsigned)
         except RecursionError:
             raise InvalidStatement("is nested too deeply", field="body") from None
@@ -274,8 +285,9 @@ class Statement:
             kind=kind,
             seq=seq,
             time=unsigned["time"],
-            body=body,
+            body=wire,
             signature=signature,
+            typed_body=typed_body,
         )
 
     @classmethod

@@ -156,6 +156,10 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(5)}"
 
 
+def _of_a_projection(hook: object) -> bool:
+    return isinstance(getattr(hook, "__self__", None), HotlineState)
+
+
 class HotlineBase:
     """The hotline over one node's :class:`NodeService`.
 
@@ -184,9 +188,9 @@ class HotlineBase:
         # One projection per node: a later service replaces an earlier one's hooks
         # (two would index every statement twice).
         for hooks in (node.receive_checks, node.on_stored):
-            hooks[:] = [
-                h for h in hooks if not isinstance(getattr(h, "__self__", None), HotlineState)
-            ]
+            hooks[:] = [h for h in hooks if not _of_a_projection(h)]
+        node.write_locks[:] = [h for h in node.write_locks if not _of_a_projection(h)]
+        node.write_locks.append(self.state.lock)
         node.receive_checks.append(self.state.check_incoming)
         node.on_stored.append(self.state.apply)
         with node.store.read() as conn:
@@ -282,7 +286,7 @@ class HotlineBase:
                 )
             check(record, at)
 
-        return self.node.send(to=to, kind=kind, body=wire, check=in_transaction)
+        return self.node.send(to=to, kind=kind, body=body, check=in_transaction)
 
     def _office(self, rec: Record, office_id: str, field: str) -> Any:
         for o in rec.directory.offices:

@@ -119,6 +119,13 @@ class HotlineState:
 
     # -- applying what is stored ---------------------------------------------------------
 
+    def lock(self, conn: Connection) -> None:
+        """Take the projection's lock for the rest of ``conn``'s transaction. The
+        node takes it first in every sending and receiving transaction (its
+        ``write_locks``), so that no writer holds a row lock while waiting for
+        it. Raises nothing."""
+        store.lock_projection(conn)
+
     def apply(self, conn: Connection, stored: Sequence[Statement]) -> None:
         """Index each hotline statement of ``stored`` to its thread and fold again the
         threads it changes, in the transaction that stored them. Raises nothing new."""

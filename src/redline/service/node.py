@@ -23,7 +23,7 @@ from redline.core.errors import (
     SequenceGap,
     UnpinnedPeer,
 )
-from redline.core.registry import validate_body
+from redline.core.fields import Body
 from redline.core.statement import (
     MAIN_STREAM,
     RECEIPT_STREAM,
@@ -109,6 +109,11 @@ class NodeService(MessageActs, Listings):
         #: Called with every statement stored on the main stream (signed here or
         #: received), in the transaction that stores it: the hotline's projection.
         self.on_stored: list[ReceiveCheck] = []
+        #: Locks each sending or receiving transaction takes first, before any
+        #: row lock, so that every writer takes them in one order (the
+        #: hotline's projection lock taken after the log's deadlocked against
+        #: a writer that took them the other way, on PostgreSQL).
+        self.write_locks: list[Callable[[Connection], None]] = []
         #: Peers that answered over quota (429): until when, and their words.
         #: In memory only: a throttle is short, and the peer repeats it.
         self._throttled: dict[str, tuple[datetime, str]] = {}
@@ -147,11 +152,13 @@ class NodeService(MessageActs, Listings):
         *,
         to: str,
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, Any] | Body,
         check: SendCheck | None = None,
         then: Callable[[Connection, Statement], None] | None = None,
     ) -> Statement:
         """Sign a statement to ``to`` and queue it, in one transaction.
+
+        ``body`` is the kind's model, or a wire object validated against it.
 
         ``check(conn, time)`` runs in that transaction before signing, with the
         time the statement will carry; whatever it raises aborts the send.
@@ -160,13 +167,11 @@ class NodeService(MessageActs, Listings):
         Raises :class:`NotFound` if ``to`` is not a pinned peer and
         :class:`InvalidInput` naming the field if the body is invalid.
         """
-        try:
-            validate_body(kind, body)
-        except InvalidStatement as exc:
-            raise InvalidInput(exc.message, field=exc.field) from exc
         now = self.clock()
         stamp = format_time(now)
         with self.store.write() as conn:
+            for lock in self.write_locks:
+                lock(conn)
             if not repo.peer_exists(conn, to):
                 raise NotFound(f"no pinned peer {to!r}; pin it with `redline peer add`", field="to")
             seq = repo.next_seq(conn, to, MAIN_STREAM)
@@ -174,9 +179,14 @@ class NodeService(MessageActs, Listings):
             if check is not None:
                 # After next_seq: its row lock serialises concurrent sends to ``to``.
                 check(conn, now)
-            statement = Statement.create(
-                key=self._key, sender=self.party, to=to, kind=kind, seq=seq, time=now, body=body
-            )
+            try:
+                # The one check of the body: a model (an act built it) is valid
+                # as it is; a wire object is validated against its kind's model.
+                statement = Statement.create(
+                    key=self._key, sender=self.party, to=to, kind=kind, seq=seq, time=now, body=body
+                )
+            except InvalidStatement as exc:
+                raise InvalidInput(exc.message, field=exc.field) from exc
             (index,) = repo.append_to_log(conn, [statement])
             repo.insert_statement(
                 conn, statement, direction="out", state="queued", now=stamp, leaf_index=index
@@ -316,6 +326,8 @@ class NodeService(MessageActs, Listings):
         now = self.clock()
         stamp = format_time(now)
         with self.store.write() as conn:
+            for lock in self.write_locks:
+                lock(conn)
             # A push and a catch-up pull of the same statements may race: one at a time.
             repo.lock_peer(conn, peer)
             known = repo.existing_ids(conn, (s.id for s in ordered))
