@@ -37,6 +37,9 @@ from redline.service.record import RecordService
 __all__ = ["MAX_LINK_BODY", "HandshakeGate", "PeerCertProtocol", "create_link_app"]
 
 MAX_LINK_BODY = 8 * 1024 * 1024
+# The largest sequence number a statement carries (RFC 8785 integers, 2^53 - 1):
+# a pull after more is refused naming ``after``, not sent on to the database.
+MAX_SEQ = 2**53 - 1
 # Worker threads the link's handlers may hold at once. They are the link's own,
 # not the process-wide pool the operator API draws on (anyio's default limiter),
 # so slow link work (a witness fetching leaves from a slow peer) cannot leave
@@ -374,7 +377,7 @@ def create_link_app(
     @app.get("/link/v1/statements", response_class=Response, **PULL_DOC)
     async def pull(
         request: Request,
-        after: int = Query(ge=0),
+        after: int = Query(ge=0, le=MAX_SEQ),
         limit: int = Query(default=256, ge=1, le=MAX_BATCH),
     ) -> Response:
         peer = peer_of(request)
