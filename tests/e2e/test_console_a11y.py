@@ -54,7 +54,10 @@ def settled(page: Page, url: str) -> None:
 
 
 def nav_links(page: Page) -> list[str]:
-    hrefs = page.locator("header nav a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    # The main navigation and the second bar (calls and records) under it.
+    hrefs = page.locator("header nav a, nav.sub a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))"
+    )
     return [h for h in hrefs if isinstance(h, str) and h.startswith("/console/")]
 
 
