@@ -151,12 +151,12 @@ def test_an_office_of_another_party_cannot_be_given_a_holder(tmp_path: Path) -> 
     assert result.output.strip() == "error: office: prc-mnd is not an office of us"
 
 
-def test_directory_titles_are_printed_escaped(tmp_path: Path) -> None:
+def test_a_title_that_could_steer_a_terminal_is_refused(tmp_path: Path) -> None:
     path = _paired(tmp_path, "jp", "Japan", "us")
-    planted = "Minister\x1b[2J\u202eevil"
     add = ["office", "add", str(path), "jp-mod", "--level", "defence_minister"]
-    result = runner.invoke(app, [*add, "--title-en", planted, "--title-zh", "大臣"])
-    assert result.exit_code == 0, result.output
-    shown = runner.invoke(app, ["directory", str(path)]).output
-    assert "\x1b" not in shown and "\u202e" not in shown
-    assert "Minister\\x1b[2J\\u202eevil" in shown
+    for planted in ("Minister\x1b[2J", "Minister\u202eevil", "Minister\nFLASH", "\u200b"):
+        result = runner.invoke(app, [*add, "--title-en", planted, "--title-zh", "大臣"])
+        assert result.exit_code == 2, (planted, result.output)
+        assert result.output.startswith("error: title"), result.output
+    shown = runner.invoke(app, ["directory", str(path), "--json"]).output
+    assert "jp-mod" not in shown

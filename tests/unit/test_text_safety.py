@@ -180,3 +180,89 @@ def test_messages_prints_a_planted_subject_escaped(
     assert "\x1b" not in as_json and "\u202e" not in as_json
     [row] = json.loads(as_json)
     assert row["subject"] == FAKE_FLASH + "\u202e"
+
+
+# -- the hotline's texts: every one is read by the other party's operators ---------------
+
+_WINDOW = {"start": "2030-01-02T01:00:00.000000Z", "end": "2030-01-02T02:00:00.000000Z"}
+_REQUEST = {
+    "id": "r-1",
+    "from_office": "us-dod",
+    "to_office": "prc-mnd",
+    "mechanism": "dtl",
+    "mode": "call",
+    "windows": [_WINDOW],
+    "deadline": "2030-01-01T00:00:00.000000Z",
+    "agenda": ["Maritime safety"],
+    "notes": [],
+}
+_OFFICE = {"id": "us-dod", "titles": {"en": "Secretary"}, "level": "defence_minister", "seats": 1}
+_DIRECTORY = {
+    "party": "us",
+    "name_en": "United States",
+    "name_zh": "美国",
+    "time_zone": "America/New_York",
+    "offices": [_OFFICE],
+    "holdings": [],
+}
+
+# (kind, a valid body, a path into it, the field the refusal must name, multi-line allowed)
+HOTLINE_TEXTS = [
+    ("request", _REQUEST, ("agenda", 0), "body.agenda[0]", True),
+    (
+        "call",
+        {
+            "id": "c-1",
+            "from_office": "us-dod",
+            "to_office": "prc-mnd",
+            "mechanism": "dtl",
+            "mode": "call",
+            "purpose": "Check",
+            "ring_timeout": 60,
+        },
+        ("purpose",),
+        "body.purpose",
+        True,
+    ),
+    ("call-message", {"call": "c-1", "text": "Hello", "lang": "en"}, ("text",), "body.text", True),
+    (
+        "readout",
+        {"id": "o-1", "engagement": "r-1", "text": "Met", "lang": "en"},
+        ("text",),
+        "body.text",
+        True,
+    ),
+    (
+        "mechanism-status",
+        {"mechanism": "dtl", "status": "suspended", "reason": "Visit"},
+        ("reason",),
+        "body.reason",
+        True,
+    ),
+    ("directory", _DIRECTORY, ("offices", 0, "titles", "en"), "body.offices[0].titles.en", False),
+    ("directory", _DIRECTORY, ("name_en",), "body.name_en", False),
+]
+
+
+def _planted(body: dict[str, Any], path: tuple[Any, ...], value: str) -> dict[str, Any]:
+    copy = json.loads(json.dumps(body))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return copy
+
+
+@pytest.mark.parametrize(("kind", "body", "path", "field", "multiline"), HOTLINE_TEXTS)
+def test_a_hotline_text_refuses_what_could_steer_a_screen(
+    kind: str, body: dict[str, Any], path: tuple[Any, ...], field: str, multiline: bool
+) -> None:
+    validate_body(kind, body)  # the body as given is valid: only the planted text is wrong
+    planted = ["Safe \x1b[2J", "Safe \u202eevil", "Safe\r", "\u200b\u200b"]
+    planted += [] if multiline else ["Safe\nFLASH"]
+    for text in planted:
+        with pytest.raises(InvalidStatement) as caught:
+            validate_body(kind, _planted(body, path, text))
+        assert caught.value.field == field, (text, caught.value)
+    if multiline:
+        validate_body(kind, _planted(body, path, "Line one\nLine two"))

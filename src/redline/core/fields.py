@@ -55,6 +55,7 @@ __all__ = [
     "Time",
     "SafeText",
     "Trimmed",
+    "TrimmedLine",
     "TrimmedOrEmpty",
     "field_error",
     "invalid_statement",
@@ -105,7 +106,7 @@ def _day(value: str) -> str:
 
 
 def _trimmed(value: str) -> str:
-    if not value.strip():
+    if is_blank(value):  # empty, white space, or only characters that show nothing
         raise field_error("must not be empty")
     if value != value.strip():
         raise field_error("must not start or end with white space")
@@ -113,6 +114,8 @@ def _trimmed(value: str) -> str:
 
 
 def _trimmed_or_empty(value: str) -> str:
+    if value and is_blank(value):
+        raise field_error("shows nothing (only invisible characters); leave it empty instead")
     if value != value.strip():
         raise field_error("must not start or end with white space")
     return value
@@ -145,10 +148,16 @@ Day = Annotated[str, StringConstraints(pattern=DAY_PATTERN), AfterValidator(_day
 Line = Annotated[str, AfterValidator(_safe_line)]
 
 
-#: A text not padded with white space and not empty (limits are set where used).
-Trimmed = Annotated[str, Field(min_length=1), AfterValidator(_trimmed)]
-#: A text not padded with white space, possibly empty.
-TrimmedOrEmpty = Annotated[str, AfterValidator(_trimmed_or_empty)]
+#: A text people read, not padded with white space and not blank: newlines
+#: and tabs allowed, other controls and bidirectional overrides not (limits
+#: are set where used).
+Trimmed = Annotated[str, Field(min_length=1), AfterValidator(_trimmed), AfterValidator(_safe_text)]
+#: The same, possibly empty.
+TrimmedOrEmpty = Annotated[str, AfterValidator(_trimmed_or_empty), AfterValidator(_safe_text)]
+#: One trimmed line people read (a title, a name): no control character at all.
+TrimmedLine = Annotated[
+    str, Field(min_length=1), AfterValidator(_trimmed), AfterValidator(_safe_line)
+]
 
 
 #: Message text people read: newlines and tabs allowed, other controls not.

@@ -28,10 +28,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from redline.core.errors import Conflict, InvalidInput, NotFound
+from redline.core.fields import invalid_statement
 from redline.core.hotline import kinds as k
 from redline.core.hotline._checks import check_enum
-from redline.core.hotline.bodies import CounterpartBody, MechanismStatusBody
+from redline.core.hotline.bodies import CounterpartBody, MechanismStatusBody, Name, Title
 from redline.core.hotline.directory import Directory, Holding, Level, Office, Party
 from redline.core.hotline.fold import mechanism_move, participants
 from redline.core.hotline.mechanism import Mechanism
@@ -72,12 +75,33 @@ __all__ = [
 BOARD_RECENT = 20
 
 
-def _language_map(texts: Mapping[str, str] | None, *, en: str, zh: str) -> dict[str, str]:
+def _language_map(
+    texts: Mapping[str, str] | None, *, en: str, zh: str, field: str, line: Any
+) -> dict[str, str]:
     """``texts``, or the map the two one-language arguments make (those left
-    blank are left out; the office or holding refuses an empty map)."""
-    if texts:
-        return dict(texts)
-    return {lang: text for lang, text in (("en", en), ("zh", zh)) if text}
+    blank are left out; the office or holding refuses an empty map). Each text
+    is checked as ``line`` (a title, a name) under the operator's own field:
+    ``title_en``, or ``titles.fr`` for a map.
+
+    Raises:
+        InvalidInput: naming the field of a text that may not be signed.
+    """
+    given = (
+        {f"{field}s.{lang}": (lang, text) for lang, text in texts.items()}
+        if texts
+        else {f"{field}_{lang}": (lang, text) for lang, text in (("en", en), ("zh", zh)) if text}
+    )
+    checked: dict[str, str] = {}
+    for name, (lang, text) in given.items():
+        try:
+            checked[lang] = line.validate_python(text)
+        except ValidationError as exc:
+            raise InvalidInput(invalid_statement(exc).message, field=name) from exc
+    return checked
+
+
+_TITLE = TypeAdapter(Title)
+_NAME = TypeAdapter(Name)
 
 
 class HotlineService(Engagements):
@@ -204,7 +228,7 @@ class HotlineService(Engagements):
         office = Office(
             id=office_id,
             party=self.party,
-            titles=_language_map(titles, en=title_en, zh=title_zh),
+            titles=_language_map(titles, en=title_en, zh=title_zh, field="title", line=_TITLE),
             level=check_enum(level, Level, "level"),
             seats=seats,
         )
@@ -247,7 +271,9 @@ class HotlineService(Engagements):
         holdings.append(
             Holding(
                 office_id=office_id,
-                person=_language_map(person, en=person_en, zh=person_zh),
+                person=_language_map(
+                    person, en=person_en, zh=person_zh, field="person", line=_NAME
+                ),
                 start=since,
                 end=None,
                 note=note,

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from redline.core.errors import InvalidInput
-from redline.core.fields import Ident, Lang, Trimmed, TrimmedOrEmpty
+from redline.core.fields import Ident, Lang
 from redline.core.hotline import kinds as k
-from redline.core.hotline.bodies import Name, Names, Title, Titles
+from redline.core.hotline.bodies import LongText, Name, Names, OptionalText, Text, Title, Titles
 from redline.core.hotline.calls import CallMode
 from redline.core.hotline.directory import Level
 from redline.core.hotline.lifecycle import CallAction, RequestAction
@@ -38,10 +38,7 @@ PeerQuery = Annotated[
 # The inputs are written in the statement bodies' own field types (core.fields,
 # core.hotline.bodies): an office id here carries the pattern it carries on the
 # wire, a title the same limits, so the OpenAPI schema says what will be signed.
-Text = Annotated[Trimmed, Field(max_length=2000)]
-OptionalText = Annotated[TrimmedOrEmpty, Field(max_length=2000)]
-LongText = Annotated[Trimmed, Field(max_length=32_000)]
-Item = Annotated[Trimmed, Field(max_length=2000)]
+Item = Text
 #: A time as the operator gives it (RFC 3339 with any offset; see docs/api.md).
 When = Annotated[str, Field(min_length=1, max_length=64)]
 

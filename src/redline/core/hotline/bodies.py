@@ -33,6 +33,7 @@ from redline.core.fields import (
     Lang,
     Time,
     Trimmed,
+    TrimmedLine,
     TrimmedOrEmpty,
     field_error,
 )
@@ -63,17 +64,24 @@ __all__ = [
     "RequestBody",
     "RequestLapsedBody",
     "ResponseBody",
+    "LongText",
+    "OptionalText",
+    "Text",
     "Title",
     "Titles",
     "WindowBody",
 ]
 
+# Every text here is read by the other party's operators: names, titles and
+# zones are single lines; reasons, agendas, notes and conversation may hold
+# newlines and tabs; none may hold another control character or a
+# bidirectional override, or be made of invisible characters (core/text.py).
 Text = Annotated[Trimmed, Field(max_length=2000)]
 OptionalText = Annotated[TrimmedOrEmpty, Field(max_length=2000)]
 LongText = Annotated[Trimmed, Field(max_length=32_000)]
-Title = Annotated[Trimmed, Field(max_length=300)]
-Name = Annotated[Trimmed, Field(max_length=200)]
-Zone = Annotated[Trimmed, Field(max_length=100)]
+Title = Annotated[TrimmedLine, Field(max_length=300)]
+Name = Annotated[TrimmedLine, Field(max_length=200)]
+Zone = Annotated[TrimmedLine, Field(max_length=100)]
 
 
 def _not_lapse(action: RequestAction) -> RequestAction:
