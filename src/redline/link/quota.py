@@ -86,7 +86,8 @@ class QuotaExceeded(RemoteError):
 
 
 def quota_response(exc: QuotaExceeded) -> JSONResponse:
-    """The 429 problem+json answer for ``exc``, with ``Retry-After`` (RFC 9110 §10.2.3)."""
+    """The 429 problem+json answer for ``exc``, with ``Retry-After`` (RFC 9110
+    §10.2.3) and the quota's ``max_statements`` and ``max_bytes``. Raises nothing."""
     body: dict[str, Any] = problem_body(exc)
     body.update(
         quota=exc.field,
@@ -121,6 +122,7 @@ class QuotaLimits:
 
     @property
     def bytes_per_second(self) -> float:
+        """The bytes budget's refill rate. Raises nothing."""
         return self.bytes_per_day / SECONDS_PER_DAY
 
 

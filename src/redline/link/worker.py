@@ -133,7 +133,9 @@ class DeliveryWorker:
         the next step (0: go on at once).
 
         Raises nothing: a failure is recorded (:meth:`NodeService.delivery_failed`)
-        and the peer is tried again after the backoff.
+        and the peer is tried again after the backoff; a 429 is recorded as
+        throttling (:meth:`NodeService.throttled`) and the peer is tried again
+        after its ``Retry-After``.
         """
         now = self.service.clock()
         if self._not_before is None:
