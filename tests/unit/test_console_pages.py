@@ -330,9 +330,21 @@ def test_times_in_the_operators_zone_set_by_redline_user_zone(
     listed = runner.invoke(cli, ["user", "list", str(tmp_path / "us"), "--json"])
     assert {r["name"]: r["zone"] for r in json.loads(listed.output)}["wanda"] == "Asia/Tokyo"
 
+    sent = us.node.send_message(to="prc", precedence="routine", subject="Zones", text="x")
+
     async def script(client: httpx.AsyncClient) -> str:
         return (await client.get(f"/console/calls/{call.model.id}")).text
 
+    async def inbox(client: httpx.AsyncClient) -> list[str]:
+        return [
+            (await client.get("/console/inbox")).text,
+            (await client.get(f"/console/messages/{sent.id}")).text,
+        ]
+
+    for shown in run(us, inbox):  # the pages of the first slice too
+        signed = datetime.fromisoformat(sent.time).astimezone(ZoneInfo("Asia/Tokyo"))
+        assert signed.strftime("%Y-%m-%d %H:%M JST") in shown
+        assert '<span class="tz-peer">(prc: ' in shown
     page = run(us, script)
     tokyo = datetime.fromisoformat(placed).astimezone(ZoneInfo("Asia/Tokyo"))
     zones = {p["id"]: p["time_zone"] for p in prc.hotline.directory()["parties"]}

@@ -242,13 +242,24 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
 
     # -- pages and their live fragments ----------------------------------------------------
 
+    def with_zones(
+        data: Callable[[Session, dict[str, str]], dict[str, Any]],
+        session: Session,
+        params: dict[str, str],
+    ) -> dict[str, Any]:
+        """A page's data, with the zones its times are shown in."""
+        context = data(session, params)
+        if "zones" not in context:
+            context["zones"] = zones_for(session.operator)
+        return context
+
     def page(
         name: str, fragment: str, data: Callable[[Session, dict[str, str]], dict[str, Any]]
     ) -> tuple[Callable[[Request], Awaitable[Response]], Callable[[Request], Awaitable[Response]]]:
         async def full(request: Request) -> Response:
             session = await viewer(request)
             params = {**request.query_params, **request.path_params}
-            context = await run_in_threadpool(data, session, params)
+            context = await run_in_threadpool(with_zones, data, session, params)
             query = f"?{request.url.query}" if request.url.query else ""
             return render(
                 request,
@@ -264,7 +275,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         async def part(request: Request) -> Response:
             session = await viewer(request)
             params = {**request.query_params, **request.path_params}
-            context = await run_in_threadpool(data, session, params)
+            context = await run_in_threadpool(with_zones, data, session, params)
             return render(request, fragment, session.operator, session=session, **context)
 
         return full, part
