@@ -63,7 +63,7 @@ class QuotaExceeded(RemoteError):
 
     ``retry_after`` is the whole seconds (at least 1) after which the same
     request fits; ``max_statements`` and ``max_bytes`` are the most one push
-    can ever carry.
+    can ever carry (:class:`PeerQuotas` always says both).
     """
 
     code = "quota-exceeded"
@@ -74,10 +74,10 @@ class QuotaExceeded(RemoteError):
         self,
         message: str,
         *,
-        field: str,
-        retry_after: int,
-        max_statements: int,
-        max_bytes: int,
+        field: str | None = None,
+        retry_after: int = 1,
+        max_statements: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         super().__init__(message, field=field)
         self.retry_after = retry_after
@@ -89,12 +89,13 @@ def quota_response(exc: QuotaExceeded) -> JSONResponse:
     """The 429 problem+json answer for ``exc``, with ``Retry-After`` (RFC 9110
     §10.2.3) and the quota's ``max_statements`` and ``max_bytes``. Raises nothing."""
     body: dict[str, Any] = problem_body(exc)
-    body.update(
-        quota=exc.field,
-        retry_after=exc.retry_after,
-        max_statements=exc.max_statements,
-        max_bytes=exc.max_bytes,
-    )
+    extra = {
+        "quota": exc.field,
+        "retry_after": exc.retry_after,
+        "max_statements": exc.max_statements,
+        "max_bytes": exc.max_bytes,
+    }
+    body.update((name, value) for name, value in extra.items() if value is not None)
     return JSONResponse(
         body,
         status_code=exc.status,

@@ -217,16 +217,21 @@ class PeerThrottled(PeerRejected):
     peer's words: the worker bounds them before acting on them.
     """
 
+    code = "peer-throttled"
+    status = 503
+    title = "Throttled by the peer"
+
     def __init__(
         self,
         message: str,
         *,
         peer_code: str,
-        retry_after: int,
+        peer_status: int = 429,
+        retry_after: int = 1,
         max_statements: int | None = None,
         max_bytes: int | None = None,
     ) -> None:
-        super().__init__(message, peer_code=peer_code, peer_status=429)
+        super().__init__(message, peer_code=peer_code, peer_status=peer_status)
         self.retry_after = retry_after
         self.max_statements = max_statements
         self.max_bytes = max_bytes
