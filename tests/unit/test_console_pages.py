@@ -45,6 +45,7 @@ def sides(tmp_path: Path) -> Iterator[tuple[Side, Side, Clock]]:
             ops.add("wanda", role="watch", password=PASSWORD)
             ops.add("zhou", role="watch", password=PASSWORD, lang="zh")
             ops.add("pat", role="principal", password=PASSWORD, offices=[f"{side.party}-x"])
+            ops.add("ada", role="admin", password=PASSWORD)
         yield us, prc, clock
 
 
@@ -353,3 +354,56 @@ def test_times_in_the_operators_zone_set_by_redline_user_zone(
     assert f"(prc: {beijing.strftime('%Y-%m-%d %H:%M')}" in page  # and the counterpart's
     OperatorService(us.store, clock=us.node.clock).set_zone("wanda", "")
     assert "JST" not in run(us, script)  # back to the node's zone
+
+
+def test_a_counter_offer_from_the_requests_page(sides: tuple[Side, Side, Clock]) -> None:
+    us, prc, clock = sides
+    start = (clock.now + timedelta(days=2)).replace(second=0, microsecond=0)
+    asked = us.hotline.request(
+        from_office="us-secdef",
+        to_office="prc-mnd",
+        mechanism="dtl",
+        mode="call",
+        windows=[Window(start=start, end=start + timedelta(hours=1))],
+    )
+    sync(us, prc)
+    request_id = asked.model.id
+    later = start + timedelta(days=1)
+    zone = ZoneInfo({p["id"]: p["time_zone"] for p in prc.hotline.directory()["parties"]}["prc"])
+    local = later.astimezone(zone)
+    before = prc.count()
+
+    async def script(client: httpx.AsyncClient) -> tuple[str, list[int]]:
+        page = (await client.get("/console/requests")).text
+        csrf = await csrf_of(client)
+        path = f"/console/requests/{request_id}/respond"
+        fields = {"action": "counter", "offered_office": "prc-mnd", "note": "A day later"}
+        reversed_window = await post(
+            client,
+            path,
+            csrf,
+            **fields,
+            start_1=local.strftime("%Y-%m-%dT%H:%M"),
+            end_1=(local - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        )
+        no_start = await post(client, path, csrf, **fields, end_1="2030-01-01T10:00")
+        sent = await post(
+            client,
+            path,
+            csrf,
+            **fields,
+            start_1=local.strftime("%Y-%m-%dT%H:%M"),
+            end_1=(local + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        )
+        return page, [reversed_window.status_code, no_start.status_code, sent.status_code]
+
+    page, codes = run(prc, script, name="ada")
+    assert "Counter-offer" in page
+    assert codes == [422, 422, 303]
+    assert prc.count() == before + 1  # the refused ones stored nothing
+    line = next(r for r in prc.hotline.board()["requests"] if r["id"] == request_id)
+    assert line["state"] == "countered" and line["counter_request"]
+    (counter,) = [
+        r for r in prc.hotline.board()["open_requests"] if r["id"] == line["counter_request"]
+    ]
+    assert counter["windows"][0]["start"] == later.strftime("%Y-%m-%dT%H:%M:%S.000000Z")

@@ -314,7 +314,9 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
 
     def requests_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
         board = hotline.board()
-        return {"board": board, "counts": counts()}
+        lines = directory_lines(hotline.directory(), session.operator.lang)
+        ours = [o for p in lines if p["id"] == service.party for o in p["offices"]]
+        return {"board": board, "ours": ours, "counts": counts()}
 
     def audit_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
         if session.operator.role is not Role.ADMIN:
@@ -551,8 +553,21 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             end = _form_text(form, "end", max_len=40)
             window = _window(start, end)
             call = lambda: hotline.respond(request_id, accept=window)  # noqa: E731
+        elif action == "counter":
+            office = _form_text(form, "offered_office", max_len=64)
+            note = _form_text(form, "note", required=False, max_len=2000)
+            zone = (await run_in_threadpool(zones_for, session.operator)).mine
+            offered = _window_at(
+                _form_text(form, "start_1", max_len=40),
+                _form_text(form, "end_1", max_len=40),
+                zone,
+                1,
+            )
+            call = lambda: hotline.respond(  # noqa: E731
+                request_id, counter_office=office, counter_windows=[offered], note=note
+            )
         else:
-            raise InvalidInput("must be accept or decline", field="action")
+            raise InvalidInput("must be accept, decline or counter", field="action")
         await act(session, request, f"respond-{action}", request_id, call)
         return RedirectResponse("/console/requests", status_code=303)
 
