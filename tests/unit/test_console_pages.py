@@ -174,7 +174,17 @@ def test_timeline_is_the_public_record_filtered_searched_and_paged(
     sync(us, prc)
     prc.hotline.call_event(call.model.id, "answer")
     prc.hotline.say(call.model.id, "Zebra crossing ahead")
+    start = (us.node.clock() + timedelta(days=2)).replace(microsecond=0)
+    us.hotline.request(
+        from_office="us-secdef",
+        to_office="prc-mnd",
+        mechanism="dtl",
+        mode="video",
+        windows=[Window(start=start, end=start + timedelta(hours=1))],
+        agenda=["Quokka sightings"],
+    )
     sync(us, prc)
+    levels = {o["id"]: o["level"] for p in us.hotline.directory()["parties"] for o in p["offices"]}
 
     async def script(client: httpx.AsyncClient) -> list[str]:
         return [
@@ -184,9 +194,11 @@ def test_timeline_is_the_public_record_filtered_searched_and_paged(
             (await client.get("/console/fragments/timeline?q=unsafe&peer=prc")).text,
             (await client.get("/console/timeline?mechanism=dtl&q=ops")).text,
             (await client.get("/console/timeline?until=2000-01-01")).text,
+            (await client.get("/console/timeline?q=QUOKKA")).text,
+            (await client.get(f"/console/timeline?level={levels['us-secdef']}")).text,
         ]
 
-    whole, fog, zebra, unsafe, by_mech, none_ = run(us, script)
+    whole, fog, zebra, unsafe, by_mech, none_, quokka, by_level = run(us, script)
     assert "This is the public record" in whole
     assert "Weather" in whole and "Intercept" in whole
     assert "Weather" in fog and "Intercept" not in fog  # message text searched
@@ -194,6 +206,8 @@ def test_timeline_is_the_public_record_filtered_searched_and_paged(
     assert "Intercept" in unsafe and "Weather" not in unsafe
     assert "calls prc-mnd over dtl" in by_mech and "Weather" not in by_mech
     assert "Nothing matches." in none_
+    assert "asks prc-mnd for a video" in quokka and "Weather" not in quokka  # an agenda
+    assert "calls prc-mnd over dtl" in by_level and "Weather" not in by_level
 
     async def bad(client: httpx.AsyncClient) -> list[httpx.Response]:
         return [
@@ -407,3 +421,34 @@ def test_a_counter_offer_from_the_requests_page(sides: tuple[Side, Side, Clock])
         r for r in prc.hotline.board()["open_requests"] if r["id"] == line["counter_request"]
     ]
     assert counter["windows"][0]["start"] == later.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def test_the_later_pages_refuse_the_anonymous(sides: tuple[Side, Side, Clock]) -> None:
+    us, _prc, _clock = sides
+    pages = ["/console/calls", "/console/calls/x", "/console/timeline", "/console/directory"]
+    pages += ["/console/calendar", "/console/calendar.ics", "/console/record"]
+    pages += ["/console/record/export.zip", "/console/requests/new", "/console/fragments/ringing"]
+    acts = ["/console/calls", "/console/calls/x/event", "/console/calls/x/say"]
+    acts += ["/console/requests/new"]
+    before = us.count()
+
+    async def script() -> list[tuple[str, int, str]]:
+        app = create_api_app(us.node, token=TOKEN, identity=cast(Any, None), hotline=us.hotline)
+        transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 4000))
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE, headers={"accept": "text/html"}
+        ) as client:
+            out = []
+            for path in pages:
+                r = await client.get(path)
+                out.append((path, r.status_code, r.headers.get("location", "")))
+            for path in acts:
+                r = await client.post(path, data={"action": "answer"}, headers={"origin": BASE})
+                out.append((path, r.status_code, ""))
+            return out
+
+    answers = asyncio.run(script())
+    for path, status, location in answers[: len(pages)]:
+        assert status == 303 and location.startswith("/console/login?next="), (path, status)
+    assert [status for _p, status, _l in answers[len(pages) :]] == [401] * len(acts)
+    assert us.count() == before
