@@ -7,6 +7,19 @@ once that transaction has committed, so a page that re-reads on the event
 sees what it announces. Each subscriber has a bounded queue: a client too
 slow to drain it is dropped (its stream ends; the browser reconnects and
 re-reads everything, which is how any reconnecting console catches up).
+
+Each event names the *topics* it concerns, so a page re-reads only the
+fragments that show them (``static/console.js`` maps fragments to topics):
+
+- ``messages``: a message sent or received, or an acknowledgement (the
+  inbox, *Now*, the unread count);
+- ``message-ID``: that message, its acknowledgement (its page);
+- ``hotline``: any hotline statement (requests, calls, directory,
+  mechanisms, readouts, summaries);
+- ``request-ID``, ``call-ID``: the request or call a hotline statement
+  belongs to.
+
+A heartbeat concerns no page: it has no topic.
 """
 
 from __future__ import annotations
@@ -20,14 +33,44 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from redline.core.kinds import ACK, HEARTBEAT, MESSAGE, RECEIPT
 from redline.core.statement import Statement
 from redline.service.node import NodeService
 from redline.store.operators import after_commit
 
-__all__ = ["Broadcaster", "LiveEvent", "Subscription"]
+__all__ = ["Broadcaster", "LiveEvent", "Subscription", "topics_of"]
 
 #: Events a subscriber may have waiting before it is dropped as too slow.
 QUEUE_SIZE = 256
+
+
+#: Body fields of hotline statements that name the request or call they belong to.
+_THREAD_FIELDS = (("request", "request"), ("call", "call"))
+_OPENING_KINDS = {"request": "request", "call": "call"}
+
+
+def topics_of(statement: Statement) -> tuple[str, ...]:
+    """What ``statement`` concerns, as the console's fragments name it (see the
+    module docstring). Raises nothing."""
+    body = statement.body
+    if statement.kind == HEARTBEAT:
+        return ()
+    if statement.kind == MESSAGE:
+        return ("messages", f"message-{statement.id}")
+    if statement.kind == ACK:
+        return ("messages", f"message-{body.get('message')}")
+    if statement.kind == RECEIPT:
+        acked = body.get("ack")
+        ids = [a.get("id") for a in acked if isinstance(a, dict)] if isinstance(acked, list) else []
+        return ("messages", *(f"message-{i}" for i in ids if isinstance(i, str)))
+    topics = ["hotline"]
+    opening = _OPENING_KINDS.get(statement.kind)
+    if opening is not None and isinstance(body.get("id"), str):
+        topics.append(f"{opening}-{body.get('id')}")
+    for name, topic in _THREAD_FIELDS:
+        if isinstance(body.get(name), str):
+            topics.append(f"{topic}-{body.get(name)}")
+    return tuple(topics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +83,9 @@ class LiveEvent:
     sender: str
     to: str
     precedence: str | None = None
+    #: The other party: the sender of what was received, the addressee of what was sent.
+    peer: str = ""
+    topics: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The event's data. Raises nothing."""
@@ -48,7 +94,9 @@ class LiveEvent:
             "statement": self.statement,
             "from": self.sender,
             "to": self.to,
+            "peer": self.peer,
             "precedence": self.precedence,
+            "topics": list(self.topics),
         }
 
 
@@ -87,9 +135,10 @@ class Broadcaster:
 
     def attach(self, node: NodeService) -> None:
         """Hear of every statement ``node`` stores from now on. Raises nothing."""
-        node.on_stored.append(self._stored)
+        party = node.party
+        node.on_stored.append(lambda conn, statements: self._stored(conn, statements, party))
 
-    def _stored(self, conn: Connection, statements: Sequence[Statement]) -> None:
+    def _stored(self, conn: Connection, statements: Sequence[Statement], party: str) -> None:
         events = [
             LiveEvent(
                 id=next(self._ids),
@@ -97,7 +146,9 @@ class Broadcaster:
                 statement=s.id,
                 sender=s.sender,
                 to=s.to,
-                precedence=str(s.body.get("precedence")) if s.kind == "message" else None,
+                precedence=str(s.body.get("precedence")) if s.kind == MESSAGE else None,
+                peer=s.to if s.sender == party else s.sender,
+                topics=topics_of(s),
             )
             for s in statements
         ]

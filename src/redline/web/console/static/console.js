@@ -101,6 +101,55 @@
     setInterval(tick, 1000);
   });
   document.addEventListener("htmx:afterSwap", function () { tick(); scan(); });
+
+  // Live re-reads. Each event names the topics of the statement stored
+  // (service/live.py); a fragment re-reads only for a topic it shows, and at
+  // most once per MIN_GAP ms however many events a burst brings (the last
+  // one is never lost: a re-read is put off, not dropped). The first event of
+  // every stream (no topics: the console (re)connected) re-reads everything.
+  // A fragment may list its topics in data-live; otherwise they follow from
+  // the fragment it reads, and an unknown one hears everything.
+  var MIN_GAP = 500;
+  function topicsOf(el) {
+    var own = el.getAttribute("data-live");
+    if (own) { return own.split(/\s+/); }
+    var url = el.getAttribute("hx-get") || "";
+    var m = url.match(/^\/console\/fragments\/messages\/([0-9a-f]+)$/);
+    if (m) { return ["message-" + m[1]]; }
+    var name = url.replace(/^\/console\/fragments\//, "");
+    return {
+      nav: ["messages"],
+      inbox: ["messages"],
+      now: ["messages", "hotline"],
+      requests: ["hotline"],
+      calls: ["hotline"],
+      ringing: ["hotline"]
+    }[name] || ["*"];
+  }
+  function concerns(el, data) {
+    if (!data || !data.topics) { return true; }
+    var wanted = topicsOf(el);
+    if (wanted.indexOf("*") >= 0) { return true; }
+    return data.topics.some(function (t) { return wanted.indexOf(t) >= 0; });
+  }
+  function reread(el) {
+    var st = el.redlineLive || (el.redlineLive = { last: 0, timer: null });
+    if (st.timer) { return; }  // one is due already, and will read this too
+    st.timer = setTimeout(function () {
+      st.timer = null;
+      st.last = Date.now();
+      el.setAttribute("data-rereads", String(Number(el.getAttribute("data-rereads") || "0") + 1));
+      htmx.trigger(el, "sse:changed", { redlinePassed: true });
+    }, Math.max(0, st.last + MIN_GAP - Date.now()));
+  }
+  // Captured on the document, before htmx's own listener on the fragment.
+  document.addEventListener("sse:changed", function (evt) {
+    if (evt.detail && evt.detail.redlinePassed) { return; }
+    evt.stopPropagation();
+    var data = null;
+    try { data = JSON.parse((evt.detail && evt.detail.data) || "null"); } catch (e) { data = null; }
+    if (evt.target instanceof Element && concerns(evt.target, data)) { reread(evt.target); }
+  }, true);
   // A live re-read must not wipe what the operator is typing (a decline's reason):
   // that swap waits for the next event.
   document.addEventListener("htmx:beforeSwap", function (evt) {
