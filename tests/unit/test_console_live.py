@@ -4,14 +4,20 @@ commits, never one rolled back, and drops a client too slow to keep up."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import pytest
+from sqlalchemy import event
 
 from redline.core.errors import NotFound
 from redline.service.hotline import parse_window
 from redline.service.live import QUEUE_SIZE, Broadcaster, LiveEvent
+from redline.service.operators import OperatorService
+from redline.web.api import create_api_app
 from support.hotline import Clock, hotline_sides, sync
 
 
@@ -106,3 +112,59 @@ def test_each_event_names_the_peer_and_the_topics_a_page_re_reads_for(tmp_path: 
     assert asked.peer == "us" and asked.topics == ("hotline", f"request-{asked_id[0]}")
     assert acked.kind == "ack" and acked.peer == "us"
     assert acked.topics == ("messages", f"message-{got.statement}")
+
+
+def test_rendering_the_pages_and_their_fragments_writes_nothing(tmp_path: Path) -> None:
+    clock = Clock()
+    with hotline_sides(tmp_path, clock) as sides:
+        us, prc = sides["us"], sides["prc"]
+        ops = OperatorService(prc.store, clock=prc.node.clock)
+        ops.add("ada", role="admin", password="correct horse battery")
+        message = us.node.send_message(to="prc", precedence="flash", subject="s", text="t")
+        start = clock.now + timedelta(days=1)
+        window = parse_window(
+            f"{start.isoformat()}/{(start + timedelta(hours=1)).isoformat()}", "w"
+        )
+        us.hotline.request(
+            from_office="us-secdef",
+            to_office="prc-mnd",
+            mechanism="dtl",
+            mode="call",
+            windows=[window],
+        )
+        sync(us, prc)
+        app = create_api_app(prc.node, token="t", identity=cast(Any, None), hotline=prc.hotline)
+        writes: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+            if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "REPLACE"):
+                writes.append(sql.split("\n", 1)[0])
+
+        async def go() -> list[str]:
+            transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 4000))
+            async with httpx.AsyncClient(transport=transport, base_url="https://node.test") as c:
+                signed = await c.post(
+                    "/console/login",
+                    data={"name": "ada", "password": "correct horse battery"},
+                    headers={"origin": "https://node.test"},
+                )
+                assert signed.status_code == 303, signed.text
+                now = await c.get("/console/now")
+                links = re.findall(r'<a href="(/console/[a-z]+)"', now.text)
+                assert "/console/audit" in links, links
+                paths = [*dict.fromkeys(links), f"/console/messages/{message.id}"]
+                event.listen(prc.store.engine, "before_cursor_execute", note)
+                try:
+                    for path in paths:
+                        for url in (path, path.replace("/console/", "/console/fragments/", 1)):
+                            answer = await c.get(url, headers={"accept": "text/html"})
+                            assert answer.status_code in (200, 404), (url, answer.status_code)
+                            if url == path:
+                                assert answer.status_code == 200, url
+                finally:
+                    event.remove(prc.store.engine, "before_cursor_execute", note)
+                return paths
+
+        paths = asyncio.run(go())
+    assert len(paths) >= 6
+    assert writes == [], writes
