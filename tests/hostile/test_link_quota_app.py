@@ -133,3 +133,22 @@ def test_a_pull_after_a_sequence_number_no_statement_carries_is_refused_naming_i
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] == "after"
         assert link.get("/link/v1/statements", params={"after": 2**53 - 1}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 200_000, b'{"start": ' * 50_000, b'{"start": 0, "end": 1.0}', b"\xff", b"[]"],
+    ids=["deep-list", "deep-object", "float", "not-utf8", "not-an-object"],
+)
+def test_a_leaves_query_the_witness_could_not_mean_is_refused_naming_the_body(
+    pair: MemoryPair, body: bytes
+) -> None:
+    pair.prc.service.link_test(to="us")  # one leaf in the PRC log
+    with link_of_prc(pair, burst=10) as link:
+        answer = link.post("/link/v1/log/leaves", content=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == "body"
+        # And the link still answers an honest query.
+        honest = link.post("/link/v1/log/leaves", json={"start": 0, "end": 1})
+        assert honest.status_code == 200, honest.text
+        assert len(honest.json()["records"]) == 1

@@ -426,7 +426,8 @@ def _add_witness_routes(
             end = query["end"]
             if type(start) is not int or type(end) is not int:
                 raise TypeError
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser can follow.
             raise InvalidInput('body must be {"start": <int>, "end": <int>}', field="body") from exc
         records = await run_in_threadpool(record.leaves_for, start, end)
         answer = json.dumps({"records": [base64.b64encode(r).decode("ascii") for r in records]})
