@@ -28,6 +28,7 @@ from redline.cli.main import app as cli
 from redline.core.hotline.requests import Window
 from redline.service.operators import OperatorService
 from redline.web.api import create_api_app
+from redline.web.console.views import Zones, calendar_days
 from support.hotline import Clock, Side, hotline_sides, sync
 
 TOKEN = "operator-token-for-tests"
@@ -452,3 +453,30 @@ def test_the_later_pages_refuse_the_anonymous(sides: tuple[Side, Side, Clock]) -
         assert status == 303 and location.startswith("/console/login?next="), (path, status)
     assert [status for _p, status, _l in answers[len(pages) :]] == [401] * len(acts)
     assert us.count() == before
+
+
+def test_a_calendar_day_stays_that_day_in_any_zone_and_a_moment_moves() -> None:
+    ics = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
+        b"BEGIN:VEVENT\r\nUID:talks@redline\r\nDTSTAMP:20260101T000000Z\r\n"
+        b"DTSTART;VALUE=DATE:20240101\r\nRRULE:FREQ=YEARLY\r\nSUMMARY:Talks\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nUID:call@redline\r\nDTSTAMP:20260101T000000Z\r\n"
+        b"DTSTART:20240101T030000Z\r\nDTEND:20240101T040000Z\r\nSUMMARY:Call\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n"
+    )
+    zones = Zones(
+        mine="America/New_York", parties={"us": "America/New_York", "prc": "Asia/Shanghai"}
+    )
+    days = calendar_days(ics, zones, "us")
+    assert [d["day"] for d in days] == ["2023-12-31", "2024-01-01"]
+    (call,) = days[0]["engagements"]
+    assert (call["summary"], call["when"], call["until"]) == (
+        "Call",
+        "2023-12-31 22:00 EST",
+        "2023-12-31 23:00 EST",
+    )
+    assert call["others"] == [
+        {"mine": "2023-12-31 22:00 EST", "peer": "2024-01-01 11:00 CST", "peer_party": "prc"}
+    ]
+    (talks,) = days[1]["engagements"]
+    assert (talks["summary"], talks["when"], talks["recurs"]) == ("Talks", "", True)

@@ -282,26 +282,36 @@ def calendar_days(ics: bytes, zones: Zones, party: str) -> list[dict[str, Any]]:
     the same file the download serves) by day in the operator's zone, soonest
     first, each also in the other parties' zones."""
     items: list[dict[str, Any]] = []
+    others = [p for p in zones.parties if p != party]
     for ev in Calendar.from_ical(ics).walk("VEVENT"):
         start = ev.decoded("dtstart")
-        if not isinstance(start, datetime):
-            start = datetime(start.year, start.month, start.day, tzinfo=UTC)
         end = ev.decoded("dtend") if "dtend" in ev else None
-        others = [p for p in zones.parties if p != party]
-        items.append(
-            {
-                "uid": str(ev.get("uid", "")),
-                "summary": str(ev.get("summary", "")),
-                "description": str(ev.get("description", "")),
-                "recurs": "rrule" in ev,
-                "start": start,
-                "when": [zones.two(start, p) for p in others] or [zones.two(start)],
-                "until": zones.two(end) if isinstance(end, datetime) else None,
+        item: dict[str, Any] = {
+            "uid": str(ev.get("uid", "")),
+            "summary": str(ev.get("summary", "")),
+            "description": str(ev.get("description", "")),
+            "recurs": "rrule" in ev,
+        }
+        if isinstance(start, datetime):
+            item |= {
+                "at": start,
+                "day": zones.local(start, zones.mine)[:10],
+                "when": zones.local(start, zones.mine),
+                "others": [t for t in (zones.two(start, p) for p in others) if t["peer"]],
+                "until": zones.local(end, zones.mine) if isinstance(end, datetime) else "",
             }
-        )
+        else:  # a day, not a moment (a cadence from the day a meeting was held)
+            item |= {
+                "at": datetime(start.year, start.month, start.day, tzinfo=UTC),
+                "day": start.isoformat(),
+                "when": "",
+                "others": [],
+                "until": "",
+            }
+        items.append(item)
     days: dict[str, list[dict[str, Any]]] = {}
-    for item in sorted(items, key=lambda i: i["start"]):
-        days.setdefault(zones.local(item["start"], zones.mine)[:10], []).append(item)
+    for item in sorted(items, key=lambda i: (i["day"], i["at"])):
+        days.setdefault(item["day"], []).append(item)
     return [{"day": day, "engagements": its} for day, its in days.items()]
 
 
