@@ -10,6 +10,8 @@ Debian's chromium, headless; every wait is bounded, nothing is timed.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
@@ -61,6 +63,23 @@ def nav_links(page: Page) -> list[str]:
     return [h for h in hrefs if isinstance(h, str) and h.startswith("/console/")]
 
 
+def main_links(page: Page) -> list[str]:
+    """The console pages linked from the page's main part (no downloads)."""
+    hrefs = page.locator("main a[href^='/console/']").evaluate_all(
+        "els => els.filter(e => !e.hasAttribute('download')).map(e => e.getAttribute('href'))"
+    )
+    return [
+        h
+        for h in hrefs
+        if isinstance(h, str) and "." not in h and "/export" not in h and "?" not in h
+    ]
+
+
+def pattern(href: str) -> str:
+    """``href`` with its ids blanked: one page of each kind is enough."""
+    return re.sub(r"/[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*(?=/|$)", "/ID", href)
+
+
 def test_no_page_has_a_serious_or_critical_accessibility_violation(
     nodes: tuple[NodeProcess, NodeProcess], browser: Browser
 ) -> None:
@@ -73,6 +92,33 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
         )
     assert sent.status_code == 201, sent.text
     message_id = sent.json()["id"]
+    # Something to act on: a request awaiting B's answer (its forms), and a call
+    # ringing at B (the takeover over every page).
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    window = {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
+    with a.api() as api:
+        asked = api.post(
+            "/api/v1/hotline/requests",
+            json={
+                "from_office": "us-secdef",
+                "to_office": "prc-mnd",
+                "mechanism": "dtl",
+                "mode": "call",
+                "windows": [window],
+            },
+        )
+        assert asked.status_code == 201, asked.text
+        called = api.post(
+            "/api/v1/hotline/calls",
+            json={
+                "from_office": "us-secdef",
+                "to_office": "prc-mnd",
+                "mechanism": "dtl",
+                "purpose": "Unsafe intercept",
+                "ring_timeout": 900,
+            },
+        )
+        assert called.status_code == 201, called.text
 
     axe = Axe()
     context = browser.new_context(base_url=b.api_url)
@@ -92,19 +138,31 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     page.goto(f"{b.api_url}/console/login")
     check("en /console/login")
     sign_in(page, b, "ada")
-    # The message has reached B (it is on B's inbox) before its page is checked.
+    # The message has reached B (it is on B's inbox) before its page is checked,
+    # and so have the request and the call.
     page.goto(f"{b.api_url}/console/inbox")
     expect(page.locator(f'tr[data-message="{message_id}"]')).to_be_visible()
+    expect(page.locator(".ringing-takeover")).to_be_visible()
+    page.goto(f"{b.api_url}/console/requests")
+    expect(page.locator("article.request")).to_have_count(1)
 
     for lang in ("en", "zh"):
         if lang == "zh":
-            page.get_by_role("button", name="中文").click()
+            # The ringing call covers the language button: chosen as the CLI would.
+            OperatorService(b.store, clock=system_clock).set_lang("ada", "zh")
+            page.reload()
             expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
         links = nav_links(page)
         assert "/console/audit" in links and len(links) >= 6, links  # the admin's whole nav
-        for href in [*links, f"/console/messages/{message_id}"]:
+        pages = [*links, f"/console/messages/{message_id}"]
+        for href in pages:
             settled(page, f"{b.api_url}{href}")
             check(f"{lang} {href}")
+            # One level further: the first page of each kind linked from this one
+            # (a call's page, a request's), not every message of the inbox.
+            for deeper in main_links(page):
+                if pattern(deeper) not in {pattern(p) for p in pages}:
+                    pages.append(deeper)
 
     page.context.clear_cookies()
     page.goto(f"{b.api_url}/console/login", wait_until="load")
