@@ -47,6 +47,12 @@
     root.setAttribute("data-alerts-fired", String(Number(root.getAttribute("data-alerts-fired") || "0") + 1));
     var banner = document.getElementById("alert-banner");
     if (banner) { banner.hidden = false; document.getElementById("alert-text").textContent = text; }
+    // A ringing call is announced as a call, not as FLASH traffic.
+    var heading = document.getElementById("alert-heading");
+    var calling = fresh.some(function (el) { return el.getAttribute("data-alert-level") === "call"; });
+    if (heading) {
+      heading.textContent = document.body.getAttribute(calling ? "data-call-title" : "data-alert-title") || "";
+    }
     var sound = document.getElementById("alert-sound");
     if (sound) { try { var p = sound.play(); if (p && p.catch) { p.catch(function () {}); } } catch (e) { /* no autoplay */ } }
     if (window.Notification && Notification.permission === "granted") {
