@@ -36,7 +36,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy.exc import IntegrityError
 
 from redline.core.errors import Conflict, InvalidInput, LocalError, NotFound
 from redline.core.statement import format_time, parse_time
@@ -251,20 +250,17 @@ class OperatorService:
         if chosen is Role.PRINCIPAL and not clean:
             raise InvalidInput("a principal acts for at least one office", field="office")
         digest = self._hasher.hash(password)
-        try:
-            with self.store.write() as conn:
-                op_store.add_operator(
-                    conn,
-                    name=name,
-                    role=chosen.value,
-                    offices=clean,
-                    password_hash=digest,
-                    lang=lang,
-                    now=format_time(self.clock()),
-                    zone=zone or None,
-                )
-        except IntegrityError as exc:
-            raise Conflict(f"operator {name!r} exists already", field="name") from exc
+        with self.store.write() as conn:
+            op_store.add_operator(
+                conn,
+                name=name,
+                role=chosen.value,
+                offices=clean,
+                password_hash=digest,
+                lang=lang,
+                now=format_time(self.clock()),
+                zone=zone or None,
+            )
         return self.get(name)
 
     @staticmethod
@@ -356,17 +352,14 @@ class OperatorService:
             )
         self.get(name)
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-        try:
-            with self.store.write() as conn:
-                op_store.add_api_key(
-                    conn,
-                    key_hash=_sha256(key),
-                    operator=name,
-                    label=label,
-                    now=format_time(self.clock()),
-                )
-        except IntegrityError as exc:
-            raise Conflict(f"{name!r} has a key labelled {label!r} already", field="label") from exc
+        with self.store.write() as conn:
+            op_store.add_api_key(
+                conn,
+                key_hash=_sha256(key),
+                operator=name,
+                label=label,
+                now=format_time(self.clock()),
+            )
         self.audit(name, "key-issued", label, client="cli")
         return key
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, event, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
+from redline.core.errors import Conflict
 from redline.store.schema import api_keys, audit, login_failures, operator_sessions, operators
 
 __all__ = [
@@ -99,19 +101,23 @@ def add_operator(
     now: str,
     zone: str | None = None,
 ) -> None:
-    conn.execute(
-        insert(operators).values(
-            name=name,
-            role=role,
-            offices=orjson.dumps(offices).decode(),
-            password_hash=password_hash,
-            totp_secret=None,
-            totp_required=False,
-            lang=lang,
-            created_at=now,
-            zone=zone,
+    """Add an operator. Raises :class:`Conflict` (field ``name``) if one has the name."""
+    try:
+        conn.execute(
+            insert(operators).values(
+                name=name,
+                role=role,
+                offices=orjson.dumps(offices).decode(),
+                password_hash=password_hash,
+                totp_secret=None,
+                totp_required=False,
+                lang=lang,
+                created_at=now,
+                zone=zone,
+            )
         )
-    )
+    except IntegrityError as exc:
+        raise Conflict(f"operator {name!r} exists already", field="name") from exc
 
 
 def update_operator(conn: Connection, name: str, **values: Any) -> int:
@@ -168,9 +174,16 @@ def delete_session(conn: Connection, token_hash: str) -> None:
 
 
 def add_api_key(conn: Connection, *, key_hash: str, operator: str, label: str, now: str) -> None:
-    conn.execute(
-        insert(api_keys).values(key_hash=key_hash, operator=operator, label=label, created_at=now)
-    )
+    """Add an API key. Raises :class:`Conflict` (field ``label``) if the operator
+    has a key with that label."""
+    try:
+        conn.execute(
+            insert(api_keys).values(
+                key_hash=key_hash, operator=operator, label=label, created_at=now
+            )
+        )
+    except IntegrityError as exc:
+        raise Conflict(f"{operator!r} has a key labelled {label!r} already", field="label") from exc
 
 
 def api_key(conn: Connection, key_hash: str) -> ApiKeyRow | None:
