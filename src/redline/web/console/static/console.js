@@ -48,22 +48,21 @@
     var banner = document.getElementById("alert-banner");
     if (banner) { banner.hidden = false; document.getElementById("alert-text").textContent = text; }
     // A ringing call is announced as a call, not as FLASH traffic.
-    var heading = document.getElementById("alert-heading");
     var calling = fresh.some(function (el) { return el.getAttribute("data-alert-level") === "call"; });
-    if (heading) {
-      heading.textContent = document.body.getAttribute(calling ? "data-call-title" : "data-alert-title") || "";
-    }
+    var title = document.body.getAttribute(calling ? "data-call-title" : "data-alert-title") || "ALERT";
+    var heading = document.getElementById("alert-heading");
+    if (heading) { heading.textContent = title; }
     var sound = document.getElementById("alert-sound");
     if (sound) { try { var p = sound.play(); if (p && p.catch) { p.catch(function () {}); } } catch (e) { /* no autoplay */ } }
     if (window.Notification && Notification.permission === "granted") {
-      try { new Notification(document.body.getAttribute("data-alert-title") || "Redline", { body: text }); } catch (e) { /* not allowed here */ }
+      try { new Notification(title, { body: text }); } catch (e) { /* not allowed here */ }
     }
     if (!flashing) {
       baseTitle = document.title;
       var on = false;
       flashing = setInterval(function () {
         on = !on;
-        document.title = on ? "\u26a0 " + (document.body.getAttribute("data-alert-title") || "ALERT") : baseTitle;
+        document.title = on ? "\u26a0 " + title : baseTitle;
       }, 700);
     }
   }
