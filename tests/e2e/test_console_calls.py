@@ -48,6 +48,7 @@ def test_a_call_rings_is_answered_talked_on_and_ended_without_reload(
     expect(takeover.locator(".countdown")).to_contain_text("left")
     expect(page_b.locator("html")).to_have_attribute("data-alert", "flash")
     expect(page_b.locator("#alert-heading")).to_have_text("Incoming call")
+    expect(takeover.get_by_role("button", name="Answer")).to_be_focused()
     takeover.get_by_role("button", name="Answer").click()
     call_b = page_b.locator(f'article.call[data-call="{call_id}"]')
     expect(call_b).to_have_attribute("data-state", "answered")

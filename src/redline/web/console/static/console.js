@@ -106,6 +106,19 @@
     setInterval(tick, 1000);
   });
   document.addEventListener("htmx:afterSwap", function () { tick(); scan(); });
+  // A call that starts ringing takes the keyboard focus to its Answer button
+  // (the panel is modal), once per call.
+  var focusedCall = null;
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "ringing") { return; }
+    var panel = evt.detail.target.querySelector(".ringing-takeover");
+    var id = panel ? panel.getAttribute("data-call") : null;
+    if (id && id !== focusedCall) {
+      focusedCall = id;
+      var answer = document.getElementById("answer-call");
+      if (answer) { answer.focus(); }
+    }
+  });
 
   // Live re-reads. Each event names the topics of the statement stored
   // (service/live.py); a fragment re-reads only for a topic it shows, and at
