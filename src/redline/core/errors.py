@@ -10,6 +10,7 @@ wrong. ``field`` names the offending input where there is one.
 from __future__ import annotations
 
 __all__ = [
+    "Unauthorized",
     "AnswerTooLarge",
     "BadSignature",
     "Conflict",
@@ -91,6 +92,14 @@ class NotFound(LocalError):
     code = "not-found"
     status = 404
     title = "Not found"
+
+
+class Unauthorized(LocalError):
+    """No valid credentials: an operator token, API key, session or password."""
+
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
 
 
 class Conflict(LocalError):

@@ -37,7 +37,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from redline.core.errors import Conflict, InvalidInput, LocalError, NotFound
+from redline.core.errors import Conflict, InvalidInput, LocalError, NotFound, Unauthorized
 from redline.core.statement import format_time, parse_time
 from redline.store import operators as op_store
 from redline.store.db import Store
@@ -80,12 +80,8 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-class Unauthenticated(LocalError):
-    """No valid session, key or credentials."""
-
-    code = "unauthorized"
-    status = 401
-    title = "Unauthorized"
+#: No valid session, key or credentials: the API's 401, one code for both.
+Unauthenticated = Unauthorized
 
 
 class Forbidden(LocalError):
@@ -103,7 +99,7 @@ class Throttled(LocalError):
     status = 429
     title = "Too many attempts"
 
-    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int = 1, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = retry_after
 

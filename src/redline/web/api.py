@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Scope
 
-from redline.core.errors import LocalError
+from redline.core.errors import Unauthorized
 from redline.core.identity import Identity
 from redline.core.kinds import Precedence
 from redline.http_problems import BodyLimit, install_problem_handlers, problem, problem_responses
@@ -80,14 +80,6 @@ class AlarmsPage(BaseModel):
 
     alarms: list[dict[str, Any]]
     next: str | None = Field(description="the cursor of the page after, or null at the end")
-
-
-class Unauthorized(LocalError):
-    """The request carries no valid operator token."""
-
-    code = "unauthorized"
-    status = 401
-    title = "Unauthorized"
 
 
 class MessageIn(BaseModel):

@@ -79,8 +79,13 @@ def clear_cookie(response: Response) -> None:
 class NeedsSignIn(Unauthenticated):
     """No live session: a page load is sent to the sign-in page."""
 
-    def __init__(self, message: str, *, login_url: str) -> None:
-        super().__init__(message, field="session")
+    code = "sign-in-needed"
+    title = "Sign in needed"
+
+    def __init__(
+        self, message: str, *, login_url: str = f"{PATH}/login", field: str = "session"
+    ) -> None:
+        super().__init__(message, field=field)
         self.login_url = login_url
 
 
