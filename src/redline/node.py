@@ -88,8 +88,8 @@ class NodeConfig:
     checkpoint_every: int = 64
     checkpoint_interval_seconds: float = 5.0
     time_horizon_days: int = 3653
-    peer_statements_per_second: float = 50.0
-    peer_burst_statements: int = 500
+    peer_statements_per_second: float = 200.0
+    peer_burst_statements: int = 1000
     peer_bytes_per_day: int = 2 * 1024**3
     extra: dict[str, Any] = field(default_factory=dict)
 
