@@ -1,0 +1,22 @@
+"""precedence terms, seen receipts, escalation and notification attempts
+
+Reserved for that work; it changes nothing until its tables are added here.
+
+Revision ID: 0013
+Revises: 0012
+"""
+
+from __future__ import annotations
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
