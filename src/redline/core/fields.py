@@ -46,6 +46,7 @@ __all__ = [
     "ID_PATTERN",
     "LANG_PATTERN",
     "TIME_PATTERN",
+    "ActedBy",
     "Body",
     "Day",
     "Hex64",
@@ -184,6 +185,14 @@ class Body(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The body as it goes on the wire: exactly the fields that were given."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class ActedBy(Body):
+    """Who caused a statement (issue 10): the operator's name and, when they
+    acted for one, the office. Absent from a node's automatic acts."""
+
+    operator: Annotated[TrimmedLine, Field(max_length=64)]
+    office: Ident | None = None
 
 
 def _path(loc: tuple[int | str, ...], prefix: str) -> str:
