@@ -32,7 +32,7 @@ def test_acknowledgement_deadlines_on_both_sides(pair: MemoryPair) -> None:
         assert {r["direction"] for r in rows.values()} == {direction}
         assert rows["flash"]["ack_state"] == rows["routine"]["ack_state"] == "sent"
         assert rows["flash"]["ack_deadline"] == "2026-11-22T08:10:00.000000Z"  # 10 minutes
-        assert rows["routine"]["ack_deadline"] == "2026-11-23T08:00:00.000000Z"  # 24 hours
+        assert rows["routine"]["ack_deadline"] == "2026-11-22T14:00:00.000000Z"  # 6 hours
 
     pair.clock.advance(minutes=11)
     for node in (pair.us, pair.prc):
@@ -44,6 +44,7 @@ def test_acknowledgement_deadlines_on_both_sides(pair: MemoryPair) -> None:
     for node in (pair.us, pair.prc):
         rows = _by_subject(node.service.messages())
         assert rows["flash"]["ack_state"] == "acknowledged"  # late, but acknowledged
+        assert rows["flash"]["late"] is True
         assert rows["flash"]["ack_id"] == ack.id
         assert rows["flash"]["acknowledged_at"] == ack.time
         assert [r["subject"] for r in node.service.messages(pending=True)] == ["routine"]

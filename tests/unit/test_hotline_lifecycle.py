@@ -156,9 +156,9 @@ def test_ack_deadline_constants() -> None:
     assert FLASH_ACK == timedelta(minutes=10)
     assert IMMEDIATE_ACK == timedelta(minutes=30)
     assert PRIORITY_ACK == timedelta(hours=3)
-    assert ROUTINE_ACK == timedelta(hours=24)
+    assert ROUTINE_ACK == timedelta(hours=6)  # ACP 121's ROUTINE handling time
     assert ACK_DEADLINES[Precedence.FLASH] is FLASH_ACK
-    assert ack_deadline("routine", T0) == T0 + timedelta(hours=24)
+    assert ack_deadline("routine", T0) == T0 + timedelta(hours=6)
     with pytest.raises(InvalidInput) as info:
         ack_deadline("URGENT", T0)
     assert info.value.field == "precedence"

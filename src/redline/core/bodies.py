@@ -12,7 +12,16 @@ from typing import Annotated, Any, Final, Self
 from pydantic import Field, ValidationError
 
 from redline.core.errors import InvalidStatement
-from redline.core.fields import Body, Hex64, Lang, Line, SafeText, invalid_statement
+from redline.core.fields import (
+    ActedBy,
+    Body,
+    Hex64,
+    Lang,
+    Line,
+    SafeText,
+    Trimmed,
+    invalid_statement,
+)
 from redline.core.kinds import ACK, HEARTBEAT, MAX_RECEIPT_ACKS, MESSAGE, RECEIPT, Precedence
 
 __all__ = [
@@ -71,9 +80,12 @@ class ReceiptBody(Body):
 
 
 class AckBody(Body):
-    """An operator's acknowledgement of one message, by its id."""
+    """An operator's acknowledgement of one message, by its id, perhaps with
+    a reply, naming the operator (and office) who gave it."""
 
     message: Hex64
+    reply: Annotated[Trimmed, Field(max_length=32_000)] | None = None
+    by: ActedBy | None = None
 
 
 class HeartbeatBody(Body):

@@ -7,6 +7,7 @@ which provides ``send``, the store and the clock.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,24 +15,41 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from redline.core.bodies import AckBody
 from redline.core.errors import (
     Conflict,
     InvalidInput,
     InvalidStatement,
     NotFound,
 )
+from redline.core.fields import ActedBy, Body
 from redline.core.hotline._checks import check_enum
-from redline.core.hotline.lifecycle import Precedence, ack_deadline, ack_state
+from redline.core.hotline.lifecycle import Precedence, ack_state
+from redline.core.messaging import deadline_for, is_late
 from redline.core.statement import (
     Statement,
     format_time,
     parse_time,
 )
+from redline.service.handling import agreed_history, check_received, project
+from redline.service.operators import Forbidden, Operator
 from redline.service.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
+from redline.store import handling as handling_store
 from redline.store import repo
 from redline.store.db import Store
 
-__all__ = ["MessageActs"]
+__all__ = ["MessageActs", "acted_by"]
+
+
+def acted_by(operator: Operator) -> dict[str, Any]:
+    """The ``by`` of a statement ``operator`` caused: the name and, when the
+    operator holds exactly one office, that office. Raises nothing."""
+    by = (
+        ActedBy(operator=operator.name, office=operator.offices[0])
+        if len(operator.offices) == 1
+        else ActedBy(operator=operator.name)
+    )
+    return by.wire()
 
 
 class MessageActs:
@@ -46,7 +64,7 @@ class MessageActs:
         *,
         to: str,
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, Any] | Body,
         check: Callable[[Connection, datetime], None] | None = None,
         then: Callable[[Connection, Statement], None] | None = None,
     ) -> Statement:
@@ -68,7 +86,13 @@ class MessageActs:
         body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
         return self.send(to=to, kind="message", body=body)
 
-    def acknowledge(self, message_ref: str) -> Statement:
+    def acknowledge(
+        self,
+        message_ref: str,
+        *,
+        reply: str | None = None,
+        operator: Operator | None = None,
+    ) -> Statement:
         """Sign this operator's acknowledgement of a message received from a peer.
 
         ``message_ref`` is the message's id or, as ``redline messages`` prints
@@ -76,12 +100,23 @@ class MessageActs:
         received from a peer). The receipt a node returns says the message
         arrived; an ``ack`` says a person read it. ``redline verify`` counts a
         FLASH or IMMEDIATE message answered only by an ack (docs/record.md).
+        ``reply`` is signed with it; ``operator`` (when an operator acts, not
+        the node's own token) is named in it (``by``) and must be of the
+        watch or admin role: a message is addressed to the party, and its
+        watch floor answers it (docs/messages.md).
 
         Raises :class:`NotFound` if no such statement is stored,
-        :class:`InvalidInput` for a malformed or ambiguous reference or a
-        statement that is not a message received from a peer, and
-        :class:`Conflict` if it is acknowledged already.
+        :class:`InvalidInput` for a malformed or ambiguous reference, a bad
+        ``reply`` or a statement that is not a message received from a peer,
+        :class:`Forbidden` (field ``role``) for an operator of another role,
+        and :class:`Conflict` if it is acknowledged already.
         """
+        if operator is not None and not operator.handles_traffic:
+            raise Forbidden(
+                f"{operator.name} is a {operator.role.value}; only the watch or an admin "
+                "acknowledges messages",
+                field="role",
+            )
         with self.store.read() as conn:
             message_id = self._resolve_message(conn, message_ref)
             peer = self._message_to_acknowledge(conn, message_id)
@@ -92,23 +127,33 @@ class MessageActs:
         def link(conn: Connection, ack: Statement) -> None:
             repo.set_ack(conn, message_id, ack.id)
 
-        return self.send(
-            to=peer, kind="ack", body={"message": message_id}, check=unacknowledged, then=link
-        )
+        body: dict[str, Any] = {"message": message_id}
+        if reply is not None:
+            body["reply"] = reply
+        if operator is not None:
+            body["by"] = acted_by(operator)
+        try:
+            model = AckBody.parse(body)
+        except InvalidStatement as exc:
+            raise InvalidInput(exc.message, field=(exc.field or "").removeprefix("body.")) from exc
+        return self.send(to=peer, kind="ack", body=model, check=unacknowledged, then=link)
 
     def messages(self, *, pending: bool = False) -> list[dict[str, Any]]:
         """Every message, either way, with its acknowledgement as of now.
 
         ``ack_state`` is ``sent`` (awaiting the addressee's ack, in time),
-        ``overdue`` (past ``ack_deadline``: 10 minutes for FLASH, 30 for
-        IMMEDIATE, 3 hours for PRIORITY, 24 for ROUTINE) or ``acknowledged``.
+        ``overdue`` (past ``ack_deadline``: the link's agreed terms, or by
+        default 10 minutes for FLASH, 30 for IMMEDIATE, 3 hours for PRIORITY,
+        6 for ROUTINE) or ``acknowledged``; ``late`` says the ack was signed
+        after the deadline. ``seen_at``, ``reply``, ``acknowledged_by`` and
+        the ``escalation`` steps taken come with it (docs/messages.md).
         ``pending`` keeps only those not acknowledged. The operator API pages
         (:meth:`messages_page`). Raises nothing.
         """
         now = self.clock()
         with self.store.read() as conn:
             rows = repo.messages(conn, pending=pending)
-        return self._message_rows(rows, now)
+            return self._message_rows(conn, rows, now)
 
     def messages_page(
         self, *, pending: bool = False, limit: int = DEFAULT_LIMIT, cursor: str | None = None
@@ -127,15 +172,23 @@ class MessageActs:
         now = self.clock()
         with self.store.read() as conn:
             rows = repo.messages(conn, pending=pending, after=after, limit=limit)
-        out = self._message_rows(rows, now)
+            out = self._message_rows(conn, rows, now)
         more = len(out) == limit
         return {
             "messages": out,
             "next": encode_cursor([out[-1]["time"], out[-1]["id"]]) if more else None,
         }
 
-    @staticmethod
-    def _message_rows(rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+    def _message_rows(
+        self, conn: Connection, rows: Sequence[Any], now: datetime
+    ) -> list[dict[str, Any]]:
+        ids = [row.id for row in rows]
+        seen = handling_store.seen_of(conn, ids)
+        steps = handling_store.steps_taken(conn, ids)
+        history = agreed_history(conn) if rows else {}
+        # A statement's id is the SHA-256 of its canonical (wire) bytes.
+        ack_wires = repo.wires_by_id(conn, [r.ack_id for r in rows if r.ack_id])
+        acks = {hashlib.sha256(w).hexdigest(): orjson.loads(w) for w in ack_wires}
         out: list[dict[str, Any]] = []
         for row in rows:
             # Stored statements were checked when they were stored: read the body
@@ -143,6 +196,8 @@ class MessageActs:
             body = orjson.loads(row.wire)["body"]
             precedence = Precedence(body["precedence"])
             sent_at = parse_time(row.time)
+            # The deadline the link's agreed terms set when it was signed (or the default).
+            deadline = deadline_for(history.get(row.peer, []), precedence, sent_at)
             acknowledged_at = None
             if row.ack_time is not None:
                 # The two parties' clocks differ: an ack may carry a time before
@@ -154,7 +209,10 @@ class MessageActs:
                 acknowledged_at=acknowledged_at,
                 escalated_at=None,
                 now=max(now, sent_at, acknowledged_at or sent_at),
+                deadline=deadline,
             )
+            ack_body = acks[row.ack_id]["body"] if row.ack_id in acks else {}
+            seen_id, seen_at = seen.get(row.id, (None, None))
             out.append(
                 {
                     "id": row.id,
@@ -166,10 +224,24 @@ class MessageActs:
                     "time": row.time,
                     "state": row.state,
                     "delivered_at": row.delivered_at,
-                    "ack_deadline": format_time(ack_deadline(precedence, sent_at)),
+                    "seen_id": seen_id,
+                    "seen_at": seen_at,
+                    "ack_deadline": format_time(deadline),
                     "ack_id": row.ack_id,
                     "acknowledged_at": row.ack_time,
                     "ack_state": state.value,
+                    "late": is_late(deadline, acknowledged_at),
+                    "reply": ack_body.get("reply"),
+                    "acknowledged_by": ack_body.get("by"),
+                    "escalation": [
+                        {
+                            "step": t["step"],
+                            "action": t["action"],
+                            "at": t["at"],
+                            "detail": t["detail"],
+                        }
+                        for t in steps.get(row.id, [])
+                    ],
                 }
             )
         return out
@@ -190,8 +262,8 @@ class MessageActs:
             message_id = self._resolve_message(conn, ref)
             wires = repo.wires_by_id(conn, [message_id])
             found = repo.messages(conn, ids=[message_id])
-        # The list's own row, so the two never disagree on the acknowledgement.
-        row = next(iter(self._message_rows(found, now)), None)
+            # The list's own row, so the two never disagree on the acknowledgement.
+            row = next(iter(self._message_rows(conn, found, now)), None)
         if row is None or not wires:
             raise NotFound(f"no message {message_id!r}", field="id")
         return {**row, "text": orjson.loads(wires[0])["body"]["text"]}
@@ -230,6 +302,15 @@ class MessageActs:
                 field="id",
             )
         return str(row.peer)
+
+    def _take_handling(self, conn: Connection, fresh: Sequence[Statement]) -> None:
+        """Refuse a peer's terms acceptance, seen or fallback proposal that
+        names what it cannot (a receive check; :func:`service.handling.check_received`)."""
+        check_received(conn, fresh, party=self.party)
+
+    def _project_handling(self, conn: Connection, stored: Sequence[Statement]) -> None:
+        """Keep the link terms and seen receipts (an ``on_stored`` hook)."""
+        project(conn, stored, party=self.party)
 
     @staticmethod
     def _take_acks(conn: Connection, fresh: Sequence[Statement]) -> None:

@@ -105,10 +105,10 @@ class NodeService(MessageActs, Listings):
         self._peer_keys: dict[str, Ed25519PublicKey] = {}
         #: Rules that refuse a peer's statement on receipt, in the receiving
         #: transaction: acknowledgements' own, then domains' (e.g. the hotline's).
-        self.receive_checks: list[ReceiveCheck] = [self._take_acks]
+        self.receive_checks: list[ReceiveCheck] = [self._take_acks, self._take_handling]
         #: Called with every statement stored on the main stream (signed here or
         #: received), in the transaction that stores it: the hotline's projection.
-        self.on_stored: list[ReceiveCheck] = []
+        self.on_stored: list[ReceiveCheck] = [self._project_handling]
         #: Locks each sending or receiving transaction takes first, before any
         #: row lock, so that every writer takes them in one order (the
         #: hotline's projection lock taken after the log's deadlocked against

@@ -28,17 +28,24 @@ __all__ = [
     "audit",
     "checkpoints",
     "cosignatures",
+    "escalation_policies",
+    "escalation_steps",
     "hotline_items",
     "hotline_names",
     "hotline_statements",
     "hotline_tallies",
     "hotline_threads",
     "idempotency_keys",
+    "link_terms",
     "log_hashes",
     "log_leaves",
     "log_state",
     "login_failures",
+    "message_seen",
     "metadata",
+    "notifications",
+    "notify_attempts",
+    "notify_recipients",
     "operator_sessions",
     "operators",
     "outbox",
@@ -408,3 +415,96 @@ login_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("blocked_until", String(32), nullable=False),
 )
+
+# -- message handling (docs/messages.md) ------------------------------------------
+
+# Handling times a party proposed for a link (``link-terms``, either way) and,
+# once the other party signed ``link-terms-accept``, the acceptance.
+link_terms = Table(
+    "link_terms",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("peer", String(32), nullable=False),
+    Column("proposer", String(32), nullable=False),
+    Column("deadlines", Text, nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("accept_id", String(64), nullable=True),
+    Column("accepted_at", String(32), nullable=True),
+)
+Index("ix_link_terms_peer", link_terms.c.peer, link_terms.c.accepted_at)
+
+# The ``seen`` receipt of a message (either way): an operator opened it.
+message_seen = Table(
+    "message_seen",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("seen_id", String(64), nullable=False),
+    Column("time", String(32), nullable=False),
+)
+
+# Each link's escalation policy per precedence (absent: the default).
+escalation_policies = Table(
+    "escalation_policies",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("precedence", String(16), primary_key=True),
+    Column("steps", Text, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(64), nullable=True),
+)
+
+# Every escalation step taken, once per (message, step of the policy).
+escalation_steps = Table(
+    "escalation_steps",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("statement_id", String(64), nullable=True),
+)
+
+# Who notifications reach off the watch floor: a webhook URL or an email address.
+notify_recipients = Table(
+    "notify_recipients",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("duty", Boolean, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Notifications to send, retried with backoff until sent or given up.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", String(32), nullable=False),
+    Column("recipient", String(80), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", String(32), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("sent_at", String(32), nullable=True),
+)
+Index("ix_notifications_due", notifications.c.state, notifications.c.next_at)
+
+# Each attempt to send a notification: when, which channel, to whom, the outcome.
+notify_attempts = Table(
+    "notify_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", Integer, ForeignKey("notifications.id"), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(80), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+)
+Index("ix_notify_attempts_notification", notify_attempts.c.notification_id)

@@ -358,11 +358,12 @@ def render_mermaid(table: TransitionTable) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Time allowed for an acknowledgement before the message is overdue.
+#: Time allowed for an acknowledgement before the message is overdue, until a
+#: link agrees its own (ACP 121's handling times; core.messaging.handling_time).
 FLASH_ACK = timedelta(minutes=10)
 IMMEDIATE_ACK = timedelta(minutes=30)
 PRIORITY_ACK = timedelta(hours=3)
-ROUTINE_ACK = timedelta(hours=24)
+ROUTINE_ACK = timedelta(hours=6)
 ACK_DEADLINES: dict[Precedence, timedelta] = {
     Precedence.FLASH: FLASH_ACK,
     Precedence.IMMEDIATE: IMMEDIATE_ACK,
@@ -388,8 +389,12 @@ def ack_state(
     acknowledged_at: datetime | None,
     escalated_at: datetime | None,
     now: datetime,
+    deadline: datetime | None = None,
 ) -> AckState:
     """Fold a message's acknowledgement through :data:`MESSAGE_ACK` as of ``now``.
+
+    ``deadline`` is the link's agreed one (core.messaging.deadline_for); by
+    default, :func:`ack_deadline`'s.
 
     Times after ``now`` have not happened yet and are ignored.
 
@@ -398,7 +403,8 @@ def ack_state(
         Conflict: the times describe an illegal order (escalated before overdue).
     """
     check_utc(now, "now")
-    deadline = ack_deadline(precedence, sent_at)
+    if deadline is None:
+        deadline = ack_deadline(precedence, sent_at)
     steps: list[tuple[datetime, MessageAction]] = [(deadline, MessageAction.DEADLINE_PASSED)]
     for name, when, kind in (
         ("acknowledged_at", acknowledged_at, MessageAction.ACKNOWLEDGE),
