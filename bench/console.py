@@ -21,7 +21,15 @@ Measures, in one run on one machine:
 The clients are asynchronous httpx streams in this one process, for both.
 Nothing here asserts a time; the figures go into docs/benchmarks.md.
 
-Run:  .venv/bin/python bench/console.py [--clients 100] [--rate 20] [--count 300]
+3. with ``--pages``, what a page costs: the clients also keep the Requests
+   page open (the nav's unread count and the list of requests) and re-read
+   its fragments on each event, as ``static/console.js`` does (only the
+   fragments an event concerns, at most once per 500 ms) and, in a second
+   run, as the first slice did (every fragment on every event, debounced by
+   150 ms). The time until a statement *appears* (a re-read begun after its
+   event is answered) and the fragments served, at ``--page-rate``.
+
+Run:  .venv/bin/python bench/console.py [--clients 100] [--rate 20] [--count 300] [--pages]
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ async def listen(
     run: Run,
     clients: int,
     key: str,
+    on_event: Callable[[dict[str, Any], float], None] | None = None,
 ) -> None:
     """Hold one event stream open and note when each id arrives."""
     async with http.stream("GET", url, headers=headers) as response:
@@ -103,6 +112,8 @@ async def listen(
             ident = data.get(key)
             if isinstance(ident, str):
                 seen.setdefault(ident, now)
+            if on_event is not None:
+                on_event(data, now)
 
 
 async def measure(
@@ -115,6 +126,8 @@ async def measure(
     send: Callable[[httpx.AsyncClient, int], Awaitable[str]],
     key: str,
     with_clients: Callable[[], None] = lambda: None,
+    page: Callable[[httpx.AsyncClient], Callable[[dict[str, Any], float], None]] | None = None,
+    shown: Callable[[set[str]], bool] = lambda _ids: True,
 ) -> Run:
     """Open ``clients`` streams, send ``count`` items at ``rate`` per second,
     and wait until every client saw every item (or 30 s after the last)."""
@@ -127,7 +140,17 @@ async def measure(
         run.arrived = seen
         tasks = [
             asyncio.create_task(
-                listen(http, events_url, headers, seen[i], ready, run, clients, key)
+                listen(
+                    http,
+                    events_url,
+                    headers,
+                    seen[i],
+                    ready,
+                    run,
+                    clients,
+                    key,
+                    on_event=None if page is None else page(http),
+                )
             )
             for i in range(clients)
         ]
@@ -146,8 +169,8 @@ async def measure(
             ident = await send(http, i)
             run.sent[ident] = before
         deadline = time.perf_counter() + 30
-        while time.perf_counter() < deadline and not all(
-            all(k in client for k in run.sent) for client in seen
+        while time.perf_counter() < deadline and not (
+            all(all(k in client for k in run.sent) for client in seen) and shown(set(run.sent))
         ):
             await asyncio.sleep(0.1)
         for task in tasks:
@@ -168,10 +191,93 @@ def summary(run: Run, clients: int) -> dict[str, Any]:
     }
 
 
+# -- pages re-reading their fragments ------------------------------------------
+
+#: The Requests page, as a console shows it: the nav's unread count and the list
+#: of requests (which reads the hotline's board), with the topics each shows.
+PAGE_FRAGMENTS = {"nav": ("messages",), "requests": ("hotline",)}
+
+
+@dataclass
+class _Fragment:
+    waiting: dict[str, float] = field(default_factory=dict)
+    timer: asyncio.Task[None] | None = None
+    last: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class Pages:
+    """Consoles with the Requests page open, re-reading their fragments on each
+    event as ``static/console.js`` does (``rule="topics"``: only a fragment
+    that shows one of the event's topics, at once or at the end of 500 ms
+    after its last re-read) or as the first slice did (``rule="each"``: every
+    fragment on every event, debounced by 150 ms). A statement *appears* at a
+    client when a re-read that began after its event arrived is answered."""
+
+    base: str
+    headers: dict[str, str]
+    rule: str
+    shown: list[dict[str, float]] = field(default_factory=list)
+    gets: int = 0
+
+    def client(self, http: httpx.AsyncClient) -> Callable[[dict[str, Any], float], None]:
+        shown: dict[str, float] = {}
+        self.shown.append(shown)
+        fragments = {name: _Fragment() for name in PAGE_FRAGMENTS}
+
+        async def get(name: str) -> None:
+            frag = fragments[name]
+            async with frag.lock:  # htmx queues a re-read behind the one in flight
+                ids = list(frag.waiting)
+                frag.waiting.clear()
+                answer = await http.get(
+                    f"{self.base}/console/fragments/{name}",
+                    headers=self.headers | {"hx-request": "true"},
+                )
+                answer.raise_for_status()
+                self.gets += 1
+                done = time.perf_counter()
+            for ident in ids:
+                shown.setdefault(ident, done)
+
+        async def coalesced(name: str) -> None:
+            frag = fragments[name]
+            await asyncio.sleep(max(0.0, frag.last + 0.5 - time.perf_counter()))
+            frag.last = time.perf_counter()
+            frag.timer = None
+            await get(name)
+
+        async def debounced(name: str) -> None:
+            await asyncio.sleep(0.15)
+            fragments[name].timer = None
+            await get(name)
+
+        def on_event(data: dict[str, Any], now: float) -> None:
+            ident, topics = data.get("statement"), data.get("topics") or []
+            if not isinstance(ident, str):
+                return
+            for name, wanted in PAGE_FRAGMENTS.items():
+                if self.rule == "topics" and not any(t in wanted for t in topics):
+                    continue
+                frag = fragments[name]
+                frag.waiting[ident] = now
+                if self.rule == "each":
+                    if frag.timer is not None:
+                        frag.timer.cancel()
+                    frag.timer = asyncio.create_task(debounced(name))
+                elif frag.timer is None:
+                    frag.timer = asyncio.create_task(coalesced(name))
+
+        return on_event
+
+
 # -- the real system ----------------------------------------------------------
 
 
-def real(root: Path, clients: int, rate: float, count: int) -> dict[str, Any]:
+def real(
+    root: Path, clients: int, rate: float, count: int, rule: str | None = None
+) -> dict[str, Any]:
     # Imported here, not at the top: the floor's server process runs this file
     # too, and its memory should be the bare app's, not Redline's.
     from redline.service.node import system_clock
@@ -202,6 +308,8 @@ def real(root: Path, clients: int, rate: float, count: int) -> dict[str, Any]:
         time.sleep(1)
         idle_rss = rss_mib(pid)
         loaded: dict[str, float] = {}
+        cookie_headers = {"cookie": f"redline_session={cookie}"}
+        pages = None if rule is None else Pages(us.api_url, cookie_headers, rule)
 
         async def send(http: httpx.AsyncClient, i: int) -> str:
             answer = await http.post(
@@ -222,12 +330,20 @@ def real(root: Path, clients: int, rate: float, count: int) -> dict[str, Any]:
                 send=send,
                 key="statement",
                 with_clients=lambda: loaded.__setitem__("rss", rss_mib(pid)),
+                page=None if pages is None else pages.client,
+                shown=lambda ids: pages is None or all(ids <= set(c) for c in pages.shown),
             )
         )
-        return summary(run, clients) | {
+        out = summary(run, clients) | {
             "rss_idle_mib": round(idle_rss, 1),
             "rss_clients_mib": round(loaded["rss"], 1),
         }
+        if pages is not None:
+            shown = Run(sent=run.sent, arrived=pages.shown)
+            appeared = summary(shown, clients)
+            out["appeared"] = appeared
+            out["fragment_gets"] = pages.gets
+        return out
     finally:
         us.close()
         prc.close()
@@ -324,6 +440,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0, help="statements per second")
     parser.add_argument("--count", type=int, default=300, help="statements measured")
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="also: the clients keep the Requests page open and re-read its fragments, "
+        "as console.js does and as the first slice did (--page-rate, --page-count)",
+    )
+    parser.add_argument("--page-rate", type=float, default=5.0)
+    parser.add_argument("--page-count", type=int, default=100)
     parser.add_argument("--floor-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
@@ -335,6 +459,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="redline-bench-console-") as tmp:
         results["real"] = real(Path(tmp), args.clients, args.rate, args.count)
     results["floor"] = floor(args.clients, args.rate, args.count)
+    if args.pages:
+        for rule in ("topics", "each"):
+            with tempfile.TemporaryDirectory(prefix="redline-bench-console-") as tmp:
+                results[f"pages_{rule}"] = real(
+                    Path(tmp), args.clients, args.page_rate, args.page_count, rule
+                )
     results["cpus"] = os.cpu_count()
     print(json.dumps(results, indent=2))
 

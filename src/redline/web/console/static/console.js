@@ -121,12 +121,16 @@
   });
 
   // Live re-reads. Each event names the topics of the statement stored
-  // (service/live.py); a fragment re-reads only for a topic it shows, and at
-  // most once per MIN_GAP ms however many events a burst brings (the last
-  // one is never lost: a re-read is put off, not dropped). The first event of
-  // every stream (no topics: the console (re)connected) re-reads everything.
-  // A fragment may list its topics in data-live; otherwise they follow from
-  // the fragment it reads, and an unknown one hears everything.
+  // (service/live.py); a fragment re-reads only for a topic it shows: at once
+  // if it has not re-read in the last MIN_GAP ms, else at the end of that
+  // window, once however many events a burst brings (the last one is never
+  // lost: a re-read is put off, not dropped). The first event of every
+  // stream (no topics: the console (re)connected) re-reads everything. A
+  // fragment may list its topics in data-live; otherwise they follow from the
+  // fragment it reads, and an unknown one hears everything. The re-read is
+  // htmx's own request (htmx.ajax), so htmx queues it behind one in flight and
+  // the fragment's hx-trigger delay, meant for the unfiltered events, is not
+  // added to it.
   var MIN_GAP = 500;
   function topicsOf(el) {
     var own = el.getAttribute("data-live");
@@ -157,12 +161,13 @@
       st.timer = null;
       st.last = Date.now();
       el.setAttribute("data-rereads", String(Number(el.getAttribute("data-rereads") || "0") + 1));
-      htmx.trigger(el, "sse:changed", { redlinePassed: true });
+      htmx.ajax("GET", el.getAttribute("hx-get"), {
+        source: el, target: el, swap: el.getAttribute("hx-swap") || "innerHTML"
+      });
     }, Math.max(0, st.last + MIN_GAP - Date.now()));
   }
   // Captured on the document, before htmx's own listener on the fragment.
   document.addEventListener("sse:changed", function (evt) {
-    if (evt.detail && evt.detail.redlinePassed) { return; }
     evt.stopPropagation();
     var data = null;
     try { data = JSON.parse((evt.detail && evt.detail.data) || "null"); } catch (e) { data = null; }
