@@ -171,7 +171,8 @@
     evt.stopPropagation();
     var data = null;
     try { data = JSON.parse((evt.detail && evt.detail.data) || "null"); } catch (e) { data = null; }
-    if (evt.target instanceof Element && concerns(evt.target, data)) { reread(evt.target); }
+    var el = evt.target;
+    if (el instanceof Element && el.getAttribute("hx-get") && concerns(el, data)) { reread(el); }
   }, true);
   // A live re-read must not wipe what the operator is typing (a decline's reason):
   // that swap waits for the next event.
