@@ -91,6 +91,14 @@ class NodeConfig:
     peer_statements_per_second: float = 200.0
     peer_burst_statements: int = 1000
     peer_bytes_per_day: int = 2 * 1024**3
+    notify_webhook_secret: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_from: str = ""
+    notify_retry_base_seconds: float = 5.0
+    notify_retry_cap_seconds: float = 300.0
+    notify_max_attempts: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -115,6 +123,7 @@ class NodeConfig:
         if values.get("time_horizon_days", 1) < 1:
             raise ConfigError("must be at least 1 day", field="time_horizon_days")
         _check_quotas(values)
+        _check_notify(values)
         return cls(**values)
 
     def to_toml(self) -> dict[str, Any]:
@@ -139,6 +148,20 @@ def _check_quotas(values: dict[str, Any]) -> None:
             raise ConfigError(f"must be {text}, got {value!r}", field=name)
         if value is not None and value == float("inf"):
             raise ConfigError("must be finite", field=name)
+
+
+def _check_notify(values: dict[str, Any]) -> None:
+    if values.get("smtp_security", "none") not in ("none", "starttls"):
+        raise ConfigError("must be none or starttls", field="smtp_security")
+    if not 1 <= values.get("smtp_port", 25) <= 65535:
+        raise ConfigError("must be a port number, 1-65535", field="smtp_port")
+    if values.get("notify_max_attempts", 1) < 1:
+        raise ConfigError("must be at least 1", field="notify_max_attempts")
+    for name in ("notify_retry_base_seconds", "notify_retry_cap_seconds"):
+        value = values.get(name)
+        # `not value > 0` also refuses NaN, which TOML can spell.
+        if value is not None and (not value > 0 or value == float("inf")):
+            raise ConfigError("must be a finite number of seconds above 0", field=name)
 
 
 def _write_private(path: Path, data: bytes, *, replace: bool = False) -> None:

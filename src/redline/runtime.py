@@ -31,8 +31,10 @@ from redline.link.server import HandshakeGate, PeerCertProtocol, create_link_app
 from redline.link.transport import PeerClient, server_ssl_context
 from redline.link.worker import DeliveryWorker
 from redline.node import NodeDir
+from redline.service.handling import HandlingService, HandlingTicker
 from redline.service.hotline import DueTicker, HotlineService
 from redline.service.node import Clock, NodeService, system_clock
+from redline.service.notify import notifier_from
 from redline.service.record import RecordService
 from redline.store.db import open_store
 from redline.web.api import create_api_app
@@ -80,6 +82,11 @@ class Node:
             horizon=timedelta(days=config.time_horizon_days),
         )
         self.ticker = DueTicker(self.hotline, interval=1.0)
+        # Escalation of unanswered messages, notifications off the floor (docs/messages.md).
+        self.handling = HandlingService(
+            self.service, notifier=notifier_from(config, store=self.store, clock=clock)
+        )
+        self.handling_ticker = HandlingTicker(self.handling, interval=1.0)
         clients: dict[str, PeerClient] = {}
         for peer in self.service.peers():
             client = clients[peer.party] = PeerClient(
@@ -184,6 +191,7 @@ class Node:
                 token=self.dir.api_token(),
                 identity=self.dir.identity(),
                 hotline=self.hotline,
+                handling=self.handling,
             ),
             host=api_host,
             port=api_port,
@@ -199,8 +207,10 @@ class Node:
             worker.start()
         self.checkpointer.start()
         self.ticker.start()
+        self.handling_ticker.start()
 
     def stop(self) -> None:
+        self.handling_ticker.stop()
         self.ticker.stop()
         self.checkpointer.stop()
         for worker in self.workers.values():

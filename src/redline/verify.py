@@ -33,7 +33,7 @@ from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
 from redline.core.leaf import LeafFields, check_leaf, parse_leaf, split_leaves
 from redline.core.note import Verifier
-from redline.core.outcome import DisclosedLog, judge, response_deadline
+from redline.core.outcome import DisclosedLog, bundle_terms, judge, response_deadline
 from redline.core.statement import Statement, format_time, verify_statement
 from redline.core.tlogproof import TlogProof, verify_tlog_proof
 
@@ -270,9 +270,11 @@ def _check_same_tree(proof_cp: Checkpoint, latest: Checkpoint, party: str, sid: 
 def _report_responses(
     logs: Mapping[str, DisclosedLog], trust: Mapping[str, Identity], report: VerifyReport
 ) -> None:
+    terms = bundle_terms(logs.values())
     for log in logs.values():
         for statement in sorted(log.statements.values(), key=lambda s: s.time):
-            deadline = response_deadline(statement)
+            pair = frozenset((statement.sender, statement.to))
+            deadline = response_deadline(statement, terms.get(pair, []))
             if deadline is None:
                 continue
             what = (
@@ -291,6 +293,12 @@ def _report_responses(
             judgement = judge(statement, deadline, other=logs.get(statement.to), own=log)
             if judgement.reply is not None:
                 finding["reply"] = judgement.reply
+                reply = logs[statement.to].statements[judgement.reply]
+                if reply.kind == "ack":
+                    # A late acknowledgement is marked so (docs/messages.md).
+                    finding["late"] = judgement.outcome == "answered-late"
+                    if "reply" in reply.body:
+                        finding["ack_reply"] = reply.body["reply"]
             if judgement.evidence is not None:
                 finding["evidence"] = judgement.evidence
             finding["outcome"] = judgement.outcome

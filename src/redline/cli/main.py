@@ -28,6 +28,8 @@ from redline.cli.common import (
     guard,
     open_service,
 )
+from redline.cli.handling import OperatorOpt, operator_named
+from redline.cli.handling import register as register_handling
 from redline.cli.hotline import register as register_hotline
 from redline.cli.users import register as register_users
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
@@ -69,6 +71,7 @@ messages_app = typer.Typer(
 )
 app.add_typer(messages_app, name="messages")
 register_hotline(app)
+register_handling(app)
 register_users(app)
 
 MessageArg = Annotated[
@@ -244,21 +247,31 @@ def ack(
             metavar="MESSAGE", help="A received message's id, or its first 8+ hex characters."
         ),
     ],
+    reply: Annotated[
+        str | None, typer.Option("--reply", metavar="TEXT", help="A reply, signed with the ack.")
+    ] = None,
+    operator: OperatorOpt = None,
 ) -> None:
     """Acknowledge a received message as its reader; prints the ack's id.
 
     The receipt a node returns says a message arrived; an ack says the
     operator read it, and is what `verify` counts as the answer to a FLASH or
-    IMMEDIATE message. Works while `serve` runs.
+    IMMEDIATE message. `--operator` names who acknowledges (the watch or an
+    admin). Works while `serve` runs.
     """
     with open_service(path) as (_node, service):
-        statement = guard(lambda: service.acknowledge(message))
+        statement = guard(
+            lambda: service.acknowledge(
+                message, reply=reply, operator=operator_named(service, operator)
+            )
+        )
     typer.echo(statement.id)
 
 
 def _ack_summary(row: dict[str, Any]) -> str:
     if row["ack_id"]:
-        return f"acknowledged {row['acknowledged_at']}"
+        late = " LATE" if row.get("late") else ""
+        return f"acknowledged{late} {row['acknowledged_at']}"
     return f"{row['ack_state'].upper()}, ack due {row['ack_deadline']}"
 
 
@@ -327,9 +340,14 @@ def messages_show(path: DirArg, message: MessageArg, as_json: JsonOpt = False) -
         ("language", row["lang"]),
         ("time", row["time"]),
         ("delivery", delivery),
+        ("seen", row["seen_at"] or "not yet"),
         ("ack due", row["ack_deadline"]),
         ("ack", ack),
     ]
+    if row.get("reply") is not None:
+        fields.append(("reply", row["reply"].replace("\n", " ")))
+    for step in row.get("escalation", []):
+        fields.append(("escalated", f"{step['at']} {step['action']}: {step['detail']}"))
     # Subject, text and language are the sender's: each line is printed escaped.
     for label, value in fields:
         echo_safe(f"{label + ':':12}{value}")

@@ -10,17 +10,26 @@ the caller (``redline.verify``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from redline.core.checkpoint import SignedCheckpoint
-from redline.core.hotline.lifecycle import Precedence, ack_deadline
+from redline.core.hotline.lifecycle import Precedence
 from redline.core.leaf import LeafFields
+from redline.core.messaging import LINK_TERMS, LINK_TERMS_ACCEPT, AgreedTerms, deadline_for
 from redline.core.statement import Statement, format_time, parse_time
 
-__all__ = ["DisclosedLog", "Judgement", "Outcome", "judge", "response_deadline"]
+__all__ = [
+    "DisclosedLog",
+    "Judgement",
+    "Outcome",
+    "bundle_terms",
+    "judge",
+    "response_deadline",
+]
 
 
 class Outcome(StrEnum):
@@ -63,15 +72,43 @@ class Judgement:
     evidence: dict[str, Any] | None = None
 
 
-def response_deadline(statement: Statement) -> datetime | None:
+def bundle_terms(logs: Iterable[DisclosedLog]) -> dict[frozenset[str], list[AgreedTerms]]:
+    """The link terms a bundle shows agreed, per pair of parties: a
+    ``link-terms`` disclosed in its proposer's log and a ``link-terms-accept``
+    naming it, signed by its addressee, disclosed in theirs. Terms whose
+    acceptance is not disclosed are not counted (the defaults apply).
+    Raises nothing for statements that verified."""
+    statements = [s for log in logs for s in log.statements.values()]
+    proposals = {s.id: s for s in statements if s.kind == LINK_TERMS}
+    out: dict[frozenset[str], list[AgreedTerms]] = {}
+    for accept in statements:
+        if accept.kind != LINK_TERMS_ACCEPT:
+            continue
+        terms = proposals.get(str(accept.body["terms"]))
+        if terms is None or (terms.sender, terms.to) != (accept.to, accept.sender):
+            continue
+        deadlines: Mapping[str, int] = terms.body["deadlines"]
+        out.setdefault(frozenset((terms.sender, terms.to)), []).append(
+            AgreedTerms(
+                terms=terms.id,
+                accepted_at=accept.sent_at,
+                deadlines={p: timedelta(seconds=int(deadlines[p.value])) for p in Precedence},
+            )
+        )
+    return out
+
+
+def response_deadline(statement: Statement, terms: Sequence[AgreedTerms] = ()) -> datetime | None:
     """When ``statement`` must be answered by: a request's deadline, a FLASH or
-    IMMEDIATE message's acknowledgement deadline; None if it needs no answer.
-    Raises :class:`~redline.core.errors.InvalidStatement` for a malformed deadline."""
+    IMMEDIATE message's acknowledgement deadline under the pair's agreed
+    ``terms`` (:func:`bundle_terms`; the defaults without); None if it needs
+    no answer. Raises :class:`~redline.core.errors.InvalidStatement` for a
+    malformed deadline."""
     if statement.kind == "request":
         return parse_time(str(statement.body["deadline"]))
     precedence = statement.body.get("precedence")
     if statement.kind == "message" and precedence in (Precedence.FLASH, Precedence.IMMEDIATE):
-        return ack_deadline(str(precedence), statement.sent_at)
+        return deadline_for(terms, str(precedence), statement.sent_at)
     return None
 
 
@@ -148,6 +185,8 @@ def judge(
         else:
             reached = f"; delivery of the reply to {statement.sender} is not shown"
         if first.sent_at > deadline:
+            if first.kind == "ack":
+                what = "acknowledged LATE"
             return Judgement(
                 outcome=Outcome.ANSWERED_LATE,
                 line=(

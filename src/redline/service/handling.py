@@ -313,7 +313,8 @@ class HandlingService:
         """Every escalation step taken (of one message when given), in order. Raises nothing."""
         with self.node.store.read() as conn:
             taken = store.steps_taken(conn, None if message is None else [message])
-        return [row for rows in taken.values() for row in rows]
+        steps = [row for rows in taken.values() for row in rows]
+        return sorted(steps, key=lambda r: (r["at"], r["message_id"], r["step"]))
 
     def escalate_due(self) -> list[dict[str, Any]]:
         """Take every escalation step due now, each once, and record it.

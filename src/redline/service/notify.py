@@ -47,8 +47,10 @@ __all__ = [
     "ChannelError",
     "EmailChannel",
     "Notifier",
+    "NotifySettings",
     "WebhookChannel",
     "check_address",
+    "notifier_from",
     "webhook_signature",
 ]
 
@@ -273,3 +275,39 @@ class Notifier:
             else:
                 log.warning("notification %s to %s failed: %s", row.id, row.recipient, error)
         return sent
+
+
+class NotifySettings(Protocol):
+    """The settings :func:`notifier_from` reads (``redline.node.NodeConfig`` has them)."""
+
+    notify_webhook_secret: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_from: str
+    notify_retry_base_seconds: float
+    notify_retry_cap_seconds: float
+    notify_max_attempts: int
+
+
+def notifier_from(
+    config: NotifySettings, *, store: Store, clock: Callable[[], datetime]
+) -> Notifier:
+    """The node's notifier, its channels and retries set from ``config``
+    (docs/configuration.md). Raises nothing."""
+    return Notifier(
+        store,
+        clock=clock,
+        channels={
+            WEBHOOK: WebhookChannel(secret=config.notify_webhook_secret),
+            EMAIL: EmailChannel(
+                host=config.smtp_host,
+                port=config.smtp_port,
+                sender=config.smtp_from,
+                starttls=config.smtp_security == "starttls",
+            ),
+        },
+        retry_base=timedelta(seconds=config.notify_retry_base_seconds),
+        retry_cap=timedelta(seconds=config.notify_retry_cap_seconds),
+        max_attempts=config.notify_max_attempts,
+    )

@@ -21,11 +21,13 @@ from redline.core.errors import Unauthorized
 from redline.core.identity import Identity
 from redline.core.kinds import Precedence
 from redline.http_problems import BodyLimit, install_problem_handlers, problem, problem_responses
+from redline.service.handling import HandlingService
 from redline.service.hotline import HotlineService
 from redline.service.node import STATUS_LATEST, NodeService
 from redline.service.operators import Throttled
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from redline.web.console import Console
+from redline.web.handling_api import create_handling_router
 from redline.web.hotline_api import create_hotline_router
 from redline.web.idempotency import Idempotency
 
@@ -100,6 +102,7 @@ def create_api_app(
     token: str,
     identity: Identity,
     hotline: HotlineService | None = None,
+    handling: HandlingService | None = None,
 ) -> ASGIApp:
     """The operator API application (``hotline`` is built here if not given).
 
@@ -213,21 +216,7 @@ def create_api_app(
         # Malformed -> 422 and unknown -> 404, both naming the field ``id``.
         return await run_in_threadpool(service.message, message_id)
 
-    @app.post(
-        "/api/v1/messages/{id}/ack",
-        dependencies=[Depends(authorised)],
-        status_code=201,
-        responses=problem_responses(404, 409),
-    )
-    async def post_ack(message_id: str = message_ref) -> dict[str, Any]:
-        statement = await run_in_threadpool(service.acknowledge, message_id)
-        return {
-            "id": statement.id,
-            "seq": statement.seq,
-            "to": statement.to,
-            "message": statement.body["message"],
-            "state": "queued",
-        }
+    # POST /api/v1/messages/{id}/ack and /seen: web/handling_api.py.
 
     @app.get("/api/v1/statements", dependencies=[Depends(authorised)])
     async def get_statements(limit: int = Limit, cursor: str | None = Cursor) -> StatementsPage:
@@ -280,5 +269,16 @@ def create_api_app(
                     "content": {"text/calendar": {"schema": {"type": "string"}}}
                 }
     app.router.routes.extend(hotline_routes.routes)
+    handlings = [handling if handling is not None else HandlingService(service)]
+    handling_routes = create_handling_router(
+        service,
+        lambda: handlings[0],
+        operators=lambda: console.operators,
+        dependencies=[Depends(authorised)],
+    )
+    for route in handling_routes.routes:
+        if isinstance(route, APIRoute):  # acks, seen, terms, escalation (docs/messages.md)
+            route.responses = {**problem_responses(403, 404, 409), **route.responses}
+    app.router.routes.extend(handling_routes.routes)
     console.mount(app, hotline=hotlines[0])  # docs/console.md
     return BodyLimit(app, max_bytes=MAX_API_BODY)
