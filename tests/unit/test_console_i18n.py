@@ -92,3 +92,22 @@ def test_vendored_scripts_match_their_pinned_hashes() -> None:
     assert set(pinned) == {"htmx-2.0.4.min.js", "htmx-ext-sse-2.2.2.js"}
     for name, digest in pinned.items():
         assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_every_level_state_and_alarm_has_a_chinese_label() -> None:
+    from redline.core.hotline.directory import Level
+    from redline.core.hotline.lifecycle import CallState, MechanismState, RequestState
+
+    labels = environment("zh").get_template("_labels.html").module
+    values = {
+        labels.level: [level.value for level in Level],  # type: ignore[attr-defined]
+        labels.state: [  # type: ignore[attr-defined]
+            s.value for enum in (CallState, MechanismState, RequestState) for s in enum
+        ],
+        labels.alarm: ["unreachable", "peer-unreachable", "not-answered", "equivocation"],  # type: ignore[attr-defined]
+    }
+    for macro, words in values.items():
+        for word in words:
+            shown = str(macro(word)).strip()
+            assert shown != word, f"{word!r} has no label"
+            assert re.search(r"[\u4e00-\u9fff]", shown), f"{word!r} shows {shown!r}, not Chinese"
