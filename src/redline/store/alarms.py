@@ -116,12 +116,15 @@ def alarm_is_open(conn: Connection, *, kind: str, peer: str) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
-def clear_alarms(conn: Connection, *, kind: str, peer: str, now: str) -> int:
-    """Clear, at ``now``, every open alarm of ``kind`` for ``peer``: the
-    condition is over. Returns how many were open. Raises nothing."""
-    result = conn.execute(
-        update(alarms)
-        .where(alarms.c.kind == kind, alarms.c.peer == peer, alarms.c.cleared_at.is_(None))
-        .values(cleared_at=now)
+def clear_alarms(
+    conn: Connection, *, kind: str, peer: str, now: str, condition: str | None = None
+) -> int:
+    """Clear, at ``now``, every open alarm of ``kind`` for ``peer`` (only the
+    one of ``condition`` if given): the condition is over. Returns how many
+    were open. Raises nothing."""
+    query = update(alarms).where(
+        alarms.c.kind == kind, alarms.c.peer == peer, alarms.c.cleared_at.is_(None)
     )
-    return int(result.rowcount)
+    if condition is not None:
+        query = query.where(alarms.c.condition == condition[:MAX_CONDITION])
+    return int(conn.execute(query.values(cleared_at=now)).rowcount)
