@@ -99,6 +99,7 @@ class NodeConfig:
     notify_retry_base_seconds: float = 5.0
     notify_retry_cap_seconds: float = 300.0
     notify_max_attempts: int = 20
+    translation_model_dir: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -36,6 +36,7 @@ from redline.service.hotline import DueTicker, HotlineService
 from redline.service.node import Clock, NodeService, system_clock
 from redline.service.notify import notifier_from
 from redline.service.record import RecordService
+from redline.service.translation import install_hooks as install_notice_hooks
 from redline.store.db import open_store
 from redline.web.api import create_api_app
 
@@ -82,6 +83,7 @@ class Node:
             horizon=timedelta(days=config.time_horizon_days),
         )
         self.ticker = DueTicker(self.hotline, interval=1.0)
+        install_notice_hooks(self.service)  # notices, translations, glossaries indexed as stored
         # Escalation of unanswered messages, notifications off the floor (docs/messages.md).
         self.handling = HandlingService(
             self.service, notifier=notifier_from(config, store=self.store, clock=clock)
@@ -191,6 +193,7 @@ class Node:
                 token=self.dir.api_token(),
                 identity=self.dir.identity(),
                 hotline=self.hotline,
+                translation_model_dir=self.dir.config.translation_model_dir,
                 handling=self.handling,
             ),
             host=api_host,

@@ -31,6 +31,8 @@ from redline.cli.common import (
 from redline.cli.handling import OperatorOpt, operator_named
 from redline.cli.handling import register as register_handling
 from redline.cli.hotline import register as register_hotline
+from redline.cli.notices import register as register_notices
+from redline.cli.notices import send_notice
 from redline.cli.users import register as register_users
 from redline.core.errors import InvalidInput, RedlineError, VerificationError
 from redline.core.identity import Identity
@@ -72,6 +74,7 @@ messages_app = typer.Typer(
 app.add_typer(messages_app, name="messages")
 register_hotline(app)
 register_handling(app)
+register_notices(app)
 register_users(app)
 
 MessageArg = Annotated[
@@ -219,7 +222,9 @@ def peer_list(path: DirArg, as_json: JsonOpt = False) -> None:
 def send(
     path: DirArg,
     to: Annotated[str, typer.Option(metavar="PARTY", help="The peer's party id.")],
-    subject: Annotated[str, typer.Option(metavar="TEXT", help="Subject line.")],
+    subject: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Subject line (a message).")
+    ] = None,
     body: Annotated[str, typer.Option(metavar="TEXT", help="Message text.")] = "",
     precedence: Annotated[
         str, typer.Option(metavar="PRECEDENCE", help="flash, immediate, priority or routine.")
@@ -227,8 +232,49 @@ def send(
     lang: Annotated[
         str, typer.Option(metavar="LANG", help="Language of the original text (en, zh).")
     ] = "en",
+    notice: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TYPE", help="Send a notice instead: encounter, activity, mechanism-change."
+        ),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field", metavar="KEY=VALUE", help="A notice field (KEY:=JSON for a number)."
+        ),
+    ] = None,
+    notice_file: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Send the notice in this JSON file.")
+    ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option("--operator", metavar="NAME", help="The operator filing a notice."),
+    ] = None,
+    office: Annotated[
+        str | None, typer.Option("--office", metavar="OFFICE", help="The office acted for.")
+    ] = None,
 ) -> None:
-    """Sign and queue a message; prints the statement id. Works while `serve` runs."""
+    """Sign and queue a message, or a notice (docs/notices.md); prints the statement id.
+
+    Works while `serve` runs.
+    """
+    if notice is not None or notice_file is not None:
+        with open_service(path) as (_node, service):
+            statement = send_notice(
+                service=service,
+                to=to,
+                notice=notice,
+                fields=field or [],
+                notice_file=notice_file,
+                operator=operator,
+                office=office,
+            )
+        typer.echo(statement.id)
+        return
+    if subject is None:
+        fail("give --subject for a message, or --notice TYPE for a notice")
+        return
     with open_service(path) as (_node, service):
         statement = guard(
             lambda: service.send_message(

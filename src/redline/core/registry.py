@@ -16,6 +16,8 @@ from redline.core.errors import InvalidStatement
 from redline.core.fields import Body
 from redline.core.hotline.bodies import HOTLINE_BODIES
 from redline.core.messaging import MESSAGING_BODIES
+from redline.core.notices import NOTICE_BODIES
+from redline.core.translation import TRANSLATION_BODIES
 
 __all__ = ["BODIES", "KINDS", "BodyParser", "validate_body"]
 
@@ -23,7 +25,13 @@ __all__ = ["BODIES", "KINDS", "BodyParser", "validate_body"]
 BodyParser = Callable[[Mapping[str, Any]], Body]
 
 #: Each kind's body model.
-BODIES: Final[dict[str, type[Body]]] = {**ENVELOPE_BODIES, **HOTLINE_BODIES, **MESSAGING_BODIES}
+BODIES: Final[dict[str, type[Body]]] = {
+    **ENVELOPE_BODIES,
+    **HOTLINE_BODIES,
+    **MESSAGING_BODIES,
+    **NOTICE_BODIES,
+    **TRANSLATION_BODIES,
+}
 #: Each kind's parser (:meth:`Body.parse` of its model); a test may stand one in.
 KINDS: Final[dict[str, BodyParser]] = {kind: model.parse for kind, model in BODIES.items()}
 

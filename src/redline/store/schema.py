@@ -30,6 +30,7 @@ __all__ = [
     "cosignatures",
     "escalation_policies",
     "escalation_steps",
+    "glossaries",
     "hotline_items",
     "hotline_names",
     "hotline_statements",
@@ -43,6 +44,7 @@ __all__ = [
     "login_failures",
     "message_seen",
     "metadata",
+    "notices",
     "notifications",
     "notify_attempts",
     "notify_recipients",
@@ -54,6 +56,7 @@ __all__ = [
     "peers",
     "sequences",
     "statements",
+    "translations",
 ]
 
 metadata = MetaData()
@@ -508,3 +511,43 @@ notify_attempts = Table(
     Column("error", Text, nullable=True),
 )
 Index("ix_notify_attempts_notification", notify_attempts.c.notification_id)
+
+# -- notices and translations (docs/notices.md) -------------------------------------
+
+# Every ``notice`` (either way), by its signed time, for the paged listing.
+notices = Table(
+    "notices",
+    metadata,
+    Column("statement_id", String(64), ForeignKey("statements.id"), primary_key=True),
+    Column("peer", String(32), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("time", String(32), nullable=False),
+)
+Index("ix_notices_time", notices.c.time, notices.c.statement_id)
+
+# Every advisory ``translation`` (either way) of a statement.
+translations = Table(
+    "translations",
+    metadata,
+    Column("statement_id", String(64), ForeignKey("statements.id"), primary_key=True),
+    Column("original_id", String(64), nullable=False),
+    Column("lang", String(35), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("time", String(32), nullable=False),
+)
+Index("ix_translations_original", translations.c.original_id, translations.c.time)
+
+# Glossaries proposed on a link (either way) and, once the other party signed
+# ``glossary-accept``, the acceptance: only accepted entries apply.
+glossaries = Table(
+    "glossaries",
+    metadata,
+    Column("statement_id", String(64), ForeignKey("statements.id"), primary_key=True),
+    Column("peer", String(32), nullable=False),
+    Column("proposer", String(32), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("accept_id", String(64), nullable=True),
+    Column("accepted_at", String(32), nullable=True),
+)
+Index("ix_glossaries_peer", glossaries.c.peer, glossaries.c.time)

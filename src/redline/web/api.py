@@ -24,12 +24,15 @@ from redline.http_problems import BodyLimit, install_problem_handlers, problem, 
 from redline.service.handling import HandlingService
 from redline.service.hotline import HotlineService
 from redline.service.node import STATUS_LATEST, NodeService
+from redline.service.notices import NoticeService
 from redline.service.operators import Throttled
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
+from redline.service.translation import TranslationService
 from redline.web.console import Console
 from redline.web.handling_api import create_handling_router
 from redline.web.hotline_api import create_hotline_router
 from redline.web.idempotency import Idempotency
+from redline.web.notices_api import create_notices_router
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
 
@@ -103,6 +106,7 @@ def create_api_app(
     identity: Identity,
     hotline: HotlineService | None = None,
     handling: HandlingService | None = None,
+    translation_model_dir: str = "",
 ) -> ASGIApp:
     """The operator API application (``hotline`` is built here if not given).
 
@@ -280,5 +284,32 @@ def create_api_app(
         if isinstance(route, APIRoute):  # acks, seen, terms, escalation (docs/messages.md)
             route.responses = {**problem_responses(403, 404, 409), **route.responses}
     app.router.routes.extend(handling_routes.routes)
+    # Built on first use (listing the routes touches no service); the running
+    # node installs their upkeep at start (runtime.Node).
+    notice_services: list[NoticeService] = []
+    translation_services: list[TranslationService] = []
+
+    def get_notices() -> NoticeService:
+        if not notice_services:
+            notice_services.append(NoticeService(service))
+        return notice_services[0]
+
+    def get_translations() -> TranslationService:
+        if not translation_services:
+            translation_services.append(
+                TranslationService(service, model_dir=translation_model_dir)
+            )
+        return translation_services[0]
+
+    notice_routes = create_notices_router(
+        get_notices,
+        get_translations,
+        operators=lambda: console.operators,
+        dependencies=[Depends(authorised)],
+    )
+    for route in notice_routes.routes:
+        if isinstance(route, APIRoute):
+            route.responses = {**HOTLINE_PROBLEMS, **route.responses}
+    app.router.routes.extend(notice_routes.routes)  # docs/notices.md
     console.mount(app, hotline=hotlines[0])  # docs/console.md
     return BodyLimit(app, max_bytes=MAX_API_BODY)
