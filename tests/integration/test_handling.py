@@ -265,6 +265,10 @@ def test_a_late_ack_is_marked_late_in_the_api_and_in_verify_of_an_export(
     late = pair.us.service.send_message(to="prc", precedence="flash", subject="late", text="")
     timely = pair.us.service.send_message(to="prc", precedence="flash", subject="timely", text="")
     pair.deliver()
+    first = api(pair, "prc", "POST", f"/api/v1/messages/{late.id[:12]}/seen")
+    again = api(pair, "prc", "POST", f"/api/v1/messages/{late.id}/seen")
+    assert (first.status_code, again.status_code) == (201, 200), first.text
+    assert again.json() == {**first.json(), "new": False}
     pair.clock.advance(minutes=1)
     pair.prc.service.acknowledge(timely.id)
     pair.clock.advance(minutes=11)
@@ -276,6 +280,12 @@ def test_a_late_ack_is_marked_late_in_the_api_and_in_verify_of_an_export(
         got = api(pair, node, "GET", f"/api/v1/messages/{late.id}").json()
         assert (got["ack_state"], got["late"], got["reply"]) == ("acknowledged", True, "Sorry.")
         assert api(pair, node, "GET", f"/api/v1/messages/{timely.id}").json()["late"] is False
+    # `status` marks the late ack among the latest statements, and only it.
+    acks = {
+        r["id"]: r["late"] for r in pair.us.service.status()["statements"] if r["kind"] == "ack"
+    }
+    assert sorted(acks.values()) == [False, True]
+    assert acks[reply.json()["id"]] is True
     pair.witness()
     export_bundle(pair.us.record, tmp_path / "bundle")
     report = verify_bundle(

@@ -476,7 +476,7 @@ def status(
                 row["id"][:16],
                 row["direction"],
                 row["peer"],
-                row["kind"],
+                row["kind"] + (" (LATE)" if row.get("late") else ""),
                 str(row["seq"]),
                 row["state"]
                 + (f", acknowledged by {row['ack_id'][:16]}" if row.get("ack_id") else ""),

@@ -246,6 +246,22 @@ class MessageActs:
             )
         return out
 
+    def _mark_late_acks(self, conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` (statement summaries), each ``ack`` among them given
+        ``late``: whether it was signed after its message's deadline. Raises nothing."""
+        acks = [r for r in rows if r["kind"] == "ack"]
+        if not acks:
+            return rows
+        wires = repo.wires_by_id(conn, [r["id"] for r in acks])
+        message_of = {
+            hashlib.sha256(w).hexdigest(): orjson.loads(w)["body"]["message"] for w in wires
+        }
+        found = repo.messages(conn, ids=list(message_of.values()))
+        late = {m["ack_id"]: m["late"] for m in self._message_rows(conn, found, self.clock())}
+        for row in acks:
+            row["late"] = bool(late.get(row["id"], False))
+        return rows
+
     def message(self, ref: str) -> dict[str, Any]:
         """One message, either way, whole: its row of :meth:`messages` and its ``text``.
 

@@ -468,7 +468,7 @@ class NodeService(MessageActs, Listings):
                     "outbox": queued,
                     "alarms": alarm_store.open_alarm_count(conn),
                 },
-                "statements": repo.latest_statements(conn, latest),
+                "statements": self._mark_late_acks(conn, repo.latest_statements(conn, latest)),
                 "outbox": queued,
                 "log_size": repo.log_size(conn),
                 "links": self._with_throttles(self._links(conn, None)),
