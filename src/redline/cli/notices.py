@@ -78,7 +78,12 @@ def _path(key: str) -> list[str | int | None]:
     at = 0
     while at < len(key):
         match = _TOKEN.match(key, at)
-        if match is None or (match.group(0) == "." and (not out or at == len(key) - 1)):
+        after_dot = at > 0 and key[at - 1] == "."
+        if (
+            match is None
+            or (match.group(0) == "." and (not out or at == len(key) - 1 or after_dot))
+            or (after_dot and match.group(1) is None)
+        ):
             raise InvalidInput(f"{key!r} is not a field path such as position.lat", field="field")
         if match.group(1) is not None:
             out.append(match.group(1))
