@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from redline.core.errors import Conflict, InvalidInput, NotFound
-from redline.core.fields import invalid_statement
+from redline.core.fields import ActedBy, invalid_statement
 from redline.core.hotline import kinds as k
 from redline.core.hotline._checks import check_enum
 from redline.core.hotline.bodies import CounterpartBody, MechanismStatusBody, Name, Title
@@ -282,7 +282,7 @@ class HotlineService(Engagements):
         return self._republish(replace(directory, holdings=tuple(holdings)))
 
     def declare_counterpart(
-        self, *, own_office: str, counterpart_office: str, note: str = ""
+        self, *, own_office: str, counterpart_office: str, note: str = "", by: ActedBy | None = None
     ) -> Statement:
         """Declare which office of another party is ``own_office``'s counterpart; the
         declaration goes to that office's party.
@@ -314,13 +314,20 @@ class HotlineService(Engagements):
             own_office=own_office,
             counterpart_office=counterpart_office,
             **optional,
+            by=by,
         )
         return self._send(to, k.COUNTERPART, body, check)
 
     # -- mechanisms -----------------------------------------------------------------
 
     def set_mechanism(
-        self, *, mechanism: str, status: str, reason: str, to: str | None = None
+        self,
+        *,
+        mechanism: str,
+        status: str,
+        reason: str,
+        to: str | None = None,
+        by: ActedBy | None = None,
     ) -> Statement:
         """Record that this party moves ``mechanism`` to ``status`` (suspended, resumed,
         active), telling ``to``: by default the one other party whose offices the
@@ -333,7 +340,7 @@ class HotlineService(Engagements):
                 mechanism (resuming what another party suspended, say).
             NotFound: ``to`` is not pinned.
         """
-        body = build(MechanismStatusBody, mechanism=mechanism, status=status, reason=reason)
+        body = build(MechanismStatusBody, mechanism=mechanism, status=status, reason=reason, by=by)
 
         def joined(rec: Record) -> tuple[Mechanism, set[str]]:
             mech = next((m for m in rec.mechanisms if m.id == mechanism), None)

@@ -136,6 +136,8 @@ def build(model: type[B], **fields: Any) -> B:
         InvalidInput: naming the field as the operator gave it (``windows[0].end``,
             ``counter_deadline``, ``reason``).
     """
+    if fields.get("by", 0) is None:
+        del fields["by"]  # an automatic act, or one not made by a named operator
     try:
         return model(**fields)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound, RedlineError
+from redline.core.fields import ActedBy
 from redline.core.hotline import kinds as k
 from redline.core.hotline.bodies import (
     CallBody,
@@ -67,6 +68,7 @@ class Engagements(HotlineBase):
         deadline: datetime | None = None,
         agenda: Sequence[str] = (),
         notes: Sequence[str] = (),
+        by: ActedBy | None = None,
     ) -> Statement:
         """Ask an office of the other party for a call, video conference or meeting.
 
@@ -121,6 +123,7 @@ class Engagements(HotlineBase):
             deadline=format_time(deadline),
             agenda=list(agenda),
             notes=list(notes),
+            by=by,
         )
         return self._send(to, k.REQUEST, body, check)
 
@@ -134,6 +137,7 @@ class Engagements(HotlineBase):
         counter_windows: Sequence[Window] = (),
         counter_deadline: datetime | None = None,
         note: str = "",
+        by: ActedBy | None = None,
     ) -> Statement:
         """Accept (choosing a proposed window), decline (with a reason) or counter a request.
 
@@ -174,7 +178,7 @@ class Engagements(HotlineBase):
             if note:
                 c["note"] = note
             fields |= {"action": RequestAction.COUNTER, "counter": c}
-        body = build(ResponseBody, **fields)
+        body = build(ResponseBody, **fields, by=by)
 
         def check(rec: Record, at: datetime) -> None:
             req = rec.requests.get(request_id)
@@ -202,7 +206,9 @@ class Engagements(HotlineBase):
             names.append(item_name(ItemKind.REQUEST, counter.new_request_id))
         return self._send(self._request_party(request_id), k.RESPONSE, body, check, names)
 
-    def withdraw(self, request_id: str, *, reason: str = "") -> Statement:
+    def withdraw(
+        self, request_id: str, *, reason: str = "", by: ActedBy | None = None
+    ) -> Statement:
         """Withdraw one of this party's open requests.
 
         Raises:
@@ -218,7 +224,9 @@ class Engagements(HotlineBase):
                 )
 
         optional = {"reason": reason} if reason else {}
-        body = build(ResponseBody, request=request_id, action=RequestAction.WITHDRAW, **optional)
+        body = build(
+            ResponseBody, request=request_id, action=RequestAction.WITHDRAW, **optional, by=by
+        )
         names = [item_name(ItemKind.REQUEST, request_id)]
         return self._send(self._request_party(request_id), k.RESPONSE, body, check, names)
 
@@ -233,6 +241,7 @@ class Engagements(HotlineBase):
         mode: str = "call",
         purpose: str = "",
         ring_timeout: int = int(DEFAULT_RING_TIMEOUT.total_seconds()),
+        by: ActedBy | None = None,
     ) -> Statement:
         """Ring an office of the other party over ``mechanism``.
 
@@ -251,6 +260,7 @@ class Engagements(HotlineBase):
             mode=mode,
             ring_timeout=ring_timeout,
             **optional,
+            by=by,
         )
 
         def check(rec: Record, _at: datetime) -> None:
@@ -276,7 +286,9 @@ class Engagements(HotlineBase):
         )
         return call, view.state
 
-    def call_event(self, call_id: str, action: str, *, reason: str = "") -> Statement:
+    def call_event(
+        self, call_id: str, action: str, *, reason: str = "", by: ActedBy | None = None
+    ) -> Statement:
         """Answer, decline or end a call.
 
         Raises:
@@ -286,7 +298,7 @@ class Engagements(HotlineBase):
                 may not do it (only the called party answers or declines).
         """
         optional = {"reason": reason} if reason else {}
-        body = build(CallEventBody, call=call_id, action=action, **optional)
+        body = build(CallEventBody, call=call_id, action=action, **optional, by=by)
         act = body.action
 
         def check(rec: Record, at: datetime) -> None:
@@ -300,7 +312,9 @@ class Engagements(HotlineBase):
         names = [item_name(ItemKind.CALL, call_id)]
         return self._send(self._call_party(call_id), k.CALL_EVENT, body, check, names)
 
-    def say(self, call_id: str, text: str, *, lang: str = "en") -> Statement:
+    def say(
+        self, call_id: str, text: str, *, lang: str = "en", by: ActedBy | None = None
+    ) -> Statement:
         """Say ``text`` on an answered call.
 
         Raises:
@@ -314,13 +328,15 @@ class Engagements(HotlineBase):
             if state is not CallState.ANSWERED:
                 raise Conflict(f"call {call_id} is {state.value}, not open", field="call_id")
 
-        body = build(CallMessageBody, call=call_id, text=text, lang=lang)
+        body = build(CallMessageBody, call=call_id, text=text, lang=lang, by=by)
         names = [item_name(ItemKind.CALL, call_id)]
         return self._send(self._call_party(call_id), k.CALL_MESSAGE, body, check, names)
 
     # -- readouts ------------------------------------------------------------------------
 
-    def file_readout(self, engagement: str, text: str, *, lang: str = "en") -> Statement:
+    def file_readout(
+        self, engagement: str, text: str, *, lang: str = "en", by: ActedBy | None = None
+    ) -> Statement:
         """File this party's own readout of an engagement (request, call or public-record
         contact id); it goes to the other party to the engagement.
 
@@ -335,6 +351,7 @@ class Engagements(HotlineBase):
             engagement=engagement,
             text=text,
             lang=lang,
+            by=by,
         )
         return self._send_about(engagement, k.READOUT, body)
 
@@ -347,7 +364,9 @@ class Engagements(HotlineBase):
 
         return self._send(to, kind, body, check, names)
 
-    def propose_joint_summary(self, engagement: str, text: str, *, lang: str = "en") -> Statement:
+    def propose_joint_summary(
+        self, engagement: str, text: str, *, lang: str = "en", by: ActedBy | None = None
+    ) -> Statement:
         """Propose a joint summary to the other party to ``engagement``; it counts
         once that party signs it.
 
@@ -362,10 +381,11 @@ class Engagements(HotlineBase):
             engagement=engagement,
             text=text,
             lang=lang,
+            by=by,
         )
         return self._send_about(engagement, k.JOINT_SUMMARY, body)
 
-    def sign_joint_summary(self, summary_id: str) -> Statement:
+    def sign_joint_summary(self, summary_id: str, *, by: ActedBy | None = None) -> Statement:
         """Co-sign the other party's joint summary.
 
         Raises:
@@ -390,6 +410,7 @@ class Engagements(HotlineBase):
             JointSummarySignBody,
             summary=summary_id,
             sha256=hashlib.sha256(summary.text.encode()).hexdigest(),
+            by=by,
         )
         return self._send(summary.proposer, k.JOINT_SUMMARY_SIGN, body, check, names)
 

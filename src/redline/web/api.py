@@ -263,7 +263,9 @@ def create_api_app(
         return hotlines[0]
 
     # Added route by route (not include_router) so the app lists them, as docs tests expect.
-    hotline_routes = create_hotline_router(get_hotline, dependencies=[Depends(authorised)])
+    hotline_routes = create_hotline_router(
+        get_hotline, dependencies=[Depends(authorised)], operators=lambda: console.operators
+    )
     for route in hotline_routes.routes:
         # The router's routes miss the app's ``responses``: their problems too.
         if isinstance(route, APIRoute):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -27,6 +27,8 @@ from redline.core.hotline.mechanism import MechanismStatus
 from redline.core.hotline.requests import Mode, Window
 from redline.core.statement import Statement
 from redline.service.hotline import HotlineService, parse_day, parse_when
+from redline.service.operators import Operator, OperatorService
+from redline.web.acting import acted_by, acting_operator, may_act_for
 
 __all__ = ["create_hotline_router"]
 
@@ -160,13 +162,20 @@ def _out(st: Statement) -> dict[str, Any]:
 
 
 def create_hotline_router(
-    get: Callable[[], HotlineService], *, dependencies: Sequence[Any] = ()
+    get: Callable[[], HotlineService],
+    *,
+    dependencies: Sequence[Any] = (),
+    operators: Callable[[], OperatorService] | None = None,
 ) -> APIRouter:
     """The hotline routes; ``get`` returns the node's HotlineService (built lazily).
 
-    ``dependencies`` (the operator token check) apply to every route.
+    ``dependencies`` (the operator token check) apply to every route;
+    ``operators`` names the operator whose API key acts (``by`` in the body).
     """
     router = APIRouter(prefix=PREFIX, dependencies=list(dependencies))
+    # A plain default, not an Annotated alias: this module's annotations are
+    # strings, and FastAPI resolves them in the module's globals only.
+    actor = Depends(acting_operator(operators))
 
     async def act(fn: Callable[..., Statement], *args: Any, **kwargs: Any) -> dict[str, Any]:
         return _out(await run_in_threadpool(fn, *args, **kwargs))
@@ -208,16 +217,19 @@ def create_hotline_router(
         )
 
     @router.post("/counterparts", status_code=201)
-    async def counterpart(body: CounterpartIn) -> dict[str, Any]:
+    async def counterpart(body: CounterpartIn, operator: Operator | None = actor) -> dict[str, Any]:
+        may_act_for(operator, body.own_office, "own_office")
         return await act(
             get().declare_counterpart,
             own_office=body.own_office,
             counterpart_office=body.counterpart_office,
             note=body.note,
+            by=acted_by(operator, body.own_office),
         )
 
     @router.post("/requests", status_code=201)
-    async def request(body: RequestIn) -> dict[str, Any]:
+    async def request(body: RequestIn, operator: Operator | None = actor) -> dict[str, Any]:
+        may_act_for(operator, body.from_office, "from_office")
         windows = [_window(w, f"windows[{i}]") for i, w in enumerate(body.windows)]
         deadline = parse_when(body.deadline, "deadline") if body.deadline else None
         return await act(
@@ -230,16 +242,21 @@ def create_hotline_router(
             deadline=deadline,
             agenda=body.agenda,
             notes=body.notes,
+            by=acted_by(operator, body.from_office),
         )
 
     @router.post("/requests/{request_id}/responses", status_code=201)
-    async def respond(request_id: str, body: ResponseIn) -> dict[str, Any]:
+    async def respond(
+        request_id: str, body: ResponseIn, operator: Operator | None = actor
+    ) -> dict[str, Any]:
+        by = acted_by(operator)
         if body.action is RequestAction.ACCEPT:
             if body.window is None:
                 raise InvalidInput("an acceptance names the chosen window", field="window")
-            return await act(get().respond, request_id, accept=_window(body.window, "window"))
+            window = _window(body.window, "window")
+            return await act(get().respond, request_id, accept=window, by=by)
         if body.action is RequestAction.DECLINE:
-            return await act(get().respond, request_id, decline=body.reason or "")
+            return await act(get().respond, request_id, decline=body.reason or "", by=by)
         if body.counter_office is None:
             raise InvalidInput("a counter names the office offered", field="counter_office")
         return await act(
@@ -253,14 +270,18 @@ def create_hotline_router(
             if body.counter_deadline
             else None,
             note=body.note,
+            by=by,
         )
 
     @router.post("/requests/{request_id}/withdraw", status_code=201)
-    async def withdraw(request_id: str, body: WithdrawIn) -> dict[str, Any]:
-        return await act(get().withdraw, request_id, reason=body.reason)
+    async def withdraw(
+        request_id: str, body: WithdrawIn, operator: Operator | None = actor
+    ) -> dict[str, Any]:
+        return await act(get().withdraw, request_id, reason=body.reason, by=acted_by(operator))
 
     @router.post("/calls", status_code=201)
-    async def call(body: CallIn) -> dict[str, Any]:
+    async def call(body: CallIn, operator: Operator | None = actor) -> dict[str, Any]:
+        may_act_for(operator, body.from_office, "from_office")
         return await act(
             get().place_call,
             from_office=body.from_office,
@@ -269,37 +290,51 @@ def create_hotline_router(
             mode=body.mode,
             purpose=body.purpose,
             ring_timeout=body.ring_timeout,
+            by=acted_by(operator, body.from_office),
         )
 
     @router.post("/calls/{call_id}/events", status_code=201)
-    async def call_event(call_id: str, body: CallEventIn) -> dict[str, Any]:
-        return await act(get().call_event, call_id, body.action, reason=body.reason)
+    async def call_event(
+        call_id: str, body: CallEventIn, operator: Operator | None = actor
+    ) -> dict[str, Any]:
+        by = acted_by(operator)
+        return await act(get().call_event, call_id, body.action, reason=body.reason, by=by)
 
     @router.post("/calls/{call_id}/messages", status_code=201)
-    async def say(call_id: str, body: SayIn) -> dict[str, Any]:
-        return await act(get().say, call_id, body.text, lang=body.lang)
+    async def say(call_id: str, body: SayIn, operator: Operator | None = actor) -> dict[str, Any]:
+        return await act(get().say, call_id, body.text, lang=body.lang, by=acted_by(operator))
 
     @router.post("/mechanisms/{mechanism_id}/status", status_code=201)
-    async def mechanism(mechanism_id: str, body: MechanismStatusIn) -> dict[str, Any]:
+    async def mechanism(
+        mechanism_id: str, body: MechanismStatusIn, operator: Operator | None = actor
+    ) -> dict[str, Any]:
         return await act(
             get().set_mechanism,
             mechanism=mechanism_id,
             status=body.status,
             reason=body.reason,
             to=body.to,
+            by=acted_by(operator),
         )
 
     @router.post("/readouts", status_code=201)
-    async def readout(body: ReadoutIn) -> dict[str, Any]:
-        return await act(get().file_readout, body.engagement, body.text, lang=body.lang)
+    async def readout(body: ReadoutIn, operator: Operator | None = actor) -> dict[str, Any]:
+        by = acted_by(operator)
+        return await act(get().file_readout, body.engagement, body.text, lang=body.lang, by=by)
 
     @router.post("/joint-summaries", status_code=201)
-    async def joint(body: ReadoutIn) -> dict[str, Any]:
-        return await act(get().propose_joint_summary, body.engagement, body.text, lang=body.lang)
+    async def joint(body: ReadoutIn, operator: Operator | None = actor) -> dict[str, Any]:
+        return await act(
+            get().propose_joint_summary,
+            body.engagement,
+            body.text,
+            lang=body.lang,
+            by=acted_by(operator),
+        )
 
     @router.post("/joint-summaries/{summary_id}/sign", status_code=201)
-    async def sign(summary_id: str) -> dict[str, Any]:
-        return await act(get().sign_joint_summary, summary_id)
+    async def sign(summary_id: str, operator: Operator | None = actor) -> dict[str, Any]:
+        return await act(get().sign_joint_summary, summary_id, by=acted_by(operator))
 
     @router.get("/board")
     async def board(peer: PeerQuery = None) -> dict[str, Any]:

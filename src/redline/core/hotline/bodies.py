@@ -26,6 +26,7 @@ from typing import Annotated, Any, Final, Self
 from pydantic import AfterValidator, Field, model_validator
 
 from redline.core.fields import (
+    ActedBy,
     Body,
     Day,
     Hex64,
@@ -181,6 +182,8 @@ class DirectoryBody(Body):
     time_zone: Zone
     offices: Annotated[list[Office], Field(min_length=1, max_length=200)]
     holdings: Annotated[list[Holding], Field(max_length=1000)]
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
     @model_validator(mode="after")
     def _own_offices(self) -> Self:
@@ -205,6 +208,8 @@ class CounterpartBody(Body):
     own_office: Ident
     counterpart_office: Ident
     note: OptionalText = ""
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
     @model_validator(mode="after")
     def _not_itself(self) -> Self:
@@ -219,6 +224,8 @@ class MechanismStatusBody(Body):
     mechanism: Ident
     status: Annotated[MechanismStatus, Field(strict=False)]
     reason: Text
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
 
 class WindowBody(Body):
@@ -251,6 +258,8 @@ class RequestBody(Body):
     agenda: Items
     notes: Items
     in_reply_to: Ident | None = None
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
     @model_validator(mode="after")
     def _two_offices(self) -> Self:
@@ -278,6 +287,8 @@ class ResponseBody(Body):
     window: WindowBody | None = None
     reason: OptionalText | None = None
     counter: CounterProposal | None = None
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -324,6 +335,8 @@ class CallBody(Body):
     mode: Annotated[CallMode, Field(strict=False)]
     purpose: OptionalText = ""
     ring_timeout: Annotated[int, Field(ge=1, le=k.MAX_RING_TIMEOUT)]
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
     @model_validator(mode="after")
     def _two_offices(self) -> Self:
@@ -338,6 +351,8 @@ class CallEventBody(Body):
     call: Ident
     action: CallEventAction
     reason: OptionalText = ""
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
 
 class CallMissedBody(Body):
@@ -352,6 +367,8 @@ class CallMessageBody(Body):
     call: Ident
     text: LongText
     lang: Lang
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
 
 class ReadoutBody(Body):
@@ -361,12 +378,16 @@ class ReadoutBody(Body):
     engagement: Ident
     text: LongText
     lang: Lang
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
 
 
 class JointSummarySignBody(Body):
     """A co-signature of a joint summary: the SHA-256 of its text."""
 
     summary: Ident
+    #: The operator (and office) who caused it; absent from automatic acts.
+    by: ActedBy | None = None
     sha256: Hex64
 
 

@@ -40,6 +40,7 @@ from redline.service.operators import (
     Throttled,
     Unauthenticated,
 )
+from redline.web.acting import acted_by
 from redline.web.console.auth import (
     COOKIE,
     CrossSite,
@@ -545,14 +546,15 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             raise Forbidden(
                 f"{session.operator.name} does not act for {found['to_office']}", field="office"
             )
+        by = acted_by(session.operator, found["to_office"])
         if action == "decline":
             reason = _form_text(form, "reason", max_len=2000)
-            call = lambda: hotline.respond(request_id, decline=reason)  # noqa: E731
+            call = lambda: hotline.respond(request_id, decline=reason, by=by)  # noqa: E731
         elif action == "accept":
             start = _form_text(form, "start", max_len=40)
             end = _form_text(form, "end", max_len=40)
             window = _window(start, end)
-            call = lambda: hotline.respond(request_id, accept=window)  # noqa: E731
+            call = lambda: hotline.respond(request_id, accept=window, by=by)  # noqa: E731
         elif action == "counter":
             office = _form_text(form, "offered_office", max_len=64)
             note = _form_text(form, "note", required=False, max_len=2000)
@@ -564,7 +566,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
                 1,
             )
             call = lambda: hotline.respond(  # noqa: E731
-                request_id, counter_office=office, counter_windows=[offered], note=note
+                request_id, counter_office=office, counter_windows=[offered], note=note, by=by
             )
         else:
             raise InvalidInput("must be accept, decline or counter", field="action")
@@ -620,6 +622,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
                 mechanism=mechanism,
                 mode=mode,
                 purpose=purpose,
+                by=acted_by(session.operator, from_office),
             ),
         )
         return RedirectResponse(f"/console/calls/{statement.model.id}", status_code=303)
@@ -641,7 +644,9 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             request,
             f"call-{action}",
             call_id,
-            lambda: hotline.call_event(call_id, action, reason=reason),
+            lambda: hotline.call_event(
+                call_id, action, reason=reason, by=acted_by(session.operator, ours)
+            ),
         )
         return RedirectResponse(f"/console/calls/{call_id}", status_code=303)
 
@@ -660,7 +665,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             request,
             "call-say",
             call_id,
-            lambda: hotline.say(call_id, text, lang=lang),
+            lambda: hotline.say(call_id, text, lang=lang, by=acted_by(session.operator, ours)),
         )
         return RedirectResponse(f"/console/calls/{call_id}", status_code=303)
 
@@ -722,6 +727,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
                 windows=windows,
                 deadline=deadline,
                 agenda=agenda,
+                by=acted_by(session.operator, values["from_office"]),
             ),
         )
         return RedirectResponse(f"/console/requests#r-{statement.model.id}", status_code=303)
