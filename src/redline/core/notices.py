@@ -27,8 +27,9 @@ Rendering the notices in each language is not here (core is pure): see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, Self, cast
 
@@ -375,41 +376,40 @@ def display_distance(value: Decimal, unit: DistanceUnit, to: DistanceUnit) -> st
     return str(convert(value, unit, to).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
-def _decimal(pattern_text: str, value: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise field_error(f"must be {pattern_text}") from None
-    if not number.is_finite():
-        raise field_error(f"must be {pattern_text}")
-    return number
+_DEGREES: Final = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,7})?")
+_DISTANCE: Final = re.compile(r"-?[0-9]{1,7}(\.[0-9]{1,3})?")
 
 
-def _bounded(limit: int, name: str) -> Any:
+def _degrees(limit: int, name: str) -> Any:
     def check(value: str) -> str:
-        number = _decimal("a decimal number such as 24.5", value)
-        if abs(number) > limit:
+        if _DEGREES.fullmatch(value) is None:
+            raise field_error(
+                f'{name} must be decimal degrees as a string, such as "24.5" '
+                "(at most 7 decimal places)"
+            )
+        if abs(Decimal(value)) > limit:
             raise field_error(f"{name} must be between -{limit} and {limit} degrees")
         return value
 
     return AfterValidator(check)
 
 
-def _non_negative(value: str) -> str:
-    if _decimal("a decimal number such as 500 or 0.5", value) < 0:
+def _distance(value: str) -> str:
+    if _DISTANCE.fullmatch(value) is None:
+        raise field_error(
+            'must be a decimal number as a string, such as "500" or "0.5" '
+            "(at most 3 decimal places)"
+        )
+    if Decimal(value) < 0:
         raise field_error("must not be negative")
     return value
 
 
 #: Degrees as a decimal string: at most 7 places (about a centimetre).
-_DEGREES = r"^-?\d{1,3}(\.\d{1,7})?$"
-Latitude = Annotated[str, Field(pattern=_DEGREES), _bounded(90, "latitude")]
-Longitude = Annotated[str, Field(pattern=_DEGREES), _bounded(180, "longitude")]
-#: A distance as a decimal string (``-`` is let through the pattern to be
-#: refused in words).
-DistanceValue = Annotated[
-    str, Field(pattern=r"^-?\d{1,7}(\.\d{1,3})?$"), AfterValidator(_non_negative)
-]
+Latitude = Annotated[str, _degrees(90, "latitude")]
+Longitude = Annotated[str, _degrees(180, "longitude")]
+#: A distance as a decimal string, 0 or more.
+DistanceValue = Annotated[str, AfterValidator(_distance)]
 Code = Field(strict=False)  # enumerations are read from their wire values
 
 
