@@ -50,6 +50,7 @@ from redline.core.witness_wire import (
     unverified_checkpoint,
 )
 from redline.link.wire import decode_batch, encode_batch
+from support.messaging import MESSAGING_KINDS_GOOD
 from support.notices import NOTICE_KINDS_GOOD
 
 # The parsers are fast; a few hundred examples each keeps the file well under a minute.
@@ -196,7 +197,12 @@ def test_canonical_json_is_stable_or_refused_as_ours(value: Any) -> None:
 
 # -- bodies of every kind ----------------------------------------------------------
 
-GOOD_BODIES: dict[str, dict[str, Any]] = {**GOOD, **ENVELOPE_GOOD, **NOTICE_KINDS_GOOD}
+GOOD_BODIES: dict[str, dict[str, Any]] = {
+    **GOOD,
+    **ENVELOPE_GOOD,
+    **NOTICE_KINDS_GOOD,
+    **MESSAGING_KINDS_GOOD,
+}
 
 
 def test_every_registered_kind_has_a_good_body_here() -> None:
