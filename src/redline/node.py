@@ -38,6 +38,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from redline.core.errors import ConfigError, InvalidInput
 from redline.core.identity import Identity, cert_sha256, public_key_b64
+from redline.core.linktests import check_zone, parse_test_time
 from redline.core.note import CosignatureSigner, Signer
 
 __all__ = ["NodeConfig", "NodeDir", "init_node", "load_node", "tighten_modes"]
@@ -91,6 +92,12 @@ class NodeConfig:
     peer_statements_per_second: float = 200.0
     peer_burst_statements: int = 1000
     peer_bytes_per_day: int = 2 * 1024**3
+    link_test_interval_seconds: float = 3600.0
+    link_test_timeout_seconds: float = 300.0
+    operator_test_time: str = "09:00"
+    operator_test_zone: str = "UTC"
+    operator_test_timeout_seconds: float = 600.0
+    translation_model_dir: str = ""
     notify_webhook_secret: str = ""
     smtp_host: str = ""
     smtp_port: int = 25
@@ -99,7 +106,6 @@ class NodeConfig:
     notify_retry_base_seconds: float = 5.0
     notify_retry_cap_seconds: float = 300.0
     notify_max_attempts: int = 20
-    translation_model_dir: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -124,6 +130,7 @@ class NodeConfig:
         if values.get("time_horizon_days", 1) < 1:
             raise ConfigError("must be at least 1 day", field="time_horizon_days")
         _check_quotas(values)
+        _check_link_tests(values)
         _check_notify(values)
         return cls(**values)
 
@@ -149,6 +156,23 @@ def _check_quotas(values: dict[str, Any]) -> None:
             raise ConfigError(f"must be {text}, got {value!r}", field=name)
         if value is not None and value == float("inf"):
             raise ConfigError("must be finite", field=name)
+
+
+def _check_link_tests(values: dict[str, Any]) -> None:
+    for name in (
+        "link_test_interval_seconds",
+        "link_test_timeout_seconds",
+        "operator_test_timeout_seconds",
+    ):
+        value = values.get(name)
+        # `not value >= 1` also refuses NaN, which TOML can spell.
+        if value is not None and (not value >= 1 or value == float("inf")):
+            raise ConfigError("must be a finite number of seconds, at least 1", field=name)
+    try:
+        parse_test_time(values.get("operator_test_time", ""))
+        check_zone(values.get("operator_test_zone", "UTC"), "operator_test_zone")
+    except InvalidInput as exc:
+        raise ConfigError(exc.message, field=exc.field) from exc
 
 
 def _check_notify(values: dict[str, Any]) -> None:

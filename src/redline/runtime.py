@@ -33,6 +33,7 @@ from redline.link.worker import DeliveryWorker
 from redline.node import NodeDir
 from redline.service.handling import HandlingService, HandlingTicker
 from redline.service.hotline import DueTicker, HotlineService
+from redline.service.linktests import LinkTests, LinkTestTicker, settings_of
 from redline.service.node import Clock, NodeService, system_clock
 from redline.service.notify import notifier_from
 from redline.service.record import RecordService
@@ -84,6 +85,9 @@ class Node:
         )
         self.ticker = DueTicker(self.hotline, interval=1.0)
         install_notice_hooks(self.service)  # notices, translations, glossaries indexed as stored
+        # Heartbeats and the daily operator test, answered and settled (docs/link-tests.md).
+        self.link_tests = LinkTests(self.service, settings_of(config))
+        self.link_ticker = LinkTestTicker(self.link_tests, interval=1.0)
         # Escalation of unanswered messages, notifications off the floor (docs/messages.md).
         self.handling = HandlingService(
             self.service, notifier=notifier_from(config, store=self.store, clock=clock)
@@ -193,8 +197,9 @@ class Node:
                 token=self.dir.api_token(),
                 identity=self.dir.identity(),
                 hotline=self.hotline,
-                translation_model_dir=self.dir.config.translation_model_dir,
                 handling=self.handling,
+                link_tests=self.link_tests,
+                translation_model_dir=self.dir.config.translation_model_dir,
             ),
             host=api_host,
             port=api_port,
@@ -211,9 +216,11 @@ class Node:
         self.checkpointer.start()
         self.ticker.start()
         self.handling_ticker.start()
+        self.link_ticker.start()
 
     def stop(self) -> None:
         self.handling_ticker.stop()
+        self.link_ticker.stop()
         self.ticker.stop()
         self.checkpointer.stop()
         for worker in self.workers.values():

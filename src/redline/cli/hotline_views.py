@@ -92,6 +92,20 @@ def board(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
         ],
         empty="no peers pinned",
     )
+    typer.echo("\nlink tests (docs/link-tests.md):")
+    echo_table(
+        ["peer", "heartbeats answered", "operator tests answered", "alarms"],
+        [
+            [
+                t["peer"],
+                f"{t['heartbeat']['answered']}/{t['heartbeat']['sent']}",
+                f"{t['operator-test']['answered']}/{t['operator-test']['sent']}",
+                ", ".join(a["kind"] for a in t["alarms"]) or "none",
+            ]
+            for t in view.get("link_tests", [])
+        ],
+        empty="no peers pinned",
+    )
     typer.echo("\nopen requests, soonest deadline first:")
     echo_table(
         ["request", "from", "to", "mechanism", "mode", "left to answer", "windows", "agenda"],

@@ -31,6 +31,7 @@ from redline.cli.common import (
 from redline.cli.handling import OperatorOpt, operator_named
 from redline.cli.handling import register as register_handling
 from redline.cli.hotline import register as register_hotline
+from redline.cli.linktests import register as register_link_tests
 from redline.cli.notices import register as register_notices
 from redline.cli.notices import send_notice
 from redline.cli.users import register as register_users
@@ -74,6 +75,7 @@ messages_app = typer.Typer(
 app.add_typer(messages_app, name="messages")
 register_hotline(app)
 register_handling(app)
+register_link_tests(app)
 register_notices(app)
 register_users(app)
 

@@ -15,6 +15,7 @@ from redline.core.bodies import ENVELOPE_BODIES
 from redline.core.errors import InvalidStatement
 from redline.core.fields import Body
 from redline.core.hotline.bodies import HOTLINE_BODIES
+from redline.core.linktests import LINK_TEST_BODIES
 from redline.core.messaging import MESSAGING_BODIES
 from redline.core.notices import NOTICE_BODIES
 from redline.core.translation import TRANSLATION_BODIES
@@ -29,6 +30,7 @@ BODIES: Final[dict[str, type[Body]]] = {
     **ENVELOPE_BODIES,
     **HOTLINE_BODIES,
     **MESSAGING_BODIES,
+    **LINK_TEST_BODIES,
     **NOTICE_BODIES,
     **TRANSLATION_BODIES,
 }

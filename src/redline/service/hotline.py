@@ -58,6 +58,7 @@ from redline.service.hotline_records import (
 )
 from redline.service.hotline_state import catalogue
 from redline.service.hotline_views import add_tallies, board_for_peer, board_view
+from redline.service.linktests import link_tests_board
 
 __all__ = [
     "BOARD_RECENT",
@@ -404,9 +405,11 @@ class HotlineService(Engagements):
         ]
         if peer is None:
             view["links"] = self.node.link_health()
+            view["link_tests"] = link_tests_board(self.node)
             return view
         narrowed = board_for_peer(view, peer, self._peer_offices(rec, peer))
         narrowed["links"] = self.node.link_health(peer)
+        narrowed["link_tests"] = link_tests_board(self.node, peer)
         return narrowed
 
     def timeline(self, peer: str | None = None) -> list[dict[str, Any]]:

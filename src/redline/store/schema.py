@@ -38,6 +38,8 @@ __all__ = [
     "hotline_threads",
     "idempotency_keys",
     "link_terms",
+    "link_test_schedules",
+    "link_tests",
     "log_hashes",
     "log_leaves",
     "log_state",
@@ -511,6 +513,46 @@ notify_attempts = Table(
     Column("error", Text, nullable=True),
 )
 Index("ix_notify_attempts_notification", notify_attempts.c.notification_id)
+
+# Link tests (core.linktests): every heartbeat and operator test this node sent
+# (``out``) or received (``in``), keyed by the test statement's id. ``state``
+# is sent, answered or unanswered; ``missed`` says why one went unanswered
+# (unreachable: no receipt for it; not-answered: received, nobody answered).
+# ``day`` is the local day an operator test was sent for (one a day per link).
+link_tests = Table(
+    "link_tests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("peer", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("sent_at", String(32), nullable=False),
+    Column("due_at", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("missed", String(16), nullable=True),
+    Column("day", String(10), nullable=True),
+    Column("answered_at", String(32), nullable=True),
+    Column("answer_id", String(64), nullable=True),
+)
+Index("ix_link_tests_open", link_tests.c.state, link_tests.c.due_at)
+Index(
+    "ix_link_tests_peer_kind",
+    link_tests.c.peer,
+    link_tests.c.kind,
+    link_tests.c.direction,
+    link_tests.c.sent_at,
+)
+
+# Each link's own test schedule, where an operator set one (NULL: the node's setting).
+link_test_schedules = Table(
+    "link_test_schedules",
+    metadata,
+    Column("peer", String(32), primary_key=True),
+    Column("operator_test_time", String(5), nullable=True),
+    Column("zone", String(64), nullable=True),
+    Column("heartbeat_interval_seconds", Integer, nullable=True),
+    Column("updated_at", String(32), nullable=False),
+)
 
 # -- notices and translations (docs/notices.md) -------------------------------------
 

@@ -23,6 +23,7 @@ from redline.core.kinds import Precedence
 from redline.http_problems import BodyLimit, install_problem_handlers, problem, problem_responses
 from redline.service.handling import HandlingService
 from redline.service.hotline import HotlineService
+from redline.service.linktests import LinkTests
 from redline.service.node import STATUS_LATEST, NodeService
 from redline.service.notices import NoticeService
 from redline.service.operators import Throttled
@@ -32,6 +33,7 @@ from redline.web.console import Console
 from redline.web.handling_api import create_handling_router
 from redline.web.hotline_api import create_hotline_router
 from redline.web.idempotency import Idempotency
+from redline.web.linktests_api import create_link_tests_router
 from redline.web.notices_api import create_notices_router
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
@@ -106,6 +108,7 @@ def create_api_app(
     identity: Identity,
     hotline: HotlineService | None = None,
     handling: HandlingService | None = None,
+    link_tests: LinkTests | None = None,
     translation_model_dir: str = "",
 ) -> ASGIApp:
     """The operator API application (``hotline`` is built here if not given).
@@ -286,6 +289,23 @@ def create_api_app(
         if isinstance(route, APIRoute):  # acks, seen, terms, escalation (docs/messages.md)
             route.responses = {**problem_responses(403, 404, 409), **route.responses}
     app.router.routes.extend(handling_routes.routes)
+    # The node passes its own (whose upkeep sees every statement stored); an
+    # app built without one builds one at its first link-test call.
+    tests: list[LinkTests | None] = [link_tests]
+
+    def get_link_tests() -> LinkTests:
+        built = tests[0]
+        if built is None:
+            built = tests[0] = LinkTests(service)
+        return built
+
+    link_test_routes = create_link_tests_router(
+        get_link_tests, dependencies=[Depends(authorised)], operators=lambda: console.operators
+    )
+    for route in link_test_routes.routes:
+        if isinstance(route, APIRoute):  # as the hotline's: the app's problems too
+            route.responses = {**HOTLINE_PROBLEMS, **route.responses}
+    app.router.routes.extend(link_test_routes.routes)  # docs/link-tests.md
     # Built on first use (listing the routes touches no service); the running
     # node installs their upkeep at start (runtime.Node).
     notice_services: list[NoticeService] = []

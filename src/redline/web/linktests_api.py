@@ -10,20 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from redline.core.fields import Ident, TrimmedLine
 from redline.http_problems import problem_responses
 from redline.service.linktests import LinkTests
+from redline.service.operators import Operator, OperatorService
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
+from redline.web.acting import acted_by, acting_operator, may_act_for
 
 __all__ = ["PREFIX", "create_link_tests_router"]
 
 PREFIX = "/api/v1/link-tests"
-#: The operator (by name) whose API key an ``Authorization`` header carries, or None.
-OperatorOf = Callable[[str], str | None]
 
 
 class AnswerIn(BaseModel):
@@ -57,11 +57,17 @@ class TestsPage(BaseModel):
 
 
 def create_link_tests_router(
-    get: Callable[[], LinkTests], *, operator_of: OperatorOf, dependencies: Sequence[Any] = ()
+    get: Callable[[], LinkTests],
+    *,
+    dependencies: Sequence[Any] = (),
+    operators: Callable[[], OperatorService] | None = None,
 ) -> APIRouter:
     """The link-test routes over ``get()``, the node's :class:`LinkTests`;
-    ``dependencies`` (the operator token check) apply to every route. Raises nothing."""
+    ``dependencies`` (the operator token check) apply to every route; an
+    answer made with an operator's named key names them (``operators``: the
+    node's operators, :mod:`redline.web.acting`). Raises nothing."""
     router = APIRouter(prefix=PREFIX, dependencies=list(dependencies))
+    actor = Depends(acting_operator(operators))
 
     @router.get("", responses=problem_responses(404))
     async def links(
@@ -91,20 +97,17 @@ def create_link_tests_router(
         )
         return TestsPage(**found)
 
-    @router.post("/{id}/answer", status_code=201, responses=problem_responses(404, 409))
+    @router.post("/{id}/answer", status_code=201, responses=problem_responses(403, 404, 409))
     async def answer(
         body: AnswerIn,
         test_id: str = Path(alias="id", pattern=r"^[0-9a-fA-F]{8,64}$"),
-        authorization: str = Header(default=""),
+        operator: Operator | None = actor,
     ) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            operator = operator_of(authorization)
-            by: dict[str, Any] | None = None
-            if operator is not None:
-                by = {"operator": operator}
-                if body.office is not None:
-                    by["office"] = body.office
-            st = get().answer(test_id, text=body.text, by=by)
+            if body.office is not None:
+                may_act_for(operator, body.office, "office")
+            by = acted_by(operator, body.office)
+            st = get().answer(test_id, text=body.text, by=None if by is None else by.wire())
             return {
                 "statement_id": st.id,
                 "kind": st.kind,
