@@ -287,7 +287,8 @@ def create_api_app(
     )
     for route in handling_routes.routes:
         if isinstance(route, APIRoute):  # acks, seen, terms, escalation (docs/messages.md)
-            route.responses = {**problem_responses(403, 404, 409), **route.responses}
+            problems = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
+            route.responses = {**problems, **route.responses}
     app.router.routes.extend(handling_routes.routes)
     # The node passes its own (whose upkeep sees every statement stored); an
     # app built without one builds one at its first link-test call.
