@@ -353,3 +353,15 @@ def test_the_api_names_the_field_of_a_bad_policy_and_refuses_a_non_admin_key(
     assert shown["policies"]["flash"]["default"] is True  # nothing was stored
     with pytest.raises(NotFound):
         handling(pair, "us").policy("jp")
+
+
+def test_a_message_older_than_the_longest_step_is_not_read_again(pair: MemoryPair) -> None:
+    us = handling(pair, "us")
+    pair.us.service.send_message(to="prc", precedence="flash", subject="old", text="")
+    pair.deliver()
+    pair.clock.advance(days=7, seconds=2)  # past any step a policy may hold (7 days)
+    assert us.escalate_due() == []
+    assert us.escalations() == []
+    fresh = pair.us.service.send_message(to="prc", precedence="flash", subject="new", text="")
+    pair.clock.advance(minutes=10)
+    assert [(s["message"], s["action"]) for s in us.escalate_due()] == [(fresh.id, "realert")]

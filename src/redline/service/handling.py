@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,6 +29,7 @@ from redline.core.messaging import (
     FALLBACK_PROPOSAL,
     LINK_TERMS,
     LINK_TERMS_ACCEPT,
+    MAX_DEADLINE_SECONDS,
     SEEN,
     AgreedTerms,
     EscalationPolicy,
@@ -329,8 +330,12 @@ class HandlingService:
         """
         with self._lock:  # one ticker at a time takes a step
             now = self.node.clock()
+            # No step falls due later than MAX_DEADLINE_SECONDS after sending
+            # (parse_policy's bound; the defaults' last is 18 hours): older
+            # messages are not read at all, however many stay unanswered.
+            since = format_time(now - timedelta(seconds=MAX_DEADLINE_SECONDS + 1))
             with self.node.store.read() as conn:
-                pending = repo.messages(conn, pending=True)
+                pending = repo.messages(conn, pending=True, after=(since, ""))
                 taken = store.steps_taken(conn, [r.id for r in pending])
                 policies: dict[tuple[str, str], EscalationPolicy] = {}
                 for r in pending:
