@@ -127,6 +127,9 @@ def test_send_a_notice_show_it_in_both_languages_and_translate(tmp_path: Path) -
     error = fails("translate", prc, message.stdout.strip(), "--lang", "en", "--machine")
     assert "translation_model_dir" in error and "not configured" in error
     assert _count(prc) == before
+    view = run("translations", prc, notice_id).stdout
+    assert view.startswith("ORIGINAL (authoritative) notice")
+    assert "ADVISORY translation (en, human)" in view and "Unsafe intercept." in view
 
 
 def test_a_bad_notice_is_refused_naming_the_field_and_nothing_is_stored(tmp_path: Path) -> None:
@@ -159,3 +162,6 @@ def test_glossary_propose_accept_list(tmp_path: Path) -> None:
         rows = json.loads(run("glossary", "list", node, "--json").stdout)
         assert [r["agreed"] for r in rows] == [True]
     assert "accepted already" in fails("glossary", "accept", prc, proposed.stdout.strip())
+    message = run("send", us, "--to", "prc", "--subject", "s", "--body", "Off the Taiwan Strait")
+    suggested = run("translations", us, message.stdout.strip(), "--lang", "zh").stdout
+    assert "glossary: Taiwan Strait -> 台湾海峡 (place)" in suggested

@@ -2,7 +2,7 @@
 
 ``redline send DIR --to P --notice TYPE --field KEY=VALUE ...`` (in
 :mod:`redline.cli.main`) files a notice through :func:`send_notice`;
-``redline notices``, ``redline translate`` and ``redline glossary`` are
+``redline notices``, ``translate``, ``translations`` and ``glossary`` are
 registered on the ``redline`` app by :func:`register`.
 """
 
@@ -272,6 +272,44 @@ def translate(
         echo_safe(f"  {st.body['text']}")
 
 
+def translations(
+    path: DirArg,
+    statement: IdArg,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", metavar="LANG", help="Also suggest the glossary's terms for LANG."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A statement's original (authoritative) and its advisory translations."""
+    with open_node(path) as (_node, service):
+        view = guard(lambda: TranslationService(service).translations(statement, lang=lang))
+    if as_json:
+        echo_json(view)
+        return
+    original = view["original"]
+    echo_safe(
+        f"ORIGINAL (authoritative) {original['kind']} {original['id']} from {original['from']}"
+    )
+    text = original["body"].get("text")
+    if isinstance(text, str):
+        echo_safe(f"  [{original['body'].get('lang', '?')}]")
+        for line in text.split("\n"):
+            echo_safe(f"  {line.expandtabs(4)}")
+    else:
+        echo_safe("  (no text: a coded body; `redline notices show` renders a notice)")
+    for t in view["translations"]:
+        engine = f", {t['engine']}" if t["engine"] else ""
+        by = f" by {t['by']['operator']}" if t.get("by") else ""
+        echo_safe(f"ADVISORY translation ({t['lang']}, {t['method']}{engine}){by} {t['id'][:16]}:")
+        for line in t["text"].split("\n"):
+            echo_safe(f"  {line.expandtabs(4)}")
+    if not view["translations"]:
+        typer.echo("no translations")
+    for s in view.get("suggestions", []):
+        echo_safe(f"glossary: {s['source']} -> {s['target']} ({s['category']})")
+
+
 @glossary_app.command("list")
 def glossary_list(
     path: DirArg,
@@ -353,4 +391,5 @@ def register(app: typer.Typer) -> None:
     """Add ``notices``, ``translate`` and ``glossary`` to the ``redline`` app."""
     app.add_typer(notices_app, name="notices")
     app.command()(translate)
+    app.command()(translations)
     app.add_typer(glossary_app, name="glossary")
