@@ -16,6 +16,7 @@ from redline.core.errors import InvalidStatement
 from redline.core.fields import Body
 from redline.core.hotline.bodies import HOTLINE_BODIES
 from redline.core.linktests import LINK_TEST_BODIES
+from redline.core.media import MEDIA_BODIES
 from redline.core.messaging import MESSAGING_BODIES
 from redline.core.notices import NOTICE_BODIES
 from redline.core.translation import TRANSLATION_BODIES
@@ -33,6 +34,7 @@ BODIES: Final[dict[str, type[Body]]] = {
     **LINK_TEST_BODIES,
     **NOTICE_BODIES,
     **TRANSLATION_BODIES,
+    **MEDIA_BODIES,
 }
 #: Each kind's parser (:meth:`Body.parse` of its model); a test may stand one in.
 KINDS: Final[dict[str, BodyParser]] = {kind: model.parse for kind, model in BODIES.items()}

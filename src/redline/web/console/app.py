@@ -29,6 +29,7 @@ from redline.core.statement import parse_time
 from redline.http_problems import problem
 from redline.service.hotline import HotlineService
 from redline.service.live import Broadcaster
+from redline.service.media import media_of
 from redline.service.node import NodeService
 from redline.service.operators import (
     LANGUAGES,
@@ -54,6 +55,7 @@ from redline.web.console.auth import (
 )
 from redline.web.console.export import export_archive
 from redline.web.console.i18n import environment
+from redline.web.console.media import add_media_routes
 from redline.web.console.views import (
     REQUEST_FIELDS,
     TIMELINE_PAGE,
@@ -187,6 +189,11 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             parts.operators.audit, session.operator.name, action, target, client=client_of(request)
         )
         return result
+
+    # Voice and video: the signed offer and answer, the fingerprint check (docs/calls.md).
+    add_media_routes(
+        app, hotline=hotline, media=media_of(hotline), viewer=viewer, actor=actor, act=act
+    )
 
     # -- signing in and out -----------------------------------------------------------
 

@@ -1,0 +1,194 @@
+"""Voice and video between two consoles (docs/calls.md), in Debian's chromium
+with fake media devices, over two real nodes on loopback: A calls B with
+video, B answers, the media flows both ways (bytes and decoded frames grow on
+both sides, read from getStats through ``window.redlineCall``), A hangs up,
+both records hold the call, its duration and the signed offer and answer, and
+the exported bundle verifies. An SDP whose DTLS fingerprint is not the one
+the peer signed stops the call.
+
+Every wait is bounded; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+
+from redline.core.media import CALL_ANSWER, CALL_MEDIA, CALL_OFFER, sdp_fingerprints
+from support.console import CHROMIUM, WAIT_MS, sign_in
+from support.nodes import NodeProcess
+
+MEDIA_MS = 20_000  # ICE, DTLS and the first decoded frames on a busy machine: well under this
+FAKE_MEDIA = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture
+def media_browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "the browser tests need Debian's chromium (scripts/test installs it)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=FAKE_MEDIA
+        )
+        yield launched
+        launched.close()
+
+
+def _page(browser: Browser, node: NodeProcess, name: str) -> Page:
+    page = browser.new_context(base_url=node.api_url).new_page()
+    page.set_default_timeout(WAIT_MS)
+    sign_in(page, node, name)
+    return page
+
+
+def _place_video_call(page_a: Page, a: NodeProcess) -> str:
+    page_a.goto(f"{a.api_url}/console/calls")
+    page_a.get_by_label("From office").select_option("us-secdef")
+    page_a.get_by_label("To office").select_option("prc-mnd")
+    page_a.get_by_label("Mechanism").select_option("dtl")
+    page_a.get_by_label("Mode").select_option("video")
+    page_a.get_by_role("button", name="Call", exact=True).click()
+    expect(page_a).to_have_url(re.compile(r"/console/calls/[A-Za-z0-9-]+$"))
+    return page_a.url.rsplit("/", 1)[1]
+
+
+def _answer(page_b: Page, call_id: str) -> None:
+    takeover = page_b.locator(f'.ringing-takeover[data-call="{call_id}"]')
+    takeover.get_by_role("button", name="Answer").click()
+    expect(page_b.locator(f'article.call[data-call="{call_id}"]')).to_have_attribute(
+        "data-state", "answered"
+    )
+
+
+def _stats(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate("() => window.redlineCall.stats"))
+
+
+def _media_grows(page: Page) -> None:
+    """Audio and video bytes and decoded frames grow between two reads of getStats."""
+    page.wait_for_function(
+        "() => (window.redlineCall.stats.framesDecoded || 0) > 0"
+        " && (window.redlineCall.stats.audioBytesReceived || 0) > 0",
+        timeout=MEDIA_MS,
+    )
+    first = _stats(page)
+    page.wait_for_function(
+        f"() => window.redlineCall.stats.framesDecoded > {first['framesDecoded']}"
+        f" && window.redlineCall.stats.audioBytesReceived > {first['audioBytesReceived']}"
+        f" && window.redlineCall.stats.videoBytesReceived > {first['videoBytesReceived']}",
+        timeout=MEDIA_MS,
+    )
+
+
+def _kinds(node: NodeProcess, call_id: str) -> list[tuple[str, str]]:
+    return [
+        (row.kind, json.loads(row.wire)["from"])
+        for row in node.rows()
+        if json.loads(row.wire)["body"].get("call") == call_id
+        or json.loads(row.wire)["body"].get("id") == call_id
+    ]
+
+
+def test_a_video_call_carries_media_both_ways_and_the_record_holds_it(
+    nodes: tuple[NodeProcess, NodeProcess], media_browser: Browser, tmp_path: Path
+) -> None:
+    a, b = nodes
+    page_a = _page(media_browser, a, "alice")
+    page_b = _page(media_browser, b, "bo")
+    call_id = _place_video_call(page_a, a)
+    _answer(page_b, call_id)
+
+    for page in (page_a, page_b):
+        expect(page.locator("#media")).to_have_attribute(
+            "data-media-state", "connected", timeout=MEDIA_MS
+        )
+        # Each side checked the peer's SDP against the signed statement, and says so.
+        expect(page.locator(".fingerprints")).to_be_visible()
+        expect(page.locator(".fingerprint-values")).to_have_text(
+            re.compile(r"^sha-256 [0-9A-F:]+$")
+        )
+    for page in (page_a, page_b):
+        _media_grows(page)
+        expect(page.locator(".q-bitrate")).to_have_text(re.compile(r"kbit/s$"), timeout=MEDIA_MS)
+    # Each side shows the fingerprint the other side's browser signed through its node.
+    offer_fp = page_b.locator(".fingerprint-values").inner_text()
+    answer_fp = page_a.locator(".fingerprint-values").inner_text()
+    assert offer_fp != answer_fp
+
+    page_a.get_by_role("button", name="End call").click()
+    for page in (page_a, page_b):
+        call = page.locator(f'article.call[data-call="{call_id}"]')
+        expect(call).to_have_attribute("data-state", "ended")
+        expect(call.locator(".call-state .duration")).to_have_text(re.compile(r"^\d+:\d\d:\d\d$"))
+        expect(page.locator("#media")).to_have_attribute("data-media-state", "ended")
+    # Both records hold the call, the signed offer and answer and both media reports.
+    for node in (a, b):
+        held = _kinds(node, call_id)
+        assert ("call", "us") in held and ("call-event", "prc") in held
+        assert (CALL_OFFER, "us") in held and (CALL_ANSWER, "prc") in held
+        assert (CALL_MEDIA, "us") in held or (CALL_MEDIA, "prc") in held
+        assert ("call-event", "us") in held  # the end
+    offers = [r for r in b.rows() if r.kind == CALL_OFFER]
+    assert sdp_fingerprints(json.loads(offers[0].wire)["body"]["sdp"]) == (offer_fp,)
+
+    # The exported bundle, with the media statements in it, verifies.
+    bundle = tmp_path / "bundle"
+    trust: list[str] = []
+    for node in (a, b):
+        path = tmp_path / f"{node.party}.json"
+        path.write_text(json.dumps(node.dir.identity().to_json()))
+        trust += ["--trust", str(path)]
+    redline = [sys.executable, "-m", "redline"]
+    subprocess.run([*redline, "export", str(a.dir.path), "--out", str(bundle)], check=True)
+    result = subprocess.run(
+        [*redline, "verify", str(bundle), *trust, "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _tamper(route: Route) -> None:
+    """A party in the middle of the signalling: the peer's SDP gets another fingerprint."""
+    answer = route.fetch()
+    view = answer.json()
+    signal = view.get("offer") if view.get("role") == "callee" else view.get("answer")
+    if signal is not None and signal.get("from") != view.get("party"):
+        signal["sdp"] = re.sub(
+            r"a=fingerprint:sha-256 ([0-9A-F]{2})",
+            lambda m: "a=fingerprint:sha-256 " + ("00" if m.group(1) != "00" else "11"),
+            signal["sdp"],
+        )
+    route.fulfill(response=answer, json=view)
+
+
+def test_an_sdp_with_another_fingerprint_than_the_signed_one_stops_the_call(
+    nodes: tuple[NodeProcess, NodeProcess], media_browser: Browser
+) -> None:
+    a, b = nodes
+    page_a = _page(media_browser, a, "alice")
+    page_b = _page(media_browser, b, "bo")
+    call_id = _place_video_call(page_a, a)
+    page_b.route(re.compile(r"/console/calls/[^/]+/media$"), _tamper)
+    _answer(page_b, call_id)
+
+    media = page_b.locator("#media")
+    expect(media).to_have_attribute("data-media-state", "refused", timeout=MEDIA_MS)
+    expect(media.locator(".media-error")).to_contain_text("but the peer signed")
+    assert page_b.evaluate("() => window.redlineCall.stats.framesDecoded") is None
+    # B's browser ended the call, naming why; A sees it end and never connects.
+    for page in (page_a, page_b):
+        call = page.locator(f'article.call[data-call="{call_id}"]')
+        expect(call).to_have_attribute("data-state", "ended", timeout=MEDIA_MS)
+    expect(page_a.locator("#media")).to_have_attribute("data-media-state", "ended")
+    assert all(kind != CALL_ANSWER for kind, _ in _kinds(a, call_id))
+    assert all(kind != CALL_MEDIA for kind, _ in _kinds(b, call_id))
