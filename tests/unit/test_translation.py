@@ -3,11 +3,12 @@ terms applied in both directions, longest first."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from redline.core.errors import InvalidStatement
+from redline.core.errors import Conflict, InvalidStatement
 from redline.core.registry import validate_body
 from redline.core.translation import (
     GlossaryEntry,
@@ -16,6 +17,7 @@ from redline.core.translation import (
     apply_glossary,
     glossary_suggestions,
 )
+from redline.service.translation import model_translators
 
 ORIGINAL = "ab" * 32
 
@@ -114,3 +116,18 @@ def test_a_bad_glossary_entry_is_refused_naming_the_field(
     with pytest.raises(InvalidStatement) as exc:
         validate_body("glossary", {"entries": [entry]})
     assert exc.value.field == field
+
+
+def test_a_model_directory_without_a_model_or_packages_is_a_conflict_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "zh-en").mkdir()
+    (tmp_path / "zh-en" / "model.bin").write_bytes(b"not a model")
+    factory = model_translators(str(tmp_path))
+    for source, target in (("zh", "en"), ("en", "zh")):  # a model, and no model for the pair
+        with pytest.raises(Conflict) as exc:
+            factory(source, target)
+        assert exc.value.field == "translation_model_dir"
+    with pytest.raises(Conflict) as exc:
+        model_translators("")("zh", "en")
+    assert "not configured" in exc.value.message

@@ -48,6 +48,7 @@ __all__ = [
     "TranslationService",
     "Translator",
     "install_hooks",
+    "model_translators",
     "resolve_statement",
 ]
 
