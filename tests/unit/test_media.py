@@ -1,0 +1,214 @@
+"""Voice and video signalling (docs/calls.md): the fingerprints an offer or answer
+names are its SDP's; the SDP a browser is about to use is held to the peer's
+signed statement; only the caller offers and only the called party answers,
+each once, on an answered call; a peer that is not party to the call, or
+signs the other side's part, is refused on receipt with nothing stored; TURN
+REST credentials are the draft's."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from redline.core.errors import Conflict, InvalidInput, InvalidStatement
+from redline.core.media import (
+    CALL_ANSWER,
+    CALL_MEDIA,
+    CALL_OFFER,
+    FingerprintMismatch,
+    SdpBody,
+    check_fingerprints,
+    sdp_fingerprints,
+)
+from redline.core.registry import validate_body
+from redline.service.media import MediaService, TurnSettings, turn_rest_credentials
+from support.hotline import Clock, Side, carry, hotline_sides, sync
+
+FP_A = "sha-256 " + ":".join(f"{i:02X}" for i in range(32))
+FP_B = "sha-256 " + ":".join(f"{255 - i:02X}" for i in range(32))
+
+
+def sdp(fingerprint: str = FP_A, *, lower: bool = False) -> str:
+    func, value = fingerprint.split(" ")
+    line = f"a=fingerprint:{func.upper() if lower else func} {value.lower() if lower else value}"
+    return (
+        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        "a=group:BUNDLE 0 1\r\n"
+        f"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n{line}\r\na=setup:actpass\r\n"
+        f"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n{line}\r\na=setup:actpass\r\n"
+    )
+
+
+# -- core ---------------------------------------------------------------------------------
+
+
+def test_the_fingerprints_of_an_sdp_are_read_normalised_and_once() -> None:
+    assert sdp_fingerprints(sdp()) == (FP_A,)
+    assert sdp_fingerprints(sdp(lower=True)) == (FP_A,)
+    assert sdp_fingerprints("v=0\r\ns=-\r\n") == ()
+    assert sdp_fingerprints("v=0\r\na=fingerprint:sha-256 AB:CD\r\n") == ()  # too short
+
+
+def test_an_sdp_with_another_fingerprint_than_the_signed_one_is_refused() -> None:
+    signed = SdpBody(call="us-call-1", sdp=sdp(FP_A), fingerprints=[FP_A])
+    check_fingerprints(sdp(FP_A), signed=signed)  # the same: passes
+    with pytest.raises(FingerprintMismatch) as caught:
+        check_fingerprints(sdp(FP_B), signed=signed)
+    assert caught.value.field == "sdp"
+    assert FP_B in caught.value.message and FP_A in caught.value.message
+    with pytest.raises(FingerprintMismatch, match="names no DTLS fingerprint"):
+        check_fingerprints("v=0\r\ns=-\r\n", signed=signed)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"call": "us-call-1", "sdp": sdp(FP_A), "fingerprints": [FP_B]}, "body.fingerprints"),
+        ({"call": "us-call-1", "sdp": "v=0\r\ns=-\r\n", "fingerprints": [FP_A]}, "body.sdp"),
+        ({"call": "us-call-1", "sdp": "x" + sdp(), "fingerprints": [FP_A]}, "body.sdp"),
+        (
+            {"call": "us-call-1", "sdp": sdp() + "a=x:\u202e\r\n", "fingerprints": [FP_A]},
+            "body.sdp",
+        ),
+        ({"call": "us-call-1", "sdp": sdp() + "a" * 32_000, "fingerprints": [FP_A]}, "body.sdp"),
+        ({"call": "us-call-1", "sdp": sdp(), "fingerprints": []}, "body.fingerprints"),
+        ({"call": "us-call-1", "sdp": sdp(), "fingerprints": ["md5 00"]}, "body.fingerprints[0]"),
+        ({"call": "../x", "sdp": sdp(), "fingerprints": [FP_A]}, "body.call"),
+    ],
+)
+def test_a_bad_offer_body_is_refused_naming_the_field(body: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidStatement) as caught:
+        validate_body(CALL_OFFER, body)
+    assert caught.value.field == field
+
+
+def test_turn_rest_credentials_are_expiry_user_and_the_hmac_sha1_of_it() -> None:
+    expires = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    username, password = turn_rest_credentials("s3cret", "alice", expires)
+    assert username == f"{int(expires.timestamp())}:alice" == "1796054400:alice"
+    digest = hmac.new(b"s3cret", b"1796054400:alice", hashlib.sha1).digest()
+    assert password == base64.b64encode(digest).decode()
+    assert turn_rest_credentials("other", "alice", expires)[1] != password
+
+
+# -- the service, two and three nodes in memory --------------------------------------------
+
+
+@pytest.fixture
+def three(tmp_path: Path) -> Iterator[tuple[dict[str, Side], dict[str, MediaService], str]]:
+    with hotline_sides(tmp_path, Clock(), parties=("us", "prc", "jp")) as made:
+        media = {p: MediaService(s.hotline) for p, s in made.items()}
+        call = made["us"].hotline.place_call(
+            from_office="us-secdef", to_office="prc-mnd", mechanism="dtl", mode="video"
+        )
+        call_id = call.model.id
+        sync(made["us"], made["prc"])
+        yield made, media, call_id
+
+
+def test_offer_answer_and_media_flow_and_each_side_reads_them(
+    three: tuple[dict[str, Side], dict[str, MediaService], str],
+) -> None:
+    sides, media, call_id = three
+    us, prc = sides["us"], sides["prc"]
+    with pytest.raises(Conflict, match="not answered"):
+        media["us"].signal(call_id, CALL_OFFER, sdp(FP_A))
+    prc.hotline.call_event(call_id, "answer")
+    sync(us, prc)
+    with pytest.raises(Conflict, match="only us makes the call-offer"):
+        media["prc"].signal(call_id, CALL_OFFER, sdp(FP_B))
+    with pytest.raises(InvalidInput) as caught:
+        media["us"].signal(call_id, CALL_OFFER, "v=0\r\ns=-\r\n")
+    assert caught.value.field == "sdp"
+    offer = media["us"].signal(call_id, CALL_OFFER, sdp(FP_A))
+    assert offer.body["fingerprints"] == [FP_A]
+    with pytest.raises(Conflict, match="already sent"):
+        media["us"].signal(call_id, CALL_OFFER, sdp(FP_A))
+    sync(us, prc)
+    seen = media["prc"].signals(call_id)
+    assert seen["role"] == "callee" and seen["mode"] == "video"
+    assert seen["offer"]["id"] == offer.id and seen["offer"]["from"] == "us"
+    # The callee's browser may use the signed SDP, not another.
+    assert media["prc"].check_sdp(call_id, offer.id, sdp(FP_A)) == [FP_A]
+    with pytest.raises(FingerprintMismatch):
+        media["prc"].check_sdp(call_id, offer.id, sdp(FP_B))
+    # Our own offer is not the peer's signed statement: it checks nothing.
+    with pytest.raises(FingerprintMismatch) as own:
+        media["us"].check_sdp(call_id, offer.id, sdp(FP_A))
+    assert own.value.field == "statement"
+    answer = media["prc"].signal(call_id, CALL_ANSWER, sdp(FP_B))
+    assert media["prc"].established(call_id) is not None
+    assert media["prc"].established(call_id) is None  # once per side
+    sync(us, prc)
+    seen = media["us"].signals(call_id)
+    assert seen["answer"]["id"] == answer.id
+    assert [m["from"] for m in seen["media"]] == ["prc"]
+    assert media["us"].check_sdp(call_id, answer.id, sdp(FP_B)) == [FP_B]
+
+
+def test_signalling_not_signed_by_a_party_of_the_call_is_refused_on_receipt(
+    three: tuple[dict[str, Side], dict[str, MediaService], str],
+) -> None:
+    sides, _media, call_id = three
+    us, prc, jp = sides["us"], sides["prc"], sides["jp"]
+    prc.hotline.call_event(call_id, "answer")
+    sync(us, prc)
+    # A third party signs an offer for the call between us and prc: prc refuses it.
+    jp.node.send(
+        to="prc",
+        kind=CALL_OFFER,
+        body={"call": call_id, "sdp": sdp(FP_B), "fingerprints": [FP_B]},
+    )
+    before = prc.count()
+    with pytest.raises(InvalidStatement, match="jp is not a party") as caught:
+        carry(jp, prc)
+    assert caught.value.field == "body.call"
+    assert prc.count() == before
+    # The called party signing the caller's part (an offer) is refused by the caller.
+    prc.node.send(
+        to="us", kind=CALL_OFFER, body={"call": call_id, "sdp": sdp(FP_B), "fingerprints": [FP_B]}
+    )
+    before = us.count()
+    with pytest.raises(InvalidStatement, match="only us makes the call-offer"):
+        carry(prc, us)
+    assert us.count() == before
+
+
+def test_a_media_statement_about_an_unknown_call_is_refused_on_receipt(
+    three: tuple[dict[str, Side], dict[str, MediaService], str],
+) -> None:
+    sides, _media, _call_id = three
+    us, prc = sides["us"], sides["prc"]
+    us.node.send(to="prc", kind=CALL_MEDIA, body={"call": "us-call-nope"})
+    with pytest.raises(InvalidStatement, match="unknown call") as caught:
+        carry(us, prc)
+    assert caught.value.field == "body.call"
+
+
+def test_ice_servers_name_the_relay_with_short_lived_credentials(
+    three: tuple[dict[str, Side], dict[str, MediaService], str],
+) -> None:
+    sides, media, _call_id = three
+    assert media["us"].ice_servers("alice") == {"iceServers": [], "iceTransportPolicy": "all"}
+    turn = TurnSettings(host="127.0.0.1", port=3478, realm="us.test", secret="k", relay_only=True)
+    relayed = MediaService(sides["us"].hotline, turn=turn).ice_servers("alice")
+    assert relayed["iceTransportPolicy"] == "relay"
+    (server,) = relayed["iceServers"]
+    assert server["urls"] == [
+        "turn:127.0.0.1:3478?transport=udp",
+        "turn:127.0.0.1:3478?transport=tcp",
+    ]
+    expiry, user = server["username"].split(":")
+    now = sides["us"].node.clock()
+    assert user == "alice"
+    assert now < datetime.fromtimestamp(int(expiry), UTC) <= now + timedelta(hours=1)
+    assert (
+        server["credential"]
+        == turn_rest_credentials("k", "alice", datetime.fromtimestamp(int(expiry), UTC))[1]
+    )
