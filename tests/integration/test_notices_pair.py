@@ -16,10 +16,12 @@ from sqlalchemy import func, select
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement
 from redline.core.fields import ActedBy
-from redline.core.statement import Statement
+from redline.core.statement import Statement, format_time
+from redline.node import init_node
 from redline.service.notices import NoticeService
 from redline.service.operators import OperatorService
 from redline.service.translation import TranslationService, install_hooks
+from redline.store import repo
 from redline.store.schema import notices, outbox, statements
 from redline.web.api import create_api_app
 from support.notices import ACTIVITY, ENCOUNTER, GOOD, MECHANISM
@@ -331,3 +333,25 @@ def test_an_operator_s_api_key_names_the_operator_and_office_in_the_signed_body(
         pair, "POST", "/api/v1/notices", {"to": "prc", "notice": MECHANISM, "office": "x"}
     )
     assert (refused.status_code, refused.json()["field"]) == (422, "office")
+
+
+def test_a_translation_of_what_is_not_on_the_link_is_refused_on_receipt(
+    pair: MemoryPair, tmp_path: Path
+) -> None:
+    uk = init_node(tmp_path / "uk", party="uk", name="UK Ministry of Defence", now=pair.clock())
+    with pair.us.store.write() as conn:
+        repo.add_peer(conn, uk.identity(), "https://127.0.0.1:2", format_time(pair.clock()))
+    third = pair.us.service.send_message(to="uk", precedence="routine", subject="s", text="t")
+    for original in (third.id, "ef" * 32):  # another link's statement; none at all
+        forged = Statement.create(
+            key=pair.prc.dir.signing_key(),
+            sender="prc",
+            to="us",
+            kind="translation",
+            seq=1,  # the first refused, nothing was stored: the next is 1 again
+            time=pair.clock(),
+            body={"original": original, "lang": "zh", "text": "译文", "method": "human"},
+        )
+        with pytest.raises(InvalidStatement) as exc:
+            pair.us.service.receive("prc", [forged])
+        assert exc.value.field == "body.original"

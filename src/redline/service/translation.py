@@ -188,8 +188,8 @@ _INSTALLED: weakref.WeakSet[NodeService] = weakref.WeakSet()
 
 def install_hooks(node: NodeService) -> None:
     """Index notices, translations and glossaries as ``node`` stores them, and
-    refuse on receipt a translation of a statement this node does not hold or
-    an acceptance of a glossary it did not propose to its signer. Once per
+    refuse on receipt a translation of a statement this node did not exchange
+    with its signer or an acceptance of a glossary it did not propose to it. Once per
     node; raises nothing."""
     if node in _INSTALLED:
         return
@@ -202,10 +202,13 @@ def install_hooks(node: NodeService) -> None:
         for st in fresh:
             if st.kind == TRANSLATION:
                 original = str(st.body["original"])
-                if original not in batch and store.statement_row(conn, original) is None:
+                row = None if original in batch else store.statement_row(conn, original)
+                # Only a statement of this link: a peer does not annotate what
+                # this node exchanged with a third party.
+                if original not in batch and (row is None or row.peer != st.sender):
                     raise InvalidStatement(
-                        f"translation {st.id[:16]} names {original[:16]}, which this node "
-                        "does not hold",
+                        f"translation {st.id[:16]} names {original[:16]}, which is no "
+                        f"statement this node exchanged with {st.sender!r}",
                         field="body.original",
                     )
             elif st.kind == GLOSSARY_ACCEPT:
