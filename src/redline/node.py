@@ -165,6 +165,8 @@ def _check_link_tests(values: dict[str, Any]) -> None:
         "operator_test_timeout_seconds",
     ):
         value = values.get(name)
+        if name == "link_test_interval_seconds" and value == 0:
+            continue  # no scheduled heartbeats
         # `not value >= 1` also refuses NaN, which TOML can spell.
         if value is not None and (not value >= 1 or value == float("inf")):
             raise ConfigError("must be a finite number of seconds, at least 1", field=name)

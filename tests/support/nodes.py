@@ -89,6 +89,10 @@ class NodeProcess:
         self.dir.config.retry_base_seconds = 0.05
         self.dir.config.retry_cap_seconds = 0.5
         self.dir.config.checkpoint_interval_seconds = 0.5
+        # No scheduled link tests: they would add statements that tests count.
+        # tests/integration/test_link_tests_nodes.py turns them on.
+        self.dir.config.link_test_interval_seconds = 0.0
+        self.dir.config.operator_test_time = ""
         self.dir.save_config()
         self.store: Store = open_store(self.dir.database_url)
         self.process: subprocess.Popen[bytes] | None = None

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from redline.core.errors import InvalidInput, InvalidStatement
+from redline.core.errors import ConfigError, InvalidInput, InvalidStatement
 from redline.core.hotline.lifecycle import LinkTestAction, LinkTestState
 from redline.core.linktests import (
     LinkTestAlarm,
@@ -22,6 +22,7 @@ from redline.core.linktests import (
     parse_test_time,
 )
 from redline.core.registry import validate_body
+from redline.node import NodeConfig
 
 T0 = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 HEX = "ab" * 32
@@ -116,3 +117,27 @@ def test_bodies_are_checked_and_name_the_field() -> None:
         with pytest.raises(InvalidStatement) as raised:
             validate_body(kind, body)
         assert raised.value.field == field, (kind, body)
+
+
+def test_an_interval_of_zero_schedules_no_heartbeat() -> None:
+    assert not heartbeat_due(last_sent=None, interval=timedelta(0), now=T0)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("link_test_interval_seconds", 0.5),
+        ("link_test_timeout_seconds", 0),
+        ("operator_test_timeout_seconds", float("nan")),
+        ("operator_test_time", "9am"),
+        ("operator_test_zone", "Moon/Base"),
+    ],
+)
+def test_a_bad_link_test_setting_is_named(setting: str, value: object) -> None:
+    with pytest.raises(ConfigError) as raised:
+        NodeConfig.from_toml({"party": "us", "name": "US", setting: value})
+    assert raised.value.field == setting
+    config = NodeConfig.from_toml(
+        {"party": "us", "name": "US", "link_test_interval_seconds": 0, "operator_test_time": ""}
+    )
+    assert (config.link_test_interval_seconds, config.operator_test_time) == (0, "")

@@ -50,6 +50,10 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _every(seconds: int) -> str:
+    return f"heartbeat every {seconds} s" if seconds else "no scheduled heartbeats"
+
+
 def _ms(value: int | None) -> str:
     return "-" if value is None else f"{value} ms"
 
@@ -67,7 +71,7 @@ def list_(path: DirArg, peer: PeerOpt = None, as_json: JsonOpt = False) -> None:
     for link in links:
         plan = link["schedule"]
         echo_safe(
-            f"link {link['peer']}: heartbeat every {plan['heartbeat_interval_seconds']} s, "
+            f"link {link['peer']}: {_every(plan['heartbeat_interval_seconds'])}, "
             f"operator test at {plan['operator_test_time'] or 'never'} {plan['zone']}"
         )
         rows = []
@@ -227,7 +231,7 @@ def schedule(
         return
     plan = link["schedule"]
     echo_safe(
-        f"link {peer}: heartbeat every {plan['heartbeat_interval_seconds']} s, "
+        f"link {peer}: {_every(plan['heartbeat_interval_seconds'])}, "
         f"operator test at {plan['operator_test_time'] or 'never'} {plan['zone']}"
     )
 

@@ -187,7 +187,9 @@ def missed_because(*, delivered: bool) -> Missed:
 
 def heartbeat_due(*, last_sent: datetime | None, interval: timedelta, now: datetime) -> bool:
     """Whether the next heartbeat is due: none sent yet, or ``interval`` since the
-    last one. Raises nothing."""
+    last one. An interval of zero means no scheduled heartbeats. Raises nothing."""
+    if interval <= timedelta(0):
+        return False
     return last_sent is None or now - last_sent >= interval
 
 
