@@ -355,3 +355,26 @@ def test_a_translation_of_what_is_not_on_the_link_is_refused_on_receipt(
         with pytest.raises(InvalidStatement) as exc:
             pair.us.service.receive("prc", [forged])
         assert exc.value.field == "body.original"
+
+
+def test_an_encounter_reported_before_it_happened_is_refused_both_ways(pair: MemoryPair) -> None:
+    later = {**ENCOUNTER, "time": "2026-11-22T08:06:00.000000Z"}  # the clock reads 08:00
+    before = _counts(pair.us)
+    with pytest.raises(InvalidInput) as exc:
+        NoticeService(pair.us.service).send_notice(to="prc", notice=later)
+    assert exc.value.field == "body.time" and _counts(pair.us) == before
+    within_skew = {**ENCOUNTER, "time": "2026-11-22T08:04:00.000000Z"}
+    NoticeService(pair.us.service).send_notice(to="prc", notice=within_skew)
+    forged = Statement.create(
+        key=pair.us.dir.signing_key(),
+        sender="us",
+        to="prc",
+        kind="notice",
+        seq=2,
+        time=pair.clock(),
+        body=later,
+    )
+    pair.deliver()
+    with pytest.raises(InvalidStatement) as refused:
+        pair.prc.service.receive("us", [forged])
+    assert refused.value.field == "body.time"

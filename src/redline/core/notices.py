@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, Self, cast
@@ -48,6 +49,7 @@ from redline.core.fields import (
     invalid_statement,
 )
 from redline.core.hotline.mechanism import MechanismStatus
+from redline.core.times import format_time, parse_time
 from redline.core.translation import TermCategory, TranslationMethod
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "convert",
     "display_distance",
     "label",
+    "check_reported_time",
     "ring",
 ]
 
@@ -555,6 +558,28 @@ _TYPES: Final[dict[str, type[NoticeBody]]] = {
     NoticeType.ACTIVITY.value: ActivityNotice,
     NoticeType.MECHANISM_CHANGE.value: MechanismChangeNotice,
 }
+
+
+#: How far an encounter's time may lie after the report's signed time (the
+#: reporting node's clock may run a little behind the unit's).
+ENCOUNTER_SKEW: Final = timedelta(minutes=5)
+
+
+def check_reported_time(notice: NoticeBody, signed_at: datetime) -> None:
+    """Refuse an encounter reported before it happened: its ``time`` later than
+    the statement's signed time by more than :data:`ENCOUNTER_SKEW`.
+
+    Raises:
+        InvalidStatement: field ``body.time``.
+    """
+    if isinstance(notice, EncounterNotice):
+        happened = parse_time(notice.time)
+        if happened > signed_at + ENCOUNTER_SKEW:
+            raise InvalidStatement(
+                f"the encounter's time {notice.time} is after the report itself "
+                f"({format_time(signed_at)})",
+                field="body.time",
+            )
 
 
 def ring(area: list[Position]) -> list[Position]:

@@ -10,12 +10,14 @@ record; the rendering is a view of it, the same on both nodes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
 import orjson
 from jinja2 import DictLoader, Environment, StrictUndefined
+from sqlalchemy import Connection
 
 from redline.core.errors import InvalidInput, InvalidStatement, NotFound
 from redline.core.fields import ActedBy
@@ -29,6 +31,7 @@ from redline.core.notices import (
     NoticeBody,
     NoticeType,
     Position,
+    check_reported_time,
     display_distance,
     label,
     ring,
@@ -224,7 +227,14 @@ class NoticeService:
             model = NoticeBody.parse(body)
         except InvalidStatement as exc:
             raise InvalidInput(exc.message, field=exc.field) from None
-        return self.node.send(to=to, kind=NOTICE, body=model)
+
+        def reported_after(_conn: Connection, at: datetime) -> None:
+            try:
+                check_reported_time(model, at)  # with the time the statement will carry
+            except InvalidStatement as exc:
+                raise InvalidInput(exc.message, field=exc.field) from None
+
+        return self.node.send(to=to, kind=NOTICE, body=model, check=reported_after)
 
     def notices_page(
         self, *, lang: str = "en", limit: int = DEFAULT_LIMIT, cursor: str | None = None

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound
 from redline.core.fields import ActedBy
-from redline.core.notices import NOTICE
+from redline.core.notices import NOTICE, NoticeBody, check_reported_time
 from redline.core.statement import Statement
 from redline.core.translation import (
     GLOSSARY,
@@ -200,7 +200,9 @@ def install_hooks(node: NodeService) -> None:
         batch = {s.id for s in fresh}
         accepted: set[str] = set()
         for st in fresh:
-            if st.kind == TRANSLATION:
+            if st.kind == NOTICE:
+                check_reported_time(st.typed(NoticeBody), st.sent_at)
+            elif st.kind == TRANSLATION:
                 original = str(st.body["original"])
                 row = None if original in batch else store.statement_row(conn, original)
                 # Only a statement of this link: a peer does not annotate what
