@@ -1,9 +1,14 @@
 """Notices and a translation between two real node processes, over the link,
-driven through the operator API. Runs on SQLite and PostgreSQL."""
+driven through the operator API, then exported and verified. Runs on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +28,7 @@ def _notices(node: NodeProcess, lang: str = "en") -> list[dict[str, Any]]:
 
 
 def test_every_notice_type_crosses_the_link_and_reads_in_both_languages(
-    make_node: Callable[..., NodeProcess],
+    make_node: Callable[..., NodeProcess], tmp_path: Path
 ) -> None:
     us = make_node("us", "US Department of Defense")
     prc = make_node("prc", "PRC Ministry of National Defense")
@@ -62,3 +67,35 @@ def test_every_notice_type_crosses_the_link_and_reads_in_both_languages(
         return bool(view["translations"]) and view["original"]["authoritative"] is True
 
     wait_until(us_has_translation, timeout=30, what="translation delivered")
+
+    # The notices are in the record: exported and verified like any statement.
+    wait_until(
+        lambda: _fully_witnessed(us, prc) and _fully_witnessed(prc, us),
+        timeout=60,
+        interval=0.5,
+        what="both logs witnessed",
+    )
+    bundle = tmp_path / "bundle"
+    trust = []
+    for node in (us, prc):
+        path = tmp_path / f"{node.party}.json"
+        path.write_text(json.dumps(node.dir.identity().to_json()))
+        trust += ["--trust", str(path)]
+    redline = [sys.executable, "-m", "redline"]
+    subprocess.run([*redline, "export", str(us.dir.path), "--out", str(bundle)], check=True)
+    result = subprocess.run(
+        [*redline, "verify", str(bundle), *trust, "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["statements"] >= len(GOOD) + 1
+
+
+def _fully_witnessed(log: NodeProcess, witness: NodeProcess) -> bool:
+    status = log.status()
+    checkpoint = status["record"]["checkpoint"]
+    return (
+        status["outbox"] == 0
+        and checkpoint is not None
+        and checkpoint["size"] == status["log_size"]
+        and witness.party in checkpoint["cosigned_by"]
+    )
