@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from redline.core.errors import Conflict, InvalidInput, NotFound
+from redline.core.errors import Conflict, InvalidInput, NotFound, RedlineError
 from redline.core.hotline.lifecycle import LinkTestState
 from redline.core.kinds import HEARTBEAT
 from redline.core.linktests import (
@@ -266,14 +266,20 @@ class LinkTests:
         signed ``heartbeat-reply``. Returns how many. Raises what ``send`` raises."""
         with self.node.store.read() as conn:
             owed = store.owed_replies(conn, HEARTBEAT, BATCH)
+        replied = 0
         for peer, wire in owed:
             heartbeat = Statement.from_wire(wire)
-            self.node.send(
-                to=peer,
-                kind=HEARTBEAT_REPLY,
-                body={"heartbeat": heartbeat.id, "nonce": str(heartbeat.body["nonce"])},
-            )
-        return len(owed)
+            try:
+                self.node.send(
+                    to=peer,
+                    kind=HEARTBEAT_REPLY,
+                    body={"heartbeat": heartbeat.id, "nonce": str(heartbeat.body["nonce"])},
+                )
+            except RedlineError as exc:  # one link's trouble (say, unpinned) stops no other
+                log.warning("cannot answer %s's heartbeat %s: %s", peer, heartbeat.id[:16], exc)
+                continue
+            replied += 1
+        return replied
 
     def _plan(self, peer: str, own: store.Schedule | None) -> tuple[timedelta, str, str]:
         interval = self.settings.heartbeat_interval
@@ -301,18 +307,33 @@ class LinkTests:
             ]
         sent: list[Statement] = []
         for peer, last_heartbeat, last_day in links:
-            interval, at, zone = self._plan(peer, own.get(peer))
-            last = parse_time(last_heartbeat) if last_heartbeat else None
-            if heartbeat_due(last_sent=last, interval=interval, now=now):
-                body = {"nonce": secrets.token_hex(8)}
-                sent.append(self.node.send(to=peer, kind=HEARTBEAT, body=body))
-            day = operator_test_day(
-                local_now=now.astimezone(check_zone(zone)),
-                at=parse_test_time(at),
-                last_day=date.fromisoformat(last_day) if last_day else None,
-            )
-            if day is not None:
-                sent.append(self._send_operator_test(peer, day, now))
+            try:
+                sent += self._send_due(peer, own.get(peer), last_heartbeat, last_day, now)
+            except RedlineError as exc:  # one link's trouble stops no other
+                log.warning("cannot send %s its link tests: %s", peer, exc)
+        return sent
+
+    def _send_due(
+        self,
+        peer: str,
+        own: store.Schedule | None,
+        last_heartbeat: str | None,
+        last_day: str | None,
+        now: datetime,
+    ) -> list[Statement]:
+        sent: list[Statement] = []
+        interval, at, zone = self._plan(peer, own)
+        last = parse_time(last_heartbeat) if last_heartbeat else None
+        if heartbeat_due(last_sent=last, interval=interval, now=now):
+            body = {"nonce": secrets.token_hex(8)}
+            sent.append(self.node.send(to=peer, kind=HEARTBEAT, body=body))
+        day = operator_test_day(
+            local_now=now.astimezone(check_zone(zone)),
+            at=parse_test_time(at),
+            last_day=date.fromisoformat(last_day) if last_day else None,
+        )
+        if day is not None:
+            sent.append(self._send_operator_test(peer, day, now))
         return sent
 
     def _send_operator_test(self, peer: str, day: date, now: datetime) -> Statement:
