@@ -64,6 +64,7 @@ _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "int": int,
     "float": (int, float),
+    "bool": bool,
 }
 
 
@@ -106,6 +107,12 @@ class NodeConfig:
     notify_retry_base_seconds: float = 5.0
     notify_retry_cap_seconds: float = 300.0
     notify_max_attempts: int = 20
+    turn_enabled: bool = False
+    turn_host: str = "127.0.0.1"
+    turn_port: int = 3478
+    turn_realm: str = ""
+    turn_secret: str = ""
+    turn_relay_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -121,7 +128,9 @@ class NodeConfig:
             if spec is None:
                 raise ConfigError(f"unknown setting in {CONFIG_FILE}", field=key)
             expected: type | tuple[type, ...] = _SETTING_TYPES[str(spec.type)]
-            if not isinstance(value, expected) or isinstance(value, bool):
+            if not isinstance(value, expected) or (
+                isinstance(value, bool) and expected is not bool
+            ):
                 raise ConfigError(f"must be of type {spec.type}", field=key)
             values[key] = value
         for required in ("party", "name"):
@@ -132,6 +141,7 @@ class NodeConfig:
         _check_quotas(values)
         _check_link_tests(values)
         _check_notify(values)
+        _check_turn(values)
         return cls(**values)
 
     def to_toml(self) -> dict[str, Any]:
@@ -189,6 +199,15 @@ def _check_notify(values: dict[str, Any]) -> None:
         # `not value > 0` also refuses NaN, which TOML can spell.
         if value is not None and (not value > 0 or value == float("inf")):
             raise ConfigError("must be a finite number of seconds above 0", field=name)
+
+
+def _check_turn(values: dict[str, Any]) -> None:
+    if not 1 <= values.get("turn_port", 3478) <= 65535:
+        raise ConfigError("must be a port number, 1-65535", field="turn_port")
+    if values.get("turn_enabled") and len(values.get("turn_secret", "")) < 16:
+        raise ConfigError(
+            "a TURN relay needs a secret of at least 16 characters", field="turn_secret"
+        )
 
 
 def _write_private(path: Path, data: bytes, *, replace: bool = False) -> None:

@@ -34,11 +34,13 @@ from redline.node import NodeDir
 from redline.service.handling import HandlingService, HandlingTicker
 from redline.service.hotline import DueTicker, HotlineService
 from redline.service.linktests import LinkTests, LinkTestTicker, settings_of
+from redline.service.media import MediaService
 from redline.service.node import Clock, NodeService, system_clock
 from redline.service.notify import notifier_from
 from redline.service.record import RecordService
 from redline.service.translation import install_hooks as install_notice_hooks
 from redline.store.db import open_store
+from redline.turn import TurnRelay, turn_settings
 from redline.web.api import create_api_app
 
 __all__ = ["Node", "build_node", "serve"]
@@ -84,6 +86,10 @@ class Node:
             horizon=timedelta(days=config.time_horizon_days),
         )
         self.ticker = DueTicker(self.hotline, interval=1.0)
+        # Voice and video: the signalling's receipt checks; coturn when configured (docs/calls.md).
+        turn = turn_settings(config)
+        self.media = MediaService(self.hotline, turn=turn)
+        self.turn = None if turn is None else TurnRelay(turn, node_dir.path)
         install_notice_hooks(self.service)  # notices, translations, glossaries indexed as stored
         # Heartbeats and the daily operator test, answered and settled (docs/link-tests.md).
         self.link_tests = LinkTests(self.service, settings_of(config))
@@ -219,6 +225,8 @@ class Node:
         self.link_ticker.start()
 
     def stop(self) -> None:
+        if self.turn is not None:
+            self.turn.stop()
         self.handling_ticker.stop()
         self.link_ticker.stop()
         self.ticker.stop()
@@ -332,6 +340,8 @@ def serve(
         servers[1].config.port,
     )
     try:
+        if node.turn is not None:
+            node.turn.start()
         _event_loop_runner()(_serve(node, servers))
     finally:
         node.stop()

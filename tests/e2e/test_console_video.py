@@ -23,8 +23,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from redline.core.media import CALL_ANSWER, CALL_MEDIA, CALL_OFFER, sdp_fingerprints
-from support.console import CHROMIUM, WAIT_MS, sign_in
-from support.nodes import NodeProcess
+from redline.service.node import system_clock
+from redline.service.operators import OperatorService
+from support.console import CHROMIUM, PASSWORD, WAIT_MS, sign_in
+from support.nodes import NodeProcess, free_port, pair
 
 MEDIA_MS = 20_000  # ICE, DTLS and the first decoded frames on a busy machine: well under this
 FAKE_MEDIA = [
@@ -192,3 +194,63 @@ def test_an_sdp_with_another_fingerprint_than_the_signed_one_stops_the_call(
     expect(page_a.locator("#media")).to_have_attribute("data-media-state", "ended")
     assert all(kind != CALL_ANSWER for kind, _ in _kinds(a, call_id))
     assert all(kind != CALL_MEDIA for kind, _ in _kinds(b, call_id))
+
+
+TURNSERVER = Path("/usr/bin/turnserver")
+
+
+@pytest.fixture
+def relayed_nodes(tmp_path: Path) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    """Two nodes whose ``redline serve`` each runs its own coturn on loopback, and
+    whose browsers may use relayed candidates only."""
+    assert TURNSERVER.exists(), "the relay test needs coturn (scripts/test installs it)"
+    a = NodeProcess(tmp_path / "us", party="us", name="US Department of Defense")
+    b = NodeProcess(tmp_path / "prc", party="prc", name="PRC Ministry of National Defense")
+    try:
+        for node in (a, b):
+            config = node.dir.config
+            config.turn_enabled = True
+            config.turn_port = free_port()
+            config.turn_secret = f"{node.party}-turn-secret-for-the-test"
+            config.turn_relay_only = True
+            node.dir.save_config()
+        pair(a, b)
+        OperatorService(a.store, clock=system_clock).add("alice", role="watch", password=PASSWORD)
+        OperatorService(b.store, clock=system_clock).add("bo", role="watch", password=PASSWORD)
+        a.start()
+        b.start()
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_relay_only_video_call_goes_through_each_nodes_coturn(
+    relayed_nodes: tuple[NodeProcess, NodeProcess], media_browser: Browser
+) -> None:
+    a, b = relayed_nodes
+    page_a = _page(media_browser, a, "alice")
+    page_b = _page(media_browser, b, "bo")
+    call_id = _place_video_call(page_a, a)
+    _answer(page_b, call_id)
+    for page in (page_a, page_b):
+        expect(page.locator("#media")).to_have_attribute(
+            "data-media-state", "connected", timeout=MEDIA_MS
+        )
+        _media_grows(page)
+        # Relay-only: the pair in use starts at this side's relayed candidate.
+        assert _stats(page)["localCandidateType"] == "relay"
+    # Only relayed candidates were signed: no host address of either side left the node.
+    for node in (a, b):
+        for row in node.rows():
+            if row.kind in (CALL_OFFER, CALL_ANSWER):
+                candidates = re.findall(r"a=candidate:.*", json.loads(row.wire)["body"]["sdp"])
+                assert candidates and all(" typ relay" in c for c in candidates)
+    page_a.get_by_role("button", name="End call").click()
+    for page in (page_a, page_b):
+        expect(page.locator("#media")).to_have_attribute("data-media-state", "ended")
+    # coturn stops with the node.
+    pid_file = a.dir.path / "turn" / "turnserver.pid"
+    pid = int(pid_file.read_text().strip())
+    a.stop()
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

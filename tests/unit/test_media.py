@@ -212,3 +212,34 @@ def test_ice_servers_name_the_relay_with_short_lived_credentials(
         server["credential"]
         == turn_rest_credentials("k", "alice", datetime.fromtimestamp(int(expiry), UTC))[1]
     )
+
+
+# -- the TURN relay's settings -------------------------------------------------------------
+
+
+def test_turn_settings_are_read_from_the_config_and_checked() -> None:
+    from redline.core.errors import ConfigError
+    from redline.node import NodeConfig
+    from redline.turn import TurnRelay, turn_settings
+
+    base = {"party": "us", "name": "US"}
+    assert turn_settings(NodeConfig.from_toml(base)) is None
+    config = NodeConfig.from_toml(
+        {**base, "turn_enabled": True, "turn_secret": "x" * 16, "turn_relay_only": True}
+    )
+    settings = turn_settings(config)
+    assert settings is not None and settings.relay_only and settings.realm == "us.redline"
+    for bad, field in (
+        ({"turn_enabled": True, "turn_secret": "short"}, "turn_secret"),
+        ({"turn_enabled": "yes"}, "turn_enabled"),
+        ({"turn_port": True}, "turn_port"),
+        ({"turn_port": 70000}, "turn_port"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            NodeConfig.from_toml({**base, **bad})
+        assert caught.value.field == field
+    text = TurnRelay(settings, Path("/n")).config_text()
+    assert "static-auth-secret=" + "x" * 16 in text and "use-auth-secret" in text
+    assert "allow-loopback-peers" in text  # 127.0.0.1: two browsers on one machine
+    public = TurnSettings(host="192.0.2.7", port=3478, realm="r", secret="x" * 16)
+    assert "allow-loopback-peers" not in TurnRelay(public, Path("/n")).config_text()

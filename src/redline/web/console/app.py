@@ -192,7 +192,12 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
 
     # Voice and video: the signed offer and answer, the fingerprint check (docs/calls.md).
     add_media_routes(
-        app, hotline=hotline, media=media_of(hotline), viewer=viewer, actor=actor, act=act
+        app,
+        hotline=hotline,
+        media_of=lambda: media_of(hotline),
+        viewer=viewer,
+        actor=actor,
+        act=act,
     )
 
     # -- signing in and out -----------------------------------------------------------

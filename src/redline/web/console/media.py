@@ -41,16 +41,17 @@ def add_media_routes(
     app: FastAPI,
     *,
     hotline: HotlineService,
-    media: MediaService,
+    media_of: Callable[[], MediaService],
     viewer: Guard,
     actor: Guard,
     act: Act,
 ) -> None:
-    """Add the media routes of calls to the console ``app``. Raises nothing."""
-    party = hotline.party
+    """Add the media routes of calls to the console ``app``; ``media_of`` gives the
+    node's media service when a route is first used. Raises nothing."""
 
     async def our_office(session: Session, call_id: str) -> str:
-        view = await run_in_threadpool(media.signals, call_id)
+        party = hotline.party
+        view = await run_in_threadpool(media_of().signals, call_id)
         board = await run_in_threadpool(hotline.board)
         call = next((c for c in board["calls"] if c["id"] == call_id), None)
         ours = str((call or {}).get("to_office" if view["callee"] == party else "from_office", ""))
@@ -61,9 +62,10 @@ def add_media_routes(
     @app.get("/calls/{call_id}/media")
     async def media_state(request: Request, call_id: str) -> Response:
         session = await viewer(request)
+        media = media_of()
         view = await run_in_threadpool(media.signals, call_id)
         view["ice"] = media.ice_servers(session.operator.name)
-        view["party"] = party
+        view["party"] = hotline.party
         return JSONResponse(view, headers=_NO_STORE)
 
     @app.post("/calls/{call_id}/signal")
@@ -77,7 +79,7 @@ def add_media_routes(
         ours = await our_office(session, call_id)
         by = acted_by(session.operator, ours)
         statement = await act(
-            session, request, kind, call_id, lambda: media.signal(call_id, kind, sdp, by=by)
+            session, request, kind, call_id, lambda: media_of().signal(call_id, kind, sdp, by=by)
         )
         return JSONResponse(
             {"statement": statement.id, "fingerprints": statement.body["fingerprints"]},
@@ -90,7 +92,7 @@ def add_media_routes(
         form = await request.form()
         statement = _field(form, "statement", 64)
         sdp = _field(form, "sdp", MAX_SDP)
-        checked = await run_in_threadpool(media.check_sdp, call_id, statement, sdp)
+        checked = await run_in_threadpool(media_of().check_sdp, call_id, statement, sdp)
         return JSONResponse({"checked": True, "fingerprints": checked}, headers=_NO_STORE)
 
     @app.post("/calls/{call_id}/established")
@@ -99,7 +101,7 @@ def add_media_routes(
         ours = await our_office(session, call_id)
         by = acted_by(session.operator, ours)
         statement = await act(
-            session, request, "call-media", call_id, lambda: media.established(call_id, by=by)
+            session, request, "call-media", call_id, lambda: media_of().established(call_id, by=by)
         )
         return JSONResponse(
             {"statement": None if statement is None else statement.id}, headers=_NO_STORE
