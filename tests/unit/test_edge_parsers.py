@@ -50,6 +50,7 @@ from redline.core.witness_wire import (
     unverified_checkpoint,
 )
 from redline.link.wire import decode_batch, encode_batch
+from support.linktests import LINK_TEST_KINDS_GOOD
 from support.messaging import MESSAGING_KINDS_GOOD
 from support.notices import NOTICE_KINDS_GOOD
 
@@ -202,6 +203,7 @@ GOOD_BODIES: dict[str, dict[str, Any]] = {
     **ENVELOPE_GOOD,
     **NOTICE_KINDS_GOOD,
     **MESSAGING_KINDS_GOOD,
+    **LINK_TEST_KINDS_GOOD,
 }
 
 

@@ -25,6 +25,8 @@ from redline.core.hotline.directory import Level
 from redline.core.hotline.lifecycle import RequestAction
 from redline.core.hotline.requests import Mode
 from redline.core.registry import BODIES, validate_body
+from support.linktests import LINK_TEST_KINDS_GOOD
+from support.messaging import MESSAGING_KINDS_GOOD
 from support.notices import NOTICE_KINDS_GOOD
 
 NEW_DIRECTORY: dict[str, Any] = {
@@ -62,6 +64,8 @@ ENVELOPE_GOOD: dict[str, dict[str, Any]] = {
 def _every_good_body() -> list[tuple[str, dict[str, Any]]]:
     bodies = [*GOOD.items(), *ENVELOPE_GOOD.items(), (k.DIRECTORY, NEW_DIRECTORY)]
     bodies += NOTICE_KINDS_GOOD.items()
+    bodies += MESSAGING_KINDS_GOOD.items()
+    bodies += LINK_TEST_KINDS_GOOD.items()
     counter = {
         "request": "us-req-1",
         "action": "counter",
@@ -81,7 +85,13 @@ def _every_good_body() -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_kind_has_a_model() -> None:
     assert set(HOTLINE_BODIES) == set(k.HOTLINE_KINDS)
-    assert set(BODIES) == set(k.HOTLINE_KINDS) | set(ENVELOPE_GOOD) | set(NOTICE_KINDS_GOOD)
+    assert set(BODIES) == (
+        set(k.HOTLINE_KINDS)
+        | set(ENVELOPE_GOOD)
+        | set(NOTICE_KINDS_GOOD)
+        | set(MESSAGING_KINDS_GOOD)
+        | set(LINK_TEST_KINDS_GOOD)
+    )
 
 
 @pytest.mark.parametrize(("kind", "body"), _every_good_body())
