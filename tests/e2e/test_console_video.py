@@ -1,10 +1,12 @@
-"""Voice and video between two consoles (docs/calls.md), in Debian's chromium
+"""Voice and video between consoles (docs/calls.md), in Debian's chromium
 with fake media devices, over two real nodes on loopback: A calls B with
 video, B answers, the media flows both ways (bytes and decoded frames grow on
-both sides, read from getStats through ``window.redlineCall``), A hangs up,
-both records hold the call, its duration and the signed offer and answer, and
-the exported bundle verifies. An SDP whose DTLS fingerprint is not the one
-the peer signed stops the call.
+both sides, read from getStats through ``window.redlineCall``), a third
+browser (B's principal, as interpreter) joins and has media with A too, A
+hangs up, both records hold the call, its duration and the signed offers and
+answers, and the exported bundle verifies. The same relay-only through each
+node's coturn. An SDP whose DTLS fingerprint is not the one the peer signed
+stops the call.
 
 Every wait is bounded; nothing is timed.
 """
@@ -22,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from redline.core.media import CALL_ANSWER, CALL_MEDIA, CALL_OFFER, sdp_fingerprints
+from redline.core.media import CALL_ANSWER, CALL_JOIN, CALL_MEDIA, CALL_OFFER, sdp_fingerprints
 from redline.service.node import system_clock
 from redline.service.operators import OperatorService
 from support.console import CHROMIUM, PASSWORD, WAIT_MS, sign_in
@@ -102,7 +104,7 @@ def _kinds(node: NodeProcess, call_id: str) -> list[tuple[str, str]]:
     ]
 
 
-def test_a_video_call_carries_media_both_ways_and_the_record_holds_it(
+def test_a_video_call_carries_media_both_ways_a_third_browser_joins_and_the_record_holds_it(
     nodes: tuple[NodeProcess, NodeProcess], media_browser: Browser, tmp_path: Path
 ) -> None:
     a, b = nodes
@@ -128,21 +130,38 @@ def test_a_video_call_carries_media_both_ways_and_the_record_holds_it(
     answer_fp = page_a.locator(".fingerprint-values").inner_text()
     assert offer_fp != answer_fp
 
+    # A third browser: B's principal opens the call as interpreter; A's browser
+    # offers to it as well, and media flows between them (a mesh of pairs).
+    page_m = _page(media_browser, b, "mia")
+    page_m.goto(f"{b.api_url}/console/calls/{call_id}")
+    expect(page_m.locator("#media")).to_have_attribute(
+        "data-media-state", "connected", timeout=MEDIA_MS
+    )
+    _media_grows(page_m)
+    page_a.wait_for_function(
+        "() => Object.keys(window.redlineCall.legStats).length === 2"
+        " && Object.values(window.redlineCall.legStats).every(s => s.framesDecoded > 0)",
+        timeout=MEDIA_MS,
+    )
+    expect(page_a.locator("#media figure.remote")).to_have_count(2)
+
     page_a.get_by_role("button", name="End call").click()
-    for page in (page_a, page_b):
+    for page in (page_a, page_b, page_m):
         call = page.locator(f'article.call[data-call="{call_id}"]')
         expect(call).to_have_attribute("data-state", "ended")
         expect(call.locator(".call-state .duration")).to_have_text(re.compile(r"^\d+:\d\d:\d\d$"))
         expect(page.locator("#media")).to_have_attribute("data-media-state", "ended")
-    # Both records hold the call, the signed offer and answer and both media reports.
+    # Both records hold the call, who joined, the signed offers and answers and the
+    # media reports of all three browsers.
     for node in (a, b):
         held = _kinds(node, call_id)
         assert ("call", "us") in held and ("call-event", "prc") in held
-        assert (CALL_OFFER, "us") in held and (CALL_ANSWER, "prc") in held
-        assert (CALL_MEDIA, "us") in held or (CALL_MEDIA, "prc") in held
+        assert held.count((CALL_JOIN, "us")) == 1 and held.count((CALL_JOIN, "prc")) == 2
+        assert held.count((CALL_OFFER, "us")) == 2 and held.count((CALL_ANSWER, "prc")) == 2
+        assert held.count((CALL_MEDIA, "us")) == 1 and held.count((CALL_MEDIA, "prc")) == 2
         assert ("call-event", "us") in held  # the end
     offers = [r for r in b.rows() if r.kind == CALL_OFFER]
-    assert sdp_fingerprints(json.loads(offers[0].wire)["body"]["sdp"]) == (offer_fp,)
+    assert offer_fp in {sdp_fingerprints(json.loads(o.wire)["body"]["sdp"])[0] for o in offers}
 
     # The exported bundle, with the media statements in it, verifies.
     bundle = tmp_path / "bundle"
@@ -163,8 +182,7 @@ def _tamper(route: Route) -> None:
     """A party in the middle of the signalling: the peer's SDP gets another fingerprint."""
     answer = route.fetch()
     view = answer.json()
-    signal = view.get("offer") if view.get("role") == "callee" else view.get("answer")
-    if signal is not None and signal.get("from") != view.get("party"):
+    for signal in view["offers"] if view["role"] == "callee" else view["answers"]:
         signal["sdp"] = re.sub(
             r"a=fingerprint:sha-256 ([0-9A-F]{2})",
             lambda m: "a=fingerprint:sha-256 " + ("00" if m.group(1) != "00" else "11"),

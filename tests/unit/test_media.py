@@ -32,6 +32,7 @@ from support.hotline import Clock, Side, carry, hotline_sides, sync
 
 FP_A = "sha-256 " + ":".join(f"{i:02X}" for i in range(32))
 FP_B = "sha-256 " + ":".join(f"{255 - i:02X}" for i in range(32))
+ENDS = {"call": "us-call-1", "from_participant": "p-us-1", "to_participant": "p-prc-1"}
 
 
 def sdp(fingerprint: str = FP_A, *, lower: bool = False) -> str:
@@ -56,7 +57,7 @@ def test_the_fingerprints_of_an_sdp_are_read_normalised_and_once() -> None:
 
 
 def test_an_sdp_with_another_fingerprint_than_the_signed_one_is_refused() -> None:
-    signed = SdpBody(call="us-call-1", sdp=sdp(FP_A), fingerprints=[FP_A])
+    signed = SdpBody(**ENDS, sdp=sdp(FP_A), fingerprints=[FP_A])
     check_fingerprints(sdp(FP_A), signed=signed)  # the same: passes
     with pytest.raises(FingerprintMismatch) as caught:
         check_fingerprints(sdp(FP_B), signed=signed)
@@ -69,17 +70,21 @@ def test_an_sdp_with_another_fingerprint_than_the_signed_one_is_refused() -> Non
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"call": "us-call-1", "sdp": sdp(FP_A), "fingerprints": [FP_B]}, "body.fingerprints"),
-        ({"call": "us-call-1", "sdp": "v=0\r\ns=-\r\n", "fingerprints": [FP_A]}, "body.sdp"),
-        ({"call": "us-call-1", "sdp": "x" + sdp(), "fingerprints": [FP_A]}, "body.sdp"),
+        ({**ENDS, "sdp": sdp(FP_A), "fingerprints": [FP_B]}, "body.fingerprints"),
+        ({**ENDS, "sdp": "v=0\r\ns=-\r\n", "fingerprints": [FP_A]}, "body.sdp"),
+        ({**ENDS, "sdp": "x" + sdp(), "fingerprints": [FP_A]}, "body.sdp"),
         (
-            {"call": "us-call-1", "sdp": sdp() + "a=x:\u202e\r\n", "fingerprints": [FP_A]},
+            {**ENDS, "sdp": sdp() + "a=x:\u202e\r\n", "fingerprints": [FP_A]},
             "body.sdp",
         ),
-        ({"call": "us-call-1", "sdp": sdp() + "a" * 32_000, "fingerprints": [FP_A]}, "body.sdp"),
-        ({"call": "us-call-1", "sdp": sdp(), "fingerprints": []}, "body.fingerprints"),
-        ({"call": "us-call-1", "sdp": sdp(), "fingerprints": ["md5 00"]}, "body.fingerprints[0]"),
-        ({"call": "../x", "sdp": sdp(), "fingerprints": [FP_A]}, "body.call"),
+        ({**ENDS, "sdp": sdp() + "a" * 32_000, "fingerprints": [FP_A]}, "body.sdp"),
+        ({**ENDS, "sdp": sdp(), "fingerprints": []}, "body.fingerprints"),
+        ({**ENDS, "sdp": sdp(), "fingerprints": ["md5 00"]}, "body.fingerprints[0]"),
+        ({**ENDS, "call": "../x", "sdp": sdp(), "fingerprints": [FP_A]}, "body.call"),
+        (
+            {**ENDS, "to_participant": "p-us-1", "sdp": sdp(), "fingerprints": [FP_A]},
+            "body.to_participant",
+        ),
     ],
 )
 def test_a_bad_offer_body_is_refused_naming_the_field(body: dict[str, object], field: str) -> None:
@@ -118,22 +123,33 @@ def test_offer_answer_and_media_flow_and_each_side_reads_them(
     sides, media, call_id = three
     us, prc = sides["us"], sides["prc"]
     with pytest.raises(Conflict, match="not answered"):
-        media["us"].signal(call_id, CALL_OFFER, sdp(FP_A))
+        media["us"].join(call_id, "p-alice")
     prc.hotline.call_event(call_id, "answer")
     sync(us, prc)
+    media["us"].join(call_id, "p-alice")
+    with pytest.raises(Conflict, match="already joined"):
+        media["us"].join(call_id, "p-alice")
+    with pytest.raises(Conflict, match="p-bo has not joined"):
+        media["us"].signal(call_id, CALL_OFFER, sdp(FP_A), **PAIR)
+    media["prc"].join(call_id, "p-bo")
+    sync(us, prc)
     with pytest.raises(Conflict, match="only us makes the call-offer"):
-        media["prc"].signal(call_id, CALL_OFFER, sdp(FP_B))
+        media["prc"].signal(
+            call_id, CALL_OFFER, sdp(FP_B), from_participant="p-bo", to_participant="p-alice"
+        )
     with pytest.raises(InvalidInput) as caught:
-        media["us"].signal(call_id, CALL_OFFER, "v=0\r\ns=-\r\n")
+        media["us"].signal(call_id, CALL_OFFER, "v=0\r\ns=-\r\n", **PAIR)
     assert caught.value.field == "sdp"
-    offer = media["us"].signal(call_id, CALL_OFFER, sdp(FP_A))
+    offer = media["us"].signal(call_id, CALL_OFFER, sdp(FP_A), **PAIR)
     assert offer.body["fingerprints"] == [FP_A]
-    with pytest.raises(Conflict, match="already sent"):
-        media["us"].signal(call_id, CALL_OFFER, sdp(FP_A))
+    with pytest.raises(Conflict, match="sent already"):
+        media["us"].signal(call_id, CALL_OFFER, sdp(FP_A), **PAIR)
     sync(us, prc)
     seen = media["prc"].signals(call_id)
     assert seen["role"] == "callee" and seen["mode"] == "video"
-    assert seen["offer"]["id"] == offer.id and seen["offer"]["from"] == "us"
+    assert [j["participant"] for j in seen["joins"]] == ["p-alice", "p-bo"]
+    (got,) = seen["offers"]
+    assert got["id"] == offer.id and got["from"] == "us" and got["to_participant"] == "p-bo"
     # The callee's browser may use the signed SDP, not another.
     assert media["prc"].check_sdp(call_id, offer.id, sdp(FP_A)) == [FP_A]
     with pytest.raises(FingerprintMismatch):
@@ -142,42 +158,100 @@ def test_offer_answer_and_media_flow_and_each_side_reads_them(
     with pytest.raises(FingerprintMismatch) as own:
         media["us"].check_sdp(call_id, offer.id, sdp(FP_A))
     assert own.value.field == "statement"
-    answer = media["prc"].signal(call_id, CALL_ANSWER, sdp(FP_B))
-    assert media["prc"].established(call_id) is not None
-    assert media["prc"].established(call_id) is None  # once per side
+    back = {"from_participant": "p-bo", "to_participant": "p-alice"}
+    answer = media["prc"].signal(call_id, CALL_ANSWER, sdp(FP_B), **back)
+    assert media["prc"].established(call_id, "p-bo") is not None
+    assert media["prc"].established(call_id, "p-bo") is None  # once per participant
+    # An interpreter joins the called side; the caller offers to it too, and it answers.
+    media["prc"].join(call_id, "p-mia")
+    with pytest.raises(Conflict, match="no offer from p-alice to p-mia"):
+        media["prc"].signal(
+            call_id, CALL_ANSWER, sdp(FP_B), from_participant="p-mia", to_participant="p-alice"
+        )
+    with pytest.raises(Conflict, match="sent already"):
+        media["prc"].signal(call_id, CALL_ANSWER, sdp(FP_B), **back)
+    sync(us, prc)
+    second = media["us"].signal(
+        call_id, CALL_OFFER, sdp(FP_A), from_participant="p-alice", to_participant="p-mia"
+    )
+    sync(us, prc)
+    media["prc"].signal(
+        call_id, CALL_ANSWER, sdp(FP_B), from_participant="p-mia", to_participant="p-alice"
+    )
     sync(us, prc)
     seen = media["us"].signals(call_id)
-    assert seen["answer"]["id"] == answer.id
-    assert [m["from"] for m in seen["media"]] == ["prc"]
+    assert [a["id"] for a in seen["answers"]][0] == answer.id
+    assert [(o["to_participant"], o["id"]) for o in seen["offers"]] == [
+        ("p-bo", offer.id),
+        ("p-mia", second.id),
+    ]
+    assert [(m["from"], m["participant"]) for m in seen["media"]] == [("prc", "p-bo")]
     assert media["us"].check_sdp(call_id, answer.id, sdp(FP_B)) == [FP_B]
+
+
+PAIR = {"from_participant": "p-alice", "to_participant": "p-bo"}
+
+
+def _raw(side: Side, to: str, kind: str, body: dict[str, object]) -> None:
+    """Sign ``body`` as ``side`` without the service's checks: a hostile peer."""
+    side.node.send(to=to, kind=kind, body=body)
 
 
 def test_signalling_not_signed_by_a_party_of_the_call_is_refused_on_receipt(
     three: tuple[dict[str, Side], dict[str, MediaService], str],
 ) -> None:
-    sides, _media, call_id = three
+    sides, media, call_id = three
     us, prc, jp = sides["us"], sides["prc"], sides["jp"]
     prc.hotline.call_event(call_id, "answer")
     sync(us, prc)
+    media["us"].join(call_id, "p-alice")
+    media["prc"].join(call_id, "p-bo")
+    sync(us, prc)
+    offer = {"call": call_id, **PAIR, "sdp": sdp(FP_B), "fingerprints": [FP_B]}
     # A third party signs an offer for the call between us and prc: prc refuses it.
-    jp.node.send(
-        to="prc",
-        kind=CALL_OFFER,
-        body={"call": call_id, "sdp": sdp(FP_B), "fingerprints": [FP_B]},
-    )
+    _raw(jp, "prc", CALL_OFFER, offer)
     before = prc.count()
     with pytest.raises(InvalidStatement, match="jp is not a party") as caught:
         carry(jp, prc)
     assert caught.value.field == "body.call"
     assert prc.count() == before
     # The called party signing the caller's part (an offer) is refused by the caller.
-    prc.node.send(
-        to="us", kind=CALL_OFFER, body={"call": call_id, "sdp": sdp(FP_B), "fingerprints": [FP_B]}
-    )
+    _raw(prc, "us", CALL_OFFER, {**offer, "from_participant": "p-bo", "to_participant": "p-alice"})
     before = us.count()
     with pytest.raises(InvalidStatement, match="only us makes the call-offer"):
         carry(prc, us)
     assert us.count() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"from_participant": "p-nobody"}, "body.from_participant"),
+        # prc's participant, as if us had joined it
+        ({"from_participant": "p-bo", "to_participant": "p-alice"}, "body.from_participant"),
+        ({"to_participant": "p-ann"}, "body.to_participant"),  # us's own, not the receiver's
+    ],
+)
+def test_an_offer_between_participants_not_joined_on_their_sides_is_refused(
+    three: tuple[dict[str, Side], dict[str, MediaService], str],
+    change: dict[str, str],
+    field: str,
+) -> None:
+    sides, media, call_id = three
+    us, prc = sides["us"], sides["prc"]
+    prc.hotline.call_event(call_id, "answer")
+    sync(us, prc)
+    media["us"].join(call_id, "p-alice")
+    media["us"].join(call_id, "p-ann")
+    media["prc"].join(call_id, "p-bo")
+    sync(us, prc)
+    body = {"call": call_id, **PAIR, "sdp": sdp(FP_A), "fingerprints": [FP_A], **change}
+    _raw(us, "prc", CALL_OFFER, body)
+    before = prc.count()
+    with pytest.raises(InvalidStatement) as caught:
+        carry(us, prc)
+    assert caught.value.field == field
+    assert prc.count() == before
 
 
 def test_a_media_statement_about_an_unknown_call_is_refused_on_receipt(
@@ -185,7 +259,7 @@ def test_a_media_statement_about_an_unknown_call_is_refused_on_receipt(
 ) -> None:
     sides, _media, _call_id = three
     us, prc = sides["us"], sides["prc"]
-    us.node.send(to="prc", kind=CALL_MEDIA, body={"call": "us-call-nope"})
+    _raw(us, "prc", CALL_MEDIA, {"call": "us-call-nope", "participant": "p-alice"})
     with pytest.raises(InvalidStatement, match="unknown call") as caught:
         carry(us, prc)
     assert caught.value.field == "body.call"

@@ -12,10 +12,15 @@ fingerprints in that SDP to the ones in the peer's signed statement: a party
 in the middle that swaps the SDP (and so the certificate) is refused, and the
 browsers' DTLS handshake refuses any other certificate on the media path.
 
-Candidates are gathered before the offer or answer is signed (no trickle), so
-the SDP carries them and no third signalling kind is needed. ``call-media``
-records that the media path was established (ICE connected) on one side
-(docs/calls.md).
+A call may hold more than two browsers (a principal and an interpreter on one
+side): each browser is a *participant* of the call, named by an identifier its
+page chose and announced by ``call-join``. Every participant on the caller's
+side offers to every participant on the called side, so each such pair has its
+own peer connection and its own signed offer and answer, naming both
+participants. Candidates are gathered before the offer or answer is signed (no
+trickle), so the SDP carries them and no candidate kind is needed.
+``call-media`` records that a participant's media was established (ICE
+connected) (docs/calls.md).
 
 Pure: no I/O, no clock.
 """
@@ -32,6 +37,7 @@ from redline.core.fields import ActedBy, Body, Ident, field_error
 
 __all__ = [
     "CALL_ANSWER",
+    "CALL_JOIN",
     "CALL_MEDIA",
     "CALL_OFFER",
     "MAX_FINGERPRINTS",
@@ -40,18 +46,20 @@ __all__ = [
     "MEDIA_KINDS",
     "SIGNAL_KINDS",
     "CallMediaBody",
+    "JoinBody",
     "FingerprintMismatch",
     "SdpBody",
     "check_fingerprints",
     "sdp_fingerprints",
 ]
 
+CALL_JOIN: Final = "call-join"
 CALL_OFFER: Final = "call-offer"
 CALL_ANSWER: Final = "call-answer"
 CALL_MEDIA: Final = "call-media"
 #: The kinds that carry an SDP.
 SIGNAL_KINDS: Final = (CALL_OFFER, CALL_ANSWER)
-MEDIA_KINDS: Final = (*SIGNAL_KINDS, CALL_MEDIA)
+MEDIA_KINDS: Final = (CALL_JOIN, *SIGNAL_KINDS, CALL_MEDIA)
 
 #: An SDP with audio, video and a few gathered candidates is 3-8 KB; this is
 #: far above that and far below a statement's size cap.
@@ -122,11 +130,23 @@ def check_fingerprints(sdp: str, *, signed: SdpBody) -> None:
         )
 
 
-class SdpBody(Body):
-    """An offer or answer: the SDP the browser made, with the DTLS fingerprints in
-    it named, so that they are what the statement's signature covers by name."""
+class JoinBody(Body):
+    """A browser joining the media of a call, as ``participant``."""
 
     call: Ident
+    participant: Ident
+    #: The operator (and office) who caused it.
+    by: ActedBy | None = None
+
+
+class SdpBody(Body):
+    """An offer or answer from one participant to another: the SDP the browser
+    made, with the DTLS fingerprints in it named, so that they are what the
+    statement's signature covers by name."""
+
+    call: Ident
+    from_participant: Ident
+    to_participant: Ident
     sdp: Sdp
     fingerprints: Annotated[list[Fingerprint], Field(min_length=1, max_length=MAX_FINGERPRINTS)]
     #: The operator (and office) who caused it.
@@ -134,6 +154,8 @@ class SdpBody(Body):
 
     @model_validator(mode="after")
     def _fingerprints_are_the_sdps(self) -> Self:
+        if self.from_participant == self.to_participant:
+            raise field_error("a participant does not call itself", "to_participant")
         named = sdp_fingerprints(self.sdp)
         if not named:
             raise field_error("the SDP names no DTLS fingerprint (a=fingerprint)", "sdp")
@@ -143,15 +165,17 @@ class SdpBody(Body):
 
 
 class CallMediaBody(Body):
-    """One side's record that the media of a call is flowing (ICE connected)."""
+    """A participant's record that its media of a call is flowing (ICE connected)."""
 
     call: Ident
+    participant: Ident
     #: The operator (and office) who caused it.
     by: ActedBy | None = None
 
 
 #: Each media kind's body model.
 MEDIA_BODIES: Final[dict[str, type[Body]]] = {
+    CALL_JOIN: JoinBody,
     CALL_OFFER: SdpBody,
     CALL_ANSWER: SdpBody,
     CALL_MEDIA: CallMediaBody,

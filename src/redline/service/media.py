@@ -1,13 +1,14 @@
 """Voice and video on a call: the signalling acts, the fingerprint check a browser
 asks for before it uses the peer's SDP, and TURN credentials for the operators.
 
-The offer, the answer and "media established" are signed statements
-(:mod:`redline.core.media`), sent over the link like any act and announced to
-the consoles by the live channel (their bodies name the call, so they carry
-its ``call-ID`` topic). Who may send which is checked when sending and again
-on receipt: only the caller offers, only the called party answers, each once,
-while the call is answered; a peer's media statement about a call it is not
-party to is refused. docs/calls.md has the whole flow.
+A browser joining the media, each offer and answer and "media established"
+are signed statements (:mod:`redline.core.media`), sent over the link like
+any act and announced to the consoles by the live channel (their bodies name
+the call, so they carry its ``call-ID`` topic). Who may send which is checked
+when sending and again on receipt: the caller's side offers and the called
+side answers, once per pair of participants that joined on their sides, while
+the call is answered; a peer's media statement about a call it is not party
+to is refused. docs/calls.md has the whole flow.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from redline.core.hotline.lifecycle import CallState
 from redline.core.hotline.threads import ItemKind, item_name
 from redline.core.media import (
     CALL_ANSWER,
+    CALL_JOIN,
     CALL_MEDIA,
     CALL_OFFER,
     MEDIA_KINDS,
+    SIGNAL_KINDS,
     CallMediaBody,
     FingerprintMismatch,
+    JoinBody,
     SdpBody,
     check_fingerprints,
     sdp_fingerprints,
@@ -123,73 +127,135 @@ class MediaService:
 
     # -- acts ---------------------------------------------------------------------------------
 
-    def signal(self, call_id: str, kind: str, sdp: str, *, by: ActedBy | None = None) -> Statement:
-        """Sign this side's offer (``call-offer``, the caller's) or answer
-        (``call-answer``, the called party's) of an answered call, naming the DTLS
+    def _open(self, conn: Connection, call_id: str, at: datetime) -> list[Statement]:
+        """The media statements of ``call_id``, which must be answered now."""
+        _call, state = self._call(conn, call_id, at)
+        if state is not CallState.ANSWERED:
+            raise Conflict(f"call {call_id} is {state.value}, not answered", field="call_id")
+        return self._statements(conn, call_id)
+
+    def _peer_of(self, call_id: str) -> tuple[Any, str]:
+        with self.node.store.read() as conn:
+            call, _ = self._call(conn, call_id, self.node.clock())
+        return call, call.to_party if call.from_party == self.party else call.from_party
+
+    def join(self, call_id: str, participant: str, *, by: ActedBy | None = None) -> Statement:
+        """Sign that a browser of this side joins the media of an answered call as
+        ``participant`` (``call-join``).
+
+        Raises:
+            InvalidInput: a bad participant id.
+            NotFound: no such call.
+            Conflict: the call is not answered, or ``participant`` joined already.
+        """
+        body = build(JoinBody, call=call_id, participant=participant, by=by)
+        _call, peer = self._peer_of(call_id)
+
+        def check(conn: Connection, at: datetime) -> None:
+            if participant in _joined(self._open(conn, call_id, at)):
+                raise Conflict(f"{participant} already joined {call_id}", field="participant")
+
+        return self.node.send(to=peer, kind=CALL_JOIN, body=body, check=check)
+
+    def signal(
+        self,
+        call_id: str,
+        kind: str,
+        sdp: str,
+        *,
+        from_participant: str,
+        to_participant: str,
+        by: ActedBy | None = None,
+    ) -> Statement:
+        """Sign the offer (``call-offer``, a caller-side participant's) or answer
+        (``call-answer``, a called-side participant's to an offer it received) of
+        one pair of participants of an answered call, naming the DTLS
         fingerprints in ``sdp``.
 
         Raises:
             InvalidInput: an unknown kind; an SDP that is not one, is too long or
-                names no fingerprint (field ``sdp``).
+                names no fingerprint (field ``sdp``); bad participant ids.
             NotFound: no such call.
             Conflict: the call is not answered; this side does not make that
-                kind; it already did.
+                kind; a participant has not joined on its side; no offer to
+                answer; that pair's offer or answer was sent already.
         """
         if kind not in (CALL_OFFER, CALL_ANSWER):
             raise InvalidInput("must be call-offer or call-answer", field="kind")
         fingerprints = list(sdp_fingerprints(sdp))
         if not fingerprints:
             raise InvalidInput("the SDP names no DTLS fingerprint (a=fingerprint)", field="sdp")
-        body = build(SdpBody, call=call_id, sdp=sdp, fingerprints=fingerprints, by=by)
-        with self.node.store.read() as conn:
-            call, _ = self._call(conn, call_id, self.node.clock())
+        body = build(
+            SdpBody,
+            call=call_id,
+            from_participant=from_participant,
+            to_participant=to_participant,
+            sdp=sdp,
+            fingerprints=fingerprints,
+            by=by,
+        )
+        call, peer = self._peer_of(call_id)
         maker = call.from_party if kind == CALL_OFFER else call.to_party
-        peer = call.to_party if call.from_party == self.party else call.from_party
 
         def check(conn: Connection, at: datetime) -> None:
-            _call, state = self._call(conn, call_id, at)
-            if state is not CallState.ANSWERED:
-                raise Conflict(f"call {call_id} is {state.value}, not answered", field="call_id")
+            held = self._open(conn, call_id, at)
             if maker != self.party:
                 raise Conflict(f"only {maker} makes the {kind} of {call_id}", field="kind")
-            if any(
-                s.kind == kind and s.sender == self.party for s in self._statements(conn, call_id)
-            ):
-                raise Conflict(f"{self.party} already sent the {kind} of {call_id}", field="kind")
+            joined = _joined(held)
+            if joined.get(from_participant) != self.party:
+                raise Conflict(
+                    f"{from_participant} has not joined {call_id} here", field="from_participant"
+                )
+            if joined.get(to_participant) != peer:
+                raise Conflict(
+                    f"{to_participant} has not joined {call_id} at {peer}", field="to_participant"
+                )
+            pairs = _pairs(held)
+            if (kind, from_participant, to_participant) in pairs:
+                raise Conflict(
+                    f"the {kind} from {from_participant} to {to_participant} was sent already",
+                    field="kind",
+                )
+            if kind == CALL_ANSWER and (CALL_OFFER, to_participant, from_participant) not in pairs:
+                raise Conflict(
+                    f"no offer from {to_participant} to {from_participant} to answer",
+                    field="to_participant",
+                )
 
         return self.node.send(to=peer, kind=kind, body=body, check=check)
 
-    def established(self, call_id: str, *, by: ActedBy | None = None) -> Statement | None:
-        """Record (``call-media``) that this side's media of ``call_id`` is flowing;
-        once per side: a second report returns None.
+    def established(
+        self, call_id: str, participant: str, *, by: ActedBy | None = None
+    ) -> Statement | None:
+        """Record (``call-media``) that ``participant``'s media of ``call_id`` is
+        flowing; once per participant: a second report returns None.
 
         Raises:
             NotFound: no such call.
-            Conflict: the call is not answered.
+            Conflict: the call is not answered; ``participant`` has not joined here.
         """
-        body = build(CallMediaBody, call=call_id, by=by)
+        body = build(CallMediaBody, call=call_id, participant=participant, by=by)
+        _call, peer = self._peer_of(call_id)
         with self.node.store.read() as conn:
-            call, _ = self._call(conn, call_id, self.node.clock())
             if any(
-                s.kind == CALL_MEDIA and s.sender == self.party
+                s.kind == CALL_MEDIA and s.body.get("participant") == participant
                 for s in self._statements(conn, call_id)
             ):
                 return None
-        peer = call.to_party if call.from_party == self.party else call.from_party
 
         def check(conn: Connection, at: datetime) -> None:
-            _call, state = self._call(conn, call_id, at)
-            if state is not CallState.ANSWERED:
-                raise Conflict(f"call {call_id} is {state.value}, not answered", field="call_id")
+            if _joined(self._open(conn, call_id, at)).get(participant) != self.party:
+                raise Conflict(f"{participant} has not joined {call_id} here", field="participant")
 
         return self.node.send(to=peer, kind=CALL_MEDIA, body=body, check=check)
 
     # -- reads --------------------------------------------------------------------------------
 
     def signals(self, call_id: str) -> dict[str, Any]:
-        """The signed media statements of ``call_id``: this side's and the peer's
-        offer and answer (id, sender, time, SDP, fingerprints) and who reported
-        the media established when. Raises NotFound for an unknown call."""
+        """The signed media statements of ``call_id``: who joined (participant, party,
+        operator), every offer and answer (id, sender, participants, time, SDP,
+        fingerprints) and every "media established". Raises NotFound for an
+        unknown call."""
         with self.node.store.read() as conn:
             call, state = self._call(conn, call_id, self.node.clock())
             held = self._statements(conn, call_id)
@@ -200,22 +266,46 @@ class MediaService:
             "caller": call.from_party,
             "callee": call.to_party,
             "role": "caller" if call.from_party == self.party else "callee",
-            "offer": None,
-            "answer": None,
+            "joins": [],
+            "offers": [],
+            "answers": [],
             "media": [],
         }
         for st in held:
-            if st.kind == CALL_MEDIA:
-                out["media"].append({"from": st.sender, "at": st.time, "id": st.id})
-                continue
-            body = st.typed(SdpBody)
-            out["offer" if st.kind == CALL_OFFER else "answer"] = {
-                "id": st.id,
-                "from": st.sender,
-                "at": st.time,
-                "sdp": body.sdp,
-                "fingerprints": list(body.fingerprints),
-            }
+            by = st.body.get("by")
+            operator = by.get("operator") if isinstance(by, dict) else None
+            if st.kind == CALL_JOIN:
+                out["joins"].append(
+                    {
+                        "id": st.id,
+                        "from": st.sender,
+                        "at": st.time,
+                        "participant": st.body["participant"],
+                        "operator": operator,
+                    }
+                )
+            elif st.kind == CALL_MEDIA:
+                out["media"].append(
+                    {
+                        "id": st.id,
+                        "from": st.sender,
+                        "at": st.time,
+                        "participant": st.body["participant"],
+                    }
+                )
+            else:
+                body = st.typed(SdpBody)
+                out["offers" if st.kind == CALL_OFFER else "answers"].append(
+                    {
+                        "id": st.id,
+                        "from": st.sender,
+                        "at": st.time,
+                        "from_participant": body.from_participant,
+                        "to_participant": body.to_participant,
+                        "sdp": body.sdp,
+                        "fingerprints": list(body.fingerprints),
+                    }
+                )
         return out
 
     def check_sdp(self, call_id: str, statement_id: str, sdp: str) -> list[str]:
@@ -231,10 +321,7 @@ class MediaService:
         with self.node.store.read() as conn:
             self._call(conn, call_id, self.node.clock())
             held = self._statements(conn, call_id)
-        signed = next(
-            (s for s in held if s.id == statement_id and s.kind in (CALL_OFFER, CALL_ANSWER)),
-            None,
-        )
+        signed = next((s for s in held if s.id == statement_id and s.kind in SIGNAL_KINDS), None)
         if signed is None or signed.sender == self.party:
             raise FingerprintMismatch(
                 f"{statement_id[:16]} is not an offer or answer the peer signed for {call_id}: "
@@ -268,13 +355,16 @@ class MediaService:
 
     def _check_incoming(self, conn: Connection, statements: Sequence[Statement]) -> None:
         """Refuse a peer's media statement about a call it is not party to, an offer
-        not from the caller or an answer not from the called party (a receipt
-        check: nothing of the batch is stored).
+        not from the caller or an answer not from the called party, a participant
+        joined twice, and signalling between participants that did not join on
+        the sides they claim (a receipt check: nothing of the batch is stored).
 
         Raises:
-            InvalidStatement: naming ``body.call``.
+            InvalidStatement: naming ``body.call``, ``body.participant``,
+                ``body.from_participant`` or ``body.to_participant``.
         """
         at = self.node.clock()
+        joined: dict[str, dict[str, str]] = {}
         for st in statements:
             if st.kind not in MEDIA_KINDS:
                 continue
@@ -290,8 +380,50 @@ class MediaService:
                 raise InvalidStatement(
                     f"{st.sender} is not a party to call {call_id}", field="body.call"
                 )
-            maker = {CALL_OFFER: call.from_party, CALL_ANSWER: call.to_party}.get(st.kind)
-            if maker is not None and st.sender != maker:
+            if call_id not in joined:
+                joined[call_id] = _joined(self._statements(conn, call_id))
+            who = joined[call_id]
+            if st.kind == CALL_JOIN:
+                participant = str(st.body["participant"])
+                if participant in who:
+                    raise InvalidStatement(
+                        f"{participant} already joined call {call_id}", field="body.participant"
+                    )
+                who[participant] = st.sender
+                continue
+            if st.kind == CALL_MEDIA:
+                if who.get(str(st.body["participant"])) != st.sender:
+                    raise InvalidStatement(
+                        f"{st.body['participant']} has not joined call {call_id} at {st.sender}",
+                        field="body.participant",
+                    )
+                continue
+            maker = call.from_party if st.kind == CALL_OFFER else call.to_party
+            if st.sender != maker:
                 raise InvalidStatement(
                     f"only {maker} makes the {st.kind} of call {call_id}", field="body.call"
                 )
+            if who.get(str(st.body["from_participant"])) != st.sender:
+                raise InvalidStatement(
+                    f"{st.body['from_participant']} has not joined call {call_id} at {st.sender}",
+                    field="body.from_participant",
+                )
+            if who.get(str(st.body["to_participant"])) != self.party:
+                raise InvalidStatement(
+                    f"{st.body['to_participant']} has not joined call {call_id} here",
+                    field="body.to_participant",
+                )
+
+
+def _joined(held: Sequence[Statement]) -> dict[str, str]:
+    """Each participant of a call's media statements ``held``, with its party."""
+    return {str(s.body["participant"]): s.sender for s in held if s.kind == CALL_JOIN}
+
+
+def _pairs(held: Sequence[Statement]) -> set[tuple[str, str, str]]:
+    """(kind, from participant, to participant) of each offer and answer ``held``."""
+    return {
+        (s.kind, str(s.body["from_participant"]), str(s.body["to_participant"]))
+        for s in held
+        if s.kind in SIGNAL_KINDS
+    }

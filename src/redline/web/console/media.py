@@ -68,6 +68,21 @@ def add_media_routes(
         view["party"] = hotline.party
         return JSONResponse(view, headers=_NO_STORE)
 
+    @app.post("/calls/{call_id}/join")
+    async def join(request: Request, call_id: str) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        participant = _field(form, "participant", 80)
+        by = acted_by(session.operator, await our_office(session, call_id))
+        statement = await act(
+            session,
+            request,
+            "call-join",
+            call_id,
+            lambda: media_of().join(call_id, participant, by=by),
+        )
+        return JSONResponse({"statement": statement.id}, headers=_NO_STORE)
+
     @app.post("/calls/{call_id}/signal")
     async def signal(request: Request, call_id: str) -> Response:
         session = await actor(request)
@@ -76,10 +91,14 @@ def add_media_routes(
         if kind not in (CALL_OFFER, CALL_ANSWER):
             raise InvalidInput("must be call-offer or call-answer", field="kind")
         sdp = _field(form, "sdp", MAX_SDP)
-        ours = await our_office(session, call_id)
-        by = acted_by(session.operator, ours)
+        ends = {name: _field(form, name, 80) for name in ("from_participant", "to_participant")}
+        by = acted_by(session.operator, await our_office(session, call_id))
         statement = await act(
-            session, request, kind, call_id, lambda: media_of().signal(call_id, kind, sdp, by=by)
+            session,
+            request,
+            kind,
+            call_id,
+            lambda: media_of().signal(call_id, kind, sdp, by=by, **ends),
         )
         return JSONResponse(
             {"statement": statement.id, "fingerprints": statement.body["fingerprints"]},
@@ -98,10 +117,15 @@ def add_media_routes(
     @app.post("/calls/{call_id}/established")
     async def established(request: Request, call_id: str) -> Response:
         session = await actor(request)
-        ours = await our_office(session, call_id)
-        by = acted_by(session.operator, ours)
+        form = await request.form()
+        participant = _field(form, "participant", 80)
+        by = acted_by(session.operator, await our_office(session, call_id))
         statement = await act(
-            session, request, "call-media", call_id, lambda: media_of().established(call_id, by=by)
+            session,
+            request,
+            "call-media",
+            call_id,
+            lambda: media_of().established(call_id, participant, by=by),
         )
         return JSONResponse(
             {"statement": None if statement is None else statement.id}, headers=_NO_STORE

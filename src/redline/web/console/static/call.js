@@ -1,14 +1,18 @@
 /* Voice and video on a call's page (docs/calls.md): plain WebRTC, signalled
  * through this node as signed statements.
  *
- * The caller offers once the call is answered; the called side answers the
- * offer. Candidates are gathered before the offer or answer is posted, so the
- * SDP carries them. Before using the peer's SDP this page asks its node to
- * check the SDP's DTLS fingerprint against the peer's signed statement, and
- * refuses the media (and ends the call) when the node refuses.
+ * Each page that opens an answered call joins its media as a participant
+ * (call-join). Every participant on the caller's side offers to every
+ * participant on the called side that joined, and each such pair has its own
+ * peer connection; the called side answers each offer addressed to it.
+ * Candidates are gathered before an offer or answer is posted, so the SDP
+ * carries them. Before using the peer's SDP this page asks its node to check
+ * the SDP's DTLS fingerprint against the peer's signed statement, and refuses
+ * the media (and ends the call) when the node refuses.
  *
- * window.redlineCall exposes the state (phase, error, fingerprints, stats) to
- * the browser tests and to anyone at the console's developer tools.
+ * window.redlineCall exposes the state (phase, error, participant,
+ * fingerprints, stats summed over the connections, legStats per connection)
+ * to the browser tests and to anyone at the console's developer tools.
  */
 (function () {
   "use strict";
@@ -18,17 +22,26 @@
   var csrf = section.dataset.csrf;
   var wantVideo = section.dataset.mode === "video";
   var base = "/console/calls/" + encodeURIComponent(callId);
-  var remote = document.getElementById("remote-media");
   var local = document.getElementById("local-media");
+  var remotes = section.querySelector(".remote-videos");
+  var remoteTemplate = document.getElementById("remote-template");
   var muteButton = document.getElementById("media-mute");
   var cameraButton = document.getElementById("media-camera");
   var GATHER_MS = 5000;
   var OVER = { ended: 1, declined: 1, missed: 1 };
 
+  function newParticipant() {
+    var bytes = new Uint8Array(8);
+    crypto.getRandomValues(bytes);
+    return "p-" + Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
   var call = {
-    phase: "waiting", error: null, fingerprints: [], stats: {},
-    pc: null, stream: null, used: null, posted: null, busy: false, again: false,
-    established: false, timer: null, statsTimer: null, last: null
+    participant: newParticipant(), phase: "waiting", error: null, fingerprints: [],
+    stats: {}, legStats: {}, legs: {}, stream: null, joined: false,
+    busy: false, again: false, established: false, timer: null, statsTimer: null
   };
   window.redlineCall = call;
 
@@ -47,6 +60,7 @@
   function request(path, fields) {
     var init = { headers: { Accept: "application/json" }, credentials: "same-origin" };
     if (fields) {
+      fields.csrf = csrf;
       init.method = "POST";
       init.headers["X-CSRF-Token"] = csrf;
       init.headers["Content-Type"] = "application/x-www-form-urlencoded";
@@ -71,7 +85,7 @@
   }
 
   function stop(phase, error) {
-    if (call.pc) { call.pc.close(); }
+    Object.keys(call.legs).forEach(function (k) { call.legs[k].pc.close(); });
     if (call.stream) { call.stream.getTracks().forEach(function (t) { t.stop(); }); }
     clearInterval(call.statsTimer);
     clearTimeout(call.timer);
@@ -84,86 +98,110 @@
     if (call.phase === "refused" || call.phase === "ended") { return; }
     stop("refused", message);
     // The call ends on the record, with the reason, so both sides see why.
-    request("/event", { action: "end", reason: "media refused: " + message.slice(0, 300), csrf: csrf })
+    request("/event", { action: "end", reason: "media refused: " + message.slice(0, 300) })
       .catch(function () { /* already over */ });
   }
 
-  function open(view) {
-    if (call.pc) { return Promise.resolve(call.pc); }
+  async function joinMedia() {
+    if (call.joined) { return; }
     setPhase("connecting");
-    return navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo }).then(function (stream) {
-      call.stream = stream;
-      local.srcObject = stream;
-      var pc = new RTCPeerConnection({
-        iceServers: view.ice.iceServers,
-        iceTransportPolicy: view.ice.iceTransportPolicy
-      });
-      call.pc = pc;
-      stream.getTracks().forEach(function (t) { pc.addTrack(t, stream); });
-      pc.addEventListener("track", function (e) { remote.srcObject = e.streams[0]; });
-      pc.addEventListener("connectionstatechange", function () {
-        if (pc.connectionState === "connected" && !call.established) {
-          call.established = true;
-          setPhase("connected");
-          request("/established", { csrf: csrf }).catch(function (e) { call.error = e.message; });
-          call.statsTimer = setInterval(quality, 2000);
-        } else if (pc.connectionState === "failed") {
-          stop("refused", "the media path failed (no ICE candidate pair connected)");
-        }
-      });
+    if (!call.stream) {
+      call.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo });
+      local.srcObject = call.stream;
       muteButton.disabled = false;
       cameraButton.disabled = !wantVideo;
-      return pc;
-    });
+    }
+    await request("/join", { participant: call.participant });
+    call.joined = true;
   }
 
-  function checked(signal) {
+  function openLeg(view, other, who) {
+    var pc = new RTCPeerConnection({
+      iceServers: view.ice.iceServers,
+      iceTransportPolicy: view.ice.iceTransportPolicy
+    });
+    var figure = remoteTemplate.content.firstElementChild.cloneNode(true);
+    figure.dataset.participant = other;
+    figure.querySelector(".who").textContent = who || other;
+    remotes.appendChild(figure);
+    var leg = { pc: pc, video: figure.querySelector("video"), answered: false, previous: null };
+    call.legs[other] = leg;
+    call.stream.getTracks().forEach(function (t) { pc.addTrack(t, call.stream); });
+    pc.addEventListener("track", function (e) { leg.video.srcObject = e.streams[0]; });
+    pc.addEventListener("connectionstatechange", function () {
+      if (pc.connectionState === "connected" && !call.established) {
+        call.established = true;
+        setPhase("connected");
+        request("/established", { participant: call.participant })
+          .catch(function (e) { call.error = e.message; });
+        call.statsTimer = setInterval(quality, 2000);
+      } else if (pc.connectionState === "failed" && call.phase !== "connected") {
+        stop("refused", "the media path failed (no ICE candidate pair connected)");
+      }
+    });
+    return leg;
+  }
+
+  async function checked(signal) {
     // The node holds the SDP we are about to use to the peer's signed statement.
-    return request("/check", { statement: signal.id, sdp: signal.sdp, csrf: csrf }).then(function (j) {
-      call.fingerprints = j.fingerprints;
-      section.querySelector(".fingerprints").hidden = false;
-      section.querySelector(".fingerprint-values").textContent = j.fingerprints.join(", ");
+    var j = await request("/check", { statement: signal.id, sdp: signal.sdp });
+    j.fingerprints.forEach(function (f) {
+      if (call.fingerprints.indexOf(f) < 0) { call.fingerprints.push(f); }
+    });
+    section.querySelector(".fingerprints").hidden = false;
+    section.querySelector(".fingerprint-values").textContent = call.fingerprints.join(", ");
+  }
+
+  async function post(kind, leg, to) {
+    await gathered(leg.pc);
+    await request("/signal", {
+      kind: kind, sdp: leg.pc.localDescription.sdp,
+      from_participant: call.participant, to_participant: to
     });
   }
 
-  function post(kind, pc) {
-    return gathered(pc).then(function () {
-      return request("/signal", { kind: kind, sdp: pc.localDescription.sdp, csrf: csrf });
-    }).then(function (j) { call.posted = j.statement; });
+  function operatorOf(view, participant) {
+    var join = view.joins.find(function (j) { return j.participant === participant; });
+    return join ? (join.operator || join.from) + " (" + join.from + ")" : participant;
   }
 
-  function step(view) {
-    call.last = view;
+  async function step(view) {
     if (OVER[view.state]) {
       if (call.phase !== "refused") { stop("ended"); }
-      return Promise.resolve();
+      return;
     }
-    if (view.state !== "answered" || call.phase === "refused") { return Promise.resolve(); }
+    if (view.state !== "answered" || call.phase === "refused") { return; }
+    await joinMedia();
+    var me = call.participant;
+    var peer = view.role === "caller" ? view.callee : view.caller;
     if (view.role === "caller") {
-      if (!view.offer && !call.pc) {
-        return open(view).then(function (pc) {
-          return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); })
-            .then(function () { return post("call-offer", pc); });
-        });
+      // Offer to every participant of the called side not yet offered to.
+      for (var i = 0; i < view.joins.length; i++) {
+        var join = view.joins[i];
+        if (join.from !== peer || call.legs[join.participant]) { continue; }
+        var leg = openLeg(view, join.participant, operatorOf(view, join.participant));
+        await leg.pc.setLocalDescription(await leg.pc.createOffer());
+        await post("call-offer", leg, join.participant);
       }
-      if (view.answer && call.used !== view.answer.id) {
-        if (!call.pc) { throw new Error("this page did not make the offer; it cannot take the answer"); }
-        return checked(view.answer).then(function () {
-          call.used = view.answer.id;
-          return call.pc.setRemoteDescription({ type: "answer", sdp: view.answer.sdp });
-        });
+      for (var k = 0; k < view.answers.length; k++) {
+        var answer = view.answers[k];
+        var taker = call.legs[answer.from_participant];
+        if (answer.to_participant !== me || !taker || taker.answered) { continue; }
+        await checked(answer);
+        taker.answered = true;
+        await taker.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
       }
-    } else if (view.offer && !view.answer && call.used !== view.offer.id) {
-      var offer = view.offer;
-      return checked(offer).then(function () { return open(view); }).then(function (pc) {
-        call.used = offer.id;
-        return pc.setRemoteDescription({ type: "offer", sdp: offer.sdp })
-          .then(function () { return pc.createAnswer(); })
-          .then(function (a) { return pc.setLocalDescription(a); })
-          .then(function () { return post("call-answer", pc); });
-      });
+    } else {
+      for (var n = 0; n < view.offers.length; n++) {
+        var offer = view.offers[n];
+        if (offer.to_participant !== me || call.legs[offer.from_participant]) { continue; }
+        await checked(offer);
+        var back = openLeg(view, offer.from_participant, operatorOf(view, offer.from_participant));
+        await back.pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+        await back.pc.setLocalDescription(await back.pc.createAnswer());
+        await post("call-answer", back, offer.from_participant);
+      }
     }
-    return Promise.resolve();
   }
 
   function read() {
@@ -175,45 +213,58 @@
       if (call.again) { call.again = false; read(); return; }
       if (call.phase !== "ended" && call.phase !== "refused") {
         clearTimeout(call.timer);
-        call.timer = setTimeout(read, call.phase === "connected" ? 3000 : 1000);
+        call.timer = setTimeout(read, call.phase === "connected" ? 2000 : 1000);
       }
     });
   }
 
-  var previous = null;
-  function quality() {
-    if (!call.pc) { return; }
-    call.pc.getStats().then(function (report) {
-      var s = { rtt: null, packetsLost: 0, packetsReceived: 0, bytesReceived: 0,
-        audioBytesReceived: 0, videoBytesReceived: 0, framesDecoded: 0, localCandidateType: null };
-      var pair = null;
-      report.forEach(function (r) {
-        if (r.type === "transport" && r.selectedCandidatePairId) { pair = report.get(r.selectedCandidatePairId); }
-        if (r.type === "inbound-rtp") {
-          s.packetsLost += r.packetsLost || 0;
-          s.packetsReceived += r.packetsReceived || 0;
-          s.bytesReceived += r.bytesReceived || 0;
-          if (r.kind === "video") {
-            s.videoBytesReceived += r.bytesReceived || 0;
-            s.framesDecoded += r.framesDecoded || 0;
-          } else { s.audioBytesReceived += r.bytesReceived || 0; }
-        }
-      });
-      if (pair) {
-        s.rtt = pair.currentRoundTripTime === undefined ? null : pair.currentRoundTripTime;
-        var cand = report.get(pair.localCandidateId);
-        s.localCandidateType = cand ? cand.candidateType : null;
+  async function legQuality(leg) {
+    var report = await leg.pc.getStats();
+    var s = { rtt: null, packetsLost: 0, packetsReceived: 0, bytesReceived: 0,
+      audioBytesReceived: 0, videoBytesReceived: 0, framesDecoded: 0, localCandidateType: null };
+    var pair = null;
+    report.forEach(function (r) {
+      if (r.type === "transport" && r.selectedCandidatePairId) { pair = report.get(r.selectedCandidatePairId); }
+      if (r.type === "inbound-rtp") {
+        s.packetsLost += r.packetsLost || 0;
+        s.packetsReceived += r.packetsReceived || 0;
+        s.bytesReceived += r.bytesReceived || 0;
+        if (r.kind === "video") {
+          s.videoBytesReceived += r.bytesReceived || 0;
+          s.framesDecoded += r.framesDecoded || 0;
+        } else { s.audioBytesReceived += r.bytesReceived || 0; }
       }
-      var now = performance.now();
-      s.bitrate = previous ? Math.round((s.bytesReceived - previous.bytes) * 8000 / (now - previous.at)) : null;
-      previous = { bytes: s.bytesReceived, at: now };
-      var total = s.packetsLost + s.packetsReceived;
-      s.lossPercent = total ? (100 * s.packetsLost / total) : 0;
-      call.stats = s;
-      section.querySelector(".q-rtt").textContent = s.rtt === null ? "—" : Math.round(s.rtt * 1000) + " ms";
-      section.querySelector(".q-loss").textContent = s.lossPercent.toFixed(1) + " %";
-      section.querySelector(".q-bitrate").textContent = s.bitrate === null ? "—" : Math.round(s.bitrate / 1000) + " kbit/s";
     });
+    if (pair) {
+      s.rtt = pair.currentRoundTripTime === undefined ? null : pair.currentRoundTripTime;
+      var cand = report.get(pair.localCandidateId);
+      s.localCandidateType = cand ? cand.candidateType : null;
+    }
+    var now = performance.now();
+    s.bitrate = leg.previous ? Math.round((s.bytesReceived - leg.previous.bytes) * 8000 / (now - leg.previous.at)) : null;
+    leg.previous = { bytes: s.bytesReceived, at: now };
+    return s;
+  }
+
+  async function quality() {
+    var keys = Object.keys(call.legs);
+    var all = await Promise.all(keys.map(function (k) { return legQuality(call.legs[k]); }));
+    var sum = { rtt: null, packetsLost: 0, packetsReceived: 0, bytesReceived: 0,
+      audioBytesReceived: 0, videoBytesReceived: 0, framesDecoded: 0, bitrate: null, localCandidateType: null };
+    all.forEach(function (s, i) {
+      call.legStats[keys[i]] = s;
+      ["packetsLost", "packetsReceived", "bytesReceived", "audioBytesReceived",
+        "videoBytesReceived", "framesDecoded"].forEach(function (f) { sum[f] += s[f]; });
+      if (s.rtt !== null) { sum.rtt = Math.max(sum.rtt || 0, s.rtt); }
+      if (s.bitrate !== null) { sum.bitrate = (sum.bitrate || 0) + s.bitrate; }
+      sum.localCandidateType = sum.localCandidateType || s.localCandidateType;
+    });
+    var total = sum.packetsLost + sum.packetsReceived;
+    sum.lossPercent = total ? (100 * sum.packetsLost / total) : 0;
+    call.stats = sum;
+    section.querySelector(".q-rtt").textContent = sum.rtt === null ? "—" : Math.round(sum.rtt * 1000) + " ms";
+    section.querySelector(".q-loss").textContent = sum.lossPercent.toFixed(1) + " %";
+    section.querySelector(".q-bitrate").textContent = sum.bitrate === null ? "—" : Math.round(sum.bitrate / 1000) + " kbit/s";
   }
 
   function toggle(button, kind) {
@@ -229,6 +280,6 @@
   document.body.addEventListener("htmx:afterSwap", function (e) {
     if (e.target && e.target.id === "live") { read(); }
   });
-  window.addEventListener("pagehide", function () { if (call.pc) { call.pc.close(); } });
+  window.addEventListener("pagehide", function () { stop("ended"); });
   read();
 }());
