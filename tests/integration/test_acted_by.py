@@ -108,3 +108,19 @@ def test_a_response_and_call_events_name_who_acted(sides: tuple[Side, Side, Cloc
     )
     assert declined.status_code == 201, declined.text
     assert declined.json()["body"]["by"] == {"operator": "wei", "office": "prc-mnd"}
+
+
+def test_a_message_sent_with_a_named_key_names_its_sender(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, _clock = sides
+    ops = OperatorService(us.store, clock=us.node.clock)
+    ops.add("wanda", role="watch", password=PASSWORD)
+    key = ops.issue_key("wanda", "scripts")
+    message = {"to": "prc", "precedence": "flash", "subject": "Intercept", "text": "Details"}
+    sent = post(us, "/api/v1/messages", message, key)
+    assert sent.status_code == 201, sent.text
+    sync(us, prc)
+    assert signed(prc, sent.json()["id"])["by"] == {"operator": "wanda"}
+    anonymous = post(us, "/api/v1/messages", message, TOKEN)
+    assert "by" not in signed(us, anonymous.json()["id"])

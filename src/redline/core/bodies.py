@@ -42,6 +42,8 @@ class MessageBody(Body):
     subject: Annotated[Line, Field(max_length=500)]
     text: Annotated[SafeText, Field(max_length=32_000)]
     lang: Lang
+    #: The operator (and office) who sent it; absent when the node's token did.
+    by: ActedBy | None = None
 
 
 class Acknowledged(Body):

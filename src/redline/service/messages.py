@@ -75,15 +75,29 @@ class MessageActs:
         raise NotImplementedError
 
     def send_message(
-        self, *, to: str, precedence: str, subject: str, text: str, lang: str = "en"
+        self,
+        *,
+        to: str,
+        precedence: str,
+        subject: str,
+        text: str,
+        lang: str = "en",
+        by: ActedBy | None = None,
     ) -> Statement:
-        """Send a message with a precedence.
+        """Send a message with a precedence; ``by`` names the operator who sends it.
 
         Raises :class:`InvalidInput` naming the bad field, :class:`NotFound`
         for an unpinned addressee.
         """
         precedence = check_enum(precedence, Precedence, "precedence")
-        body = {"precedence": precedence, "subject": subject, "text": text, "lang": lang}
+        body: dict[str, Any] = {
+            "precedence": precedence,
+            "subject": subject,
+            "text": text,
+            "lang": lang,
+        }
+        if by is not None:
+            body["by"] = by.wire()
         return self.send(to=to, kind="message", body=body)
 
     def acknowledge(

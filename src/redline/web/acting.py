@@ -56,4 +56,7 @@ def acted_by(operator: Operator | None, office: str | None = None) -> ActedBy | 
         return None
     if office is None and len(operator.offices) == 1:
         office = operator.offices[0]
+    # Only what is known goes on the wire: no "office": null.
+    if office is None:
+        return ActedBy(operator=operator.name)
     return ActedBy(operator=operator.name, office=office)

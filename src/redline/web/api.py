@@ -26,9 +26,10 @@ from redline.service.hotline import HotlineService
 from redline.service.linktests import LinkTests
 from redline.service.node import STATUS_LATEST, NodeService
 from redline.service.notices import NoticeService
-from redline.service.operators import Throttled
+from redline.service.operators import Operator, Throttled
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from redline.service.translation import TranslationService
+from redline.web.acting import acted_by, acting_operator
 from redline.web.console import Console
 from redline.web.handling_api import create_handling_router
 from redline.web.hotline_api import create_hotline_router
@@ -138,6 +139,8 @@ def create_api_app(
         return answer
 
     console = Console(service)
+    # Who acts: the operator whose named API key made the request (web/acting.py).
+    acting = Depends(acting_operator(lambda: console.operators))
 
     def token_ok(authorization: str, *, client: str, count: bool) -> bool:
         """Whether ``authorization`` carries the shared token or a named key; reads
@@ -190,7 +193,9 @@ def create_api_app(
         status_code=201,
         responses=problem_responses(404),
     )
-    async def post_message(message: MessageIn) -> dict[str, Any]:
+    async def post_message(
+        message: MessageIn, operator: Operator | None = acting
+    ) -> dict[str, Any]:
         statement = await run_in_threadpool(
             service.send_message,
             to=message.to,
@@ -198,6 +203,7 @@ def create_api_app(
             subject=message.subject,
             text=message.text,
             lang=message.lang,
+            by=acted_by(operator),
         )
         return {"id": statement.id, "seq": statement.seq, "to": statement.to, "state": "queued"}
 

@@ -530,7 +530,12 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             "send-message",
             f"{precedence} to {to}: {subject}",
             lambda: service.send_message(
-                to=to, precedence=precedence, subject=subject, text=text, lang=lang
+                to=to,
+                precedence=precedence,
+                subject=subject,
+                text=text,
+                lang=lang,
+                by=acted_by(session.operator),
             ),
         )
         return RedirectResponse(f"/console/messages/{statement.id}", status_code=303)
@@ -541,7 +546,11 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         if not session.operator.handles_traffic:
             raise Forbidden("a principal does not acknowledge the node's messages", field="role")
         await act(
-            session, request, "acknowledge", message_id, lambda: service.acknowledge(message_id)
+            session,
+            request,
+            "acknowledge",
+            message_id,
+            lambda: service.acknowledge(message_id, operator=session.operator),
         )
         return RedirectResponse(f"/console/messages/{message_id}", status_code=303)
 
