@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from redline.core.errors import NotFound
+from redline.core.statement import Statement
 from redline.service.hotline import parse_window
 from redline.service.live import QUEUE_SIZE, Broadcaster, LiveEvent
 from redline.service.operators import OperatorService
@@ -112,6 +113,42 @@ def test_each_event_names_the_peer_and_the_topics_a_page_re_reads_for(tmp_path: 
     assert asked.peer == "us" and asked.topics == ("hotline", f"request-{asked_id[0]}")
     assert acked.kind == "ack" and acked.peer == "us"
     assert acked.topics == ("messages", f"message-{got.statement}")
+
+
+def test_a_delivery_receipt_is_announced_once_for_the_message_it_acknowledges(
+    tmp_path: Path,
+) -> None:
+    with hotline_sides(tmp_path, Clock()) as sides:
+        us, prc = sides["us"], sides["prc"]
+        live = Broadcaster()
+        live.attach(us.node)
+
+        async def go() -> tuple[str, list[LiveEvent]]:
+            sub = live.subscribe()
+            message = await asyncio.to_thread(
+                us.node.send_message, to="prc", precedence="flash", subject="s", text=""
+            )
+            wires = await asyncio.to_thread(us.node.due, "prc", 10)
+            result = await asyncio.to_thread(
+                prc.node.receive, "us", [Statement.from_wire(w) for w in wires]
+            )
+            receipts = [Statement.from_wire(w) for w in result.receipts]
+            await asyncio.to_thread(us.node.take_receipts, "prc", receipts)
+            # The same receipts again store nothing new and announce nothing.
+            await asyncio.to_thread(us.node.take_receipts, "prc", receipts)
+            seen: list[LiveEvent] = []
+            for _ in range(2):
+                event = await asyncio.wait_for(sub.next(), timeout=5)
+                assert event is not None
+                seen.append(event)
+            await asyncio.sleep(0)
+            assert sub.queue.empty()
+            return message.id, seen
+
+        message_id, (sent, receipt) = asyncio.run(go())
+    assert sent.statement == message_id
+    assert receipt.kind == "receipt" and receipt.peer == "prc"
+    assert receipt.topics == ("messages", f"message-{message_id}")
 
 
 def test_rendering_the_pages_and_their_fragments_writes_nothing(tmp_path: Path) -> None:

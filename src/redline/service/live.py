@@ -134,9 +134,13 @@ class Broadcaster:
         self._ids = itertools.count(1)
 
     def attach(self, node: NodeService) -> None:
-        """Hear of every statement ``node`` stores from now on. Raises nothing."""
+        """Hear of every statement ``node`` stores from now on, and of the
+        delivery receipts it takes. Raises nothing."""
         party = node.party
         node.on_stored.append(lambda conn, statements: self._stored(conn, statements, party))
+        # A delivery receipt is stored beside the main stream, not on it: its
+        # own hook, so that a sent message's page shows "delivered" at once.
+        node.on_receipts.append(lambda conn, receipts: self._stored(conn, receipts, party))
 
     def _stored(self, conn: Connection, statements: Sequence[Statement], party: str) -> None:
         events = [

@@ -109,6 +109,10 @@ class NodeService(MessageActs, Listings):
         #: Called with every statement stored on the main stream (signed here or
         #: received), in the transaction that stores it: the hotline's projection.
         self.on_stored: list[ReceiveCheck] = [self._project_handling]
+        #: Called with the peer's receipts :meth:`take_receipts` stored (not
+        #: those it held already), in the transaction that stores them: the
+        #: console hears that a message was delivered (``service/live.py``).
+        self.on_receipts: list[ReceiveCheck] = []
         #: Locks each sending or receiving transaction takes first, before any
         #: row lock, so that every writer takes them in one order (the
         #: hotline's projection lock taken after the log's deadlocked against
@@ -406,6 +410,7 @@ class NodeService(MessageActs, Listings):
         self._check_from_peer(peer, receipts)
         stamp = format_time(self.clock())
         delivered = 0
+        stored: list[Statement] = []
         with self.store.write() as conn:
             known = repo.existing_ids(conn, (r.id for r in receipts))
             for receipt in receipts:
@@ -425,8 +430,12 @@ class NodeService(MessageActs, Listings):
                         conn, receipt, direction="in", state="received", now=stamp
                     )
                     known[receipt.id] = None
+                    stored.append(receipt)
                 repo.mark_delivered(conn, list(acks), receipt.id, stamp)
                 delivered += len(acks)
+            if stored:
+                for hook in self.on_receipts:
+                    hook(conn, stored)
             if delivered:
                 # A push answered with receipts: the link works (and a failure is over).
                 self._exchanged(conn, peer, stamp, pushed=True)
