@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from redline.core.errors import InvalidInput
 from redline.core.fields import ActedBy
 from redline.service.operators import API_KEY_PREFIX, Forbidden, Operator, OperatorService, Role
 
-__all__ = ["acted_by", "acting_operator", "may_act_for"]
+__all__ = ["acted_by", "acted_for", "acting_operator", "may_act_for"]
 
 Acting = Callable[..., Awaitable[Operator | None]]
 
@@ -60,3 +61,23 @@ def acted_by(operator: Operator | None, office: str | None = None) -> ActedBy | 
     if office is None:
         return ActedBy(operator=operator.name)
     return ActedBy(operator=operator.name, office=office)
+
+
+def acted_for(operator: Operator | None, office: str | None) -> ActedBy | None:
+    """The ``by`` of a statement ``operator`` causes for the ``office`` given,
+    and no other (the notice, translation and glossary routes: no office is
+    assumed). None for nobody.
+
+    Raises:
+        InvalidInput: naming ``office``, when an office is given by nobody
+            (the node's shared token acts for no office).
+    """
+    if operator is None:
+        if office is not None:
+            raise InvalidInput(
+                "only an operator's named API key acts for an office", field="office"
+            )
+        return None
+    if office:
+        return ActedBy(operator=operator.name, office=office)
+    return ActedBy(operator=operator.name)

@@ -15,18 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
-from redline.core.fields import ActedBy
 from redline.core.kinds import Precedence
 from redline.core.messaging import MAX_STEPS
 from redline.service.handling import HandlingService
-from redline.service.messages import acted_by
 from redline.service.node import NodeService
-from redline.service.operators import API_KEY_PREFIX, Forbidden, Operator, OperatorService, Role
+from redline.service.operators import Forbidden, Operator, OperatorService, Role
+from redline.web.acting import acted_by, acting_operator
 
 __all__ = ["create_handling_router"]
 
@@ -87,20 +86,10 @@ def create_handling_router(
     """
     router = APIRouter(dependencies=list(dependencies))
 
-    def acting(request: Request, authorization: str = Header(default="")) -> Operator | None:
-        # Runs after the token check: a key here is a valid one, or the shared token.
-        _, _, value = authorization.partition(" ")
-        if not value.startswith(API_KEY_PREFIX):
-            return None
-        client = request.client.host if request.client else "unknown"
-        return operators().key_operator(value, client=client, count=False)
-
+    # Who acts: the operator whose named API key made the request (web/acting.py).
     # A plain default, not an Annotated alias: this module's annotations are
     # strings, and FastAPI resolves them in the module's globals only.
-    act = Depends(acting)
-
-    def by_of(operator: Operator | None) -> ActedBy | None:
-        return None if operator is None else ActedBy.model_validate(acted_by(operator))
+    act = Depends(acting_operator(operators))
 
     def admin_only(operator: Operator | None) -> None:
         if operator is not None and operator.role is not Role.ADMIN:
@@ -141,7 +130,7 @@ def create_handling_router(
         responses={200: {"description": "seen already: nothing signed"}},
     )
     async def post_seen(message_id: str = message_ref, operator: Operator | None = act) -> Response:
-        done = await run_in_threadpool(lambda: get().seen(message_id, by=by_of(operator)))
+        done = await run_in_threadpool(lambda: get().seen(message_id, by=acted_by(operator)))
         return JSONResponse(done, status_code=201 if done["new"] else 200)
 
     @router.get("/api/v1/terms")
@@ -155,7 +144,7 @@ def create_handling_router(
         admin_only(operator)
         statement = await run_in_threadpool(
             lambda: get().propose_terms(
-                to=terms.to, deadlines=terms.deadlines, note=terms.note, by=by_of(operator)
+                to=terms.to, deadlines=terms.deadlines, note=terms.note, by=acted_by(operator)
             )
         )
         return {"id": statement.id, "to": statement.to, "kind": statement.kind, **statement.body}
@@ -167,7 +156,7 @@ def create_handling_router(
     ) -> dict[str, Any]:
         admin_only(operator)
         statement = await run_in_threadpool(
-            lambda: get().accept_terms(terms_id, by=by_of(operator))
+            lambda: get().accept_terms(terms_id, by=acted_by(operator))
         )
         return {"id": statement.id, "to": statement.to, "kind": statement.kind, **statement.body}
 

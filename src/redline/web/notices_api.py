@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from redline.core.errors import InvalidInput
-from redline.core.fields import ActedBy, Ident, Lang
+from redline.core.fields import Ident, Lang
 from redline.service.notices import NoticeService
-from redline.service.operators import API_KEY_PREFIX, OperatorService
+from redline.service.operators import Operator, OperatorService
 from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from redline.service.translation import TranslationService
+from redline.web.acting import acted_for, acting_operator
 
 __all__ = ["create_notices_router"]
 
@@ -98,32 +99,13 @@ def create_notices_router(
     """The notice, translation and glossary routes. Raises nothing."""
     router = APIRouter(dependencies=list(dependencies))
 
-    def acting(office: str | None, authorization: str) -> ActedBy | None:
-        """``by`` for the key's operator; the node token acts for no one. Off the loop."""
-        _, _, key = authorization.partition(" ")
-        # The route's dependency has checked the header already: a named key here
-        # is a known one (count=False: this look-up is no new attempt).
-        found = (
-            operators().key_operator(key, client="api", count=False)
-            if key.startswith(API_KEY_PREFIX)
-            else None
-        )
-        if found is None:
-            if office is not None:
-                raise InvalidInput(
-                    "only an operator's named API key acts for an office", field="office"
-                )
-            return None
-        return (
-            ActedBy(operator=found.name, office=office) if office else ActedBy(operator=found.name)
-        )
+    # Who acts: the operator whose named API key made the request (web/acting.py).
+    actor = Depends(acting_operator(operators))
 
     @router.post("/api/v1/notices", status_code=201)
-    async def post_notice(
-        given: NoticeIn, authorization: str = Header(default="")
-    ) -> dict[str, Any]:
+    async def post_notice(given: NoticeIn, operator: Operator | None = actor) -> dict[str, Any]:
         def act() -> Any:
-            by = acting(given.office, authorization)
+            by = acted_for(operator, given.office)
             try:
                 return get_notices().send_notice(to=given.to, notice=given.notice, by=by)
             except InvalidInput as exc:
@@ -147,10 +129,10 @@ def create_notices_router(
 
     @router.post("/api/v1/translations", status_code=201)
     async def post_translation(
-        given: TranslationIn, authorization: str = Header(default="")
+        given: TranslationIn, operator: Operator | None = actor
     ) -> dict[str, Any]:
         def act() -> Any:
-            by = acting(given.office, authorization)
+            by = acted_for(operator, given.office)
             return get_translations().translate(
                 given.original, lang=given.lang, text=given.text, machine=given.machine, by=by
             )
@@ -177,11 +159,9 @@ def create_notices_router(
         return await run_in_threadpool(get_translations().translations, original_id, lang=lang)
 
     @router.post("/api/v1/glossaries", status_code=201)
-    async def post_glossary(
-        given: GlossaryIn, authorization: str = Header(default="")
-    ) -> dict[str, Any]:
+    async def post_glossary(given: GlossaryIn, operator: Operator | None = actor) -> dict[str, Any]:
         def act() -> Any:
-            by = acting(given.office, authorization)
+            by = acted_for(operator, given.office)
             try:
                 return get_translations().propose_glossary(
                     to=given.to, entries=given.entries, by=by
@@ -196,12 +176,12 @@ def create_notices_router(
     async def post_glossary_accept(
         glossary_id: str = Ref,
         given: AcceptIn | None = None,
-        authorization: str = Header(default=""),
+        operator: Operator | None = actor,
     ) -> dict[str, Any]:
         office = given.office if given is not None else None
 
         def act() -> Any:
-            by = acting(office, authorization)
+            by = acted_for(operator, office)
             return get_translations().accept_glossary(glossary_id, by=by)
 
         st = await run_in_threadpool(act)
