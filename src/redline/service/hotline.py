@@ -59,6 +59,7 @@ from redline.service.hotline_records import (
 from redline.service.hotline_state import catalogue
 from redline.service.hotline_views import add_tallies, board_for_peer, board_view
 from redline.service.linktests import link_tests_board
+from redline.service.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
 
 __all__ = [
     "BOARD_RECENT",
@@ -103,6 +104,11 @@ def _language_map(
 
 _TITLE = TypeAdapter(Title)
 _NAME = TypeAdapter(Name)
+
+
+def _timeline_key(entry: dict[str, Any]) -> tuple[str, str]:
+    tie = entry.get("statement_id") or f"~{entry.get('title', '')}"
+    return (str(entry["at"]), str(tie)[:100])
 
 
 class HotlineService(Engagements):
@@ -430,6 +436,34 @@ class HotlineService(Engagements):
         history = record.history
         parties = {p.id for p in history.directory.parties} if history is not None else set()
         return timeline_for_peer(entries, peer, history_parties=parties)
+
+    def timeline_page(
+        self, peer: str | None = None, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of :meth:`timeline`, oldest first: ``{"entries": [...], "next":
+        cursor or None}``; pass ``next`` back as ``cursor`` for the page after.
+
+        The timeline is folded whole (the reference fold: it is the record's
+        own reading); the page bounds what is sent. Entries are ordered by
+        time, then statement id (or, for the public record, its title), so a
+        cursor is a place in that order and an entry added later after it is
+        not skipped.
+
+        Raises:
+            InvalidInput: a bad ``limit`` or ``cursor`` (field named).
+            NotFound: ``peer`` is not pinned.
+        """
+        check_limit(limit)
+        after = None if cursor is None else tuple(decode_cursor(cursor, (str, str)))
+        entries = sorted(self.timeline(peer), key=_timeline_key)
+        if after is not None:
+            entries = [e for e in entries if _timeline_key(e) > after]
+        page = entries[:limit]
+        more = len(entries) > limit
+        return {
+            "entries": page,
+            "next": encode_cursor(list(_timeline_key(page[-1]))) if more else None,
+        }
 
     def directory(self) -> dict[str, Any]:
         """Parties, offices, holders and counterpart views. Raises nothing new."""

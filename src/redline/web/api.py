@@ -27,7 +27,7 @@ from redline.service.linktests import LinkTests
 from redline.service.node import STATUS_LATEST, NodeService
 from redline.service.notices import NoticeService
 from redline.service.operators import Operator, Throttled
-from redline.service.paging import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
+from redline.service.paging import MAX_LIMIT
 from redline.service.translation import TranslationService
 from redline.web.acting import acted_by, acting_operator
 from redline.web.console import Console
@@ -36,6 +36,7 @@ from redline.web.hotline_api import create_hotline_router
 from redline.web.idempotency import Idempotency
 from redline.web.linktests_api import create_link_tests_router
 from redline.web.notices_api import create_notices_router
+from redline.web.params import Cursor, Limit
 
 __all__ = ["MAX_API_BODY", "create_api_app"]
 
@@ -51,15 +52,6 @@ PARTY_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 MESSAGE_REF_PATTERN = r"^[0-9a-fA-F]{8,64}$"
 #: A statement id: the SHA-256 of its canonical bytes, in lowercase hex.
 STATEMENT_ID_PATTERN = r"^[0-9a-f]{64}$"
-
-Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"rows in the page (1..{MAX_LIMIT})")
-Cursor = Query(
-    None,
-    min_length=1,
-    max_length=MAX_CURSOR,
-    pattern=r"^[A-Za-z0-9_-]+$",
-    description="the previous page's `next`; absent for the first page",
-)
 
 
 class StatementsPage(BaseModel):

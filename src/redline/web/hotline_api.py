@@ -29,6 +29,7 @@ from redline.core.statement import Statement
 from redline.service.hotline import HotlineService, parse_day, parse_when
 from redline.service.operators import Operator, OperatorService
 from redline.web.acting import acted_by, acting_operator, may_act_for
+from redline.web.params import Cursor, Limit
 
 __all__ = ["create_hotline_router"]
 
@@ -341,8 +342,12 @@ def create_hotline_router(
         return await run_in_threadpool(lambda: get().board(peer))
 
     @router.get("/timeline")
-    async def timeline(peer: PeerQuery = None) -> list[dict[str, Any]]:
-        return await run_in_threadpool(lambda: get().timeline(peer))
+    async def timeline(
+        peer: PeerQuery = None, limit: int = Limit, cursor: str | None = Cursor
+    ) -> dict[str, Any]:
+        return await run_in_threadpool(
+            lambda: get().timeline_page(peer, limit=limit, cursor=cursor)
+        )
 
     @router.get("/calendar.ics")
     async def calendar() -> Response:
