@@ -31,13 +31,14 @@ from redline.link.server import HandshakeGate, PeerCertProtocol, create_link_app
 from redline.link.transport import PeerClient, server_ssl_context
 from redline.link.worker import DeliveryWorker
 from redline.node import NodeDir
-from redline.service.handling import HandlingService, HandlingTicker
-from redline.service.hotline import DueTicker, HotlineService
-from redline.service.linktests import LinkTests, LinkTestTicker, settings_of
+from redline.service.handling import HandlingService
+from redline.service.hotline import HotlineService
+from redline.service.linktests import LinkTests, settings_of
 from redline.service.media import MediaService
 from redline.service.node import Clock, NodeService, system_clock
 from redline.service.notify import notifier_from
 from redline.service.record import RecordService
+from redline.service.ticker import Ticker
 from redline.service.translation import install_hooks as install_notice_hooks
 from redline.store.db import open_store
 from redline.turn import TurnRelay, turn_settings
@@ -85,7 +86,7 @@ class Node:
             name=config.name,
             horizon=timedelta(days=config.time_horizon_days),
         )
-        self.ticker = DueTicker(self.hotline, interval=1.0)
+        self.ticker = Ticker("hotline-due", self.hotline.record_due_quietly)
         # Voice and video: the signalling's receipt checks; coturn when configured (docs/calls.md).
         turn = turn_settings(config)
         self.media = MediaService(self.hotline, turn=turn)
@@ -93,12 +94,13 @@ class Node:
         install_notice_hooks(self.service)  # notices, translations, glossaries indexed as stored
         # Heartbeats and the daily operator test, answered and settled (docs/link-tests.md).
         self.link_tests = LinkTests(self.service, settings_of(config))
-        self.link_ticker = LinkTestTicker(self.link_tests, interval=1.0)
+        self.link_ticker = Ticker("link-tests", self.link_tests.tick)
+        self.link_tests.on_heartbeat = self.link_ticker.wake  # reply at once
         # Escalation of unanswered messages, notifications off the floor (docs/messages.md).
         self.handling = HandlingService(
             self.service, notifier=notifier_from(config, store=self.store, clock=clock)
         )
-        self.handling_ticker = HandlingTicker(self.handling, interval=1.0)
+        self.handling_ticker = Ticker("handling", self.handling.tick)
         clients: dict[str, PeerClient] = {}
         for peer in self.service.peers():
             client = clients[peer.party] = PeerClient(

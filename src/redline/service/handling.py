@@ -3,7 +3,7 @@
 :class:`HandlingService` holds the acts (propose and accept terms, mark a
 message seen, set a link's escalation policy, manage notification
 recipients) and :meth:`HandlingService.escalate_due`, which the node's
-:class:`HandlingTicker` runs every second. The projection of terms and seen
+:meth:`HandlingService.tick` runs every second. The projection of terms and seen
 receipts (:func:`check_received`, :func:`project`) is kept by every
 :class:`~redline.service.node.NodeService` (its ``receive_checks`` and
 ``on_stored``), so that a node built without this service still keeps it.
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HandlingService",
-    "HandlingTicker",
     "agreed_history",
     "check_received",
     "project",
@@ -517,6 +516,13 @@ class HandlingService:
         with self.node.store.read() as conn:
             return store.recipients(conn)
 
+    def tick(self) -> None:
+        """Take the escalation steps due and send the notifications due (the
+        node's ticker calls it every second). Raises what the store raises."""
+        self.escalate_due()
+        if self.notifier is not None:
+            self.notifier.deliver_due()
+
     def notifications(self, limit: int = 100) -> dict[str, Any]:
         """The latest notifications and attempts, newest first. Raises nothing."""
         with self.node.store.read() as conn:
@@ -524,33 +530,3 @@ class HandlingService:
                 "notifications": store.notification_rows(conn, limit),
                 "attempts": store.notification_attempts(conn, limit),
             }
-
-
-class HandlingTicker:
-    """A thread that takes due escalation steps and sends due notifications
-    every ``interval`` seconds."""
-
-    def __init__(self, handling: HandlingService, *, interval: float = 1.0) -> None:
-        self.handling = handling
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="handling", daemon=True)
-
-    def start(self) -> None:
-        """Start ticking. Raises nothing."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop and wait for the thread. Raises nothing."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.handling.escalate_due()
-                if self.handling.notifier is not None:
-                    self.handling.notifier.deliver_due()
-            except Exception:  # the ticker must outlive any one bad tick
-                log.exception("handling ticker failed")

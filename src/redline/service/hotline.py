@@ -21,7 +21,6 @@ The public history is shown only when it is loaded into the node directory
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
@@ -44,7 +43,6 @@ from redline.service.hotline_base import (
     HISTORY_FILE,
     build,
     load_history_into,
-    log,
     parse_day,
     parse_when,
     parse_window,
@@ -64,7 +62,6 @@ from redline.service.paging import DEFAULT_LIMIT, check_limit, decode_cursor, en
 __all__ = [
     "BOARD_RECENT",
     "HISTORY_FILE",
-    "DueTicker",
     "HotlineService",
     "load_history_into",
     "parse_day",
@@ -472,30 +469,3 @@ class HotlineService(Engagements):
     def calendar(self) -> bytes:
         """Scheduled engagements as an iCalendar file. Raises nothing new."""
         return calendar_ics(self.record(), party=self.party)
-
-
-class DueTicker:
-    """A thread calling :meth:`HotlineService.record_due` every ``interval`` seconds."""
-
-    def __init__(self, hotline: HotlineService, *, interval: float = 1.0) -> None:
-        self.hotline = hotline
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hotline-due", daemon=True)
-
-    def start(self) -> None:
-        """Start ticking. Raises nothing."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop and wait for the thread. Raises nothing."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.hotline.record_due_quietly()
-            except Exception:  # the ticker must outlive any one bad tick
-                log.exception("hotline ticker failed")

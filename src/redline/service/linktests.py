@@ -6,7 +6,7 @@ tell "peer node unreachable" from "reachable, nobody answered"
 :class:`LinkTests` keeps its table up to date from the node's ``on_stored``
 hook (every test and answer, sent or received, in the transaction that stores
 it) and does the rest in :meth:`LinkTests.tick`, which the node's
-:class:`LinkTestTicker` calls every second: reply to heartbeats received,
+:class:`~redline.service.ticker.Ticker` calls every second: reply to heartbeats received,
 send what the schedule says is due, settle tests past their deadline. A
 received heartbeat wakes the ticker, so the reply goes out at once, in its
 own transaction after the one that stored the heartbeat.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -55,7 +54,6 @@ from redline.store import repo
 __all__ = [
     "FIGURES_WINDOW",
     "LinkTestSettings",
-    "LinkTestTicker",
     "LinkTests",
     "link_tests_board",
     "settings_of",
@@ -567,42 +565,3 @@ def _alarm_message(test: store.Overdue, why: Missed) -> str:
         f"reachable, nobody answered: {test.peer}'s node received the {what} "
         f"{test.id[:16]} sent {test.sent_at} and nobody answered by {test.due_at}"
     )
-
-
-class LinkTestTicker:
-    """A thread calling :meth:`LinkTests.tick` every ``interval`` seconds, and at
-    once when :meth:`wake` is called (a heartbeat arrived)."""
-
-    def __init__(self, tests: LinkTests, *, interval: float = 1.0) -> None:
-        self.tests = tests
-        self.interval = interval
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="link-tests", daemon=True)
-        tests.on_heartbeat = self.wake
-
-    def wake(self) -> None:
-        """Tick now. Raises nothing."""
-        self._wake.set()
-
-    def start(self) -> None:
-        """Start ticking. Raises nothing."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop and wait for the thread. Raises nothing."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.tests.tick()
-            except Exception:  # the ticker must outlive any one bad tick
-                log.exception("link-test ticker failed")
