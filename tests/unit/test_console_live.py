@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from redline.core.errors import NotFound
 from redline.core.statement import Statement
+from redline.service.handling import HandlingService
 from redline.service.hotline import parse_window
 from redline.service.live import QUEUE_SIZE, Broadcaster, LiveEvent
 from redline.service.operators import OperatorService
@@ -170,6 +171,9 @@ def test_rendering_the_pages_and_their_fragments_writes_nothing(tmp_path: Path) 
             windows=[window],
         )
         sync(us, prc)
+        # Opening a received message signs "seen" once: here it was seen already,
+        # so opening its page again writes nothing.
+        HandlingService(prc.node).seen(message.id)
         app = create_api_app(prc.node, token="t", identity=cast(Any, None), hotline=prc.hotline)
         writes: list[str] = []
 

@@ -203,6 +203,11 @@ class MessageActs:
         # A statement's id is the SHA-256 of its canonical (wire) bytes.
         ack_wires = repo.wires_by_id(conn, [r.ack_id for r in rows if r.ack_id])
         acks = {hashlib.sha256(w).hexdigest(): orjson.loads(w) for w in ack_wires}
+        # Who marked each seen: the ``by`` of its seen statement, when it names one.
+        seen_wires = repo.wires_by_id(conn, [seen_id for seen_id, _ in seen.values()])
+        seen_bys = {
+            hashlib.sha256(w).hexdigest(): orjson.loads(w)["body"].get("by") for w in seen_wires
+        }
         out: list[dict[str, Any]] = []
         for row in rows:
             # Stored statements were checked when they were stored: read the body
@@ -240,6 +245,7 @@ class MessageActs:
                     "delivered_at": row.delivered_at,
                     "seen_id": seen_id,
                     "seen_at": seen_at,
+                    "seen_by": seen_bys.get(seen_id) if seen_id else None,
                     "ack_deadline": format_time(deadline),
                     "ack_id": row.ack_id,
                     "acknowledged_at": row.ack_time,

@@ -27,6 +27,7 @@ from redline.core.errors import InvalidInput, NotFound, RedlineError
 from redline.core.hotline.requests import Window
 from redline.core.statement import parse_time
 from redline.http_problems import problem
+from redline.service.handling import HandlingService
 from redline.service.hotline import HotlineService
 from redline.service.live import Broadcaster
 from redline.service.media import media_of
@@ -128,6 +129,9 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
     """The console application, to be mounted at ``/console``. Raises nothing."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     service = parts.service
+    # Seen receipts, terms and escalation (docs/messages.md): it holds no state
+    # of its own but the notifier, which the console does not use.
+    handling = HandlingService(service)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     def render(
@@ -271,7 +275,8 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
     ) -> tuple[Callable[[Request], Awaitable[Response]], Callable[[Request], Awaitable[Response]]]:
         async def full(request: Request) -> Response:
             session = await viewer(request)
-            params = {**request.query_params, **request.path_params}
+            # "_page" tells a page's data it is opened, not re-read (a message is seen).
+            params = {**request.query_params, **request.path_params, "_page": "full"}
             context = await run_in_threadpool(with_zones, data, session, params)
             query = f"?{request.url.query}" if request.url.query else ""
             return render(
@@ -287,7 +292,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
 
         async def part(request: Request) -> Response:
             session = await viewer(request)
-            params = {**request.query_params, **request.path_params}
+            params = {**request.query_params, **request.path_params, "_page": "fragment"}
             context = await run_in_threadpool(with_zones, data, session, params)
             return render(request, fragment, session.operator, session=session, **context)
 
@@ -319,7 +324,20 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         return {"messages": rows, "counts": counts()}
 
     def message_data(session: Session, params: dict[str, str]) -> dict[str, Any]:
-        return {"message": service.message(params["message_id"]), "counts": counts()}
+        message = service.message(params["message_id"])
+        operator = session.operator
+        if (
+            params.get("_page") == "full"
+            and message["direction"] == "in"
+            and message["seen_id"] is None
+            and operator.handles_traffic
+        ):
+            # Opening a received message is seeing it: signed once (the
+            # service refuses a second); a re-read of the fragment signs nothing.
+            handling.seen(message["id"], by=acted_by(operator))
+            message = service.message(message["id"])
+        link = handling.terms(message["peer"])["links"][0]
+        return {"message": message, "terms": link, "counts": counts()}
 
     def board_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
         status = service.status()
@@ -545,12 +563,14 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         session = await actor(request)
         if not session.operator.handles_traffic:
             raise Forbidden("a principal does not acknowledge the node's messages", field="role")
+        form = await request.form()
+        reply = _form_text(form, "reply", required=False, max_len=2000).strip()
         await act(
             session,
             request,
             "acknowledge",
             message_id,
-            lambda: service.acknowledge(message_id, operator=session.operator),
+            lambda: service.acknowledge(message_id, reply=reply or None, operator=session.operator),
         )
         return RedirectResponse(f"/console/messages/{message_id}", status_code=303)
 
