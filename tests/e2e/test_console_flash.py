@@ -11,13 +11,12 @@ Every wait is bounded (Playwright timeouts of a few seconds); nothing is timed.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Browser, expect
 
 from redline.service.node import system_clock
 from redline.service.operators import OperatorService
-from support.console import PASSWORD, WAIT_MS, sign_in
+from support.console import PASSWORD, WAIT_MS, ask_for_a_call, sign_in
 from support.nodes import NodeProcess
 
 
@@ -115,20 +114,7 @@ def test_a_request_declined_by_the_principal_shows_on_the_askers_board(
     sign_in(page_a, a, "ann")
     page_a.goto(f"{a.api_url}/console/board")
 
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
-    window = {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
-    with a.api() as api:
-        asked = api.post(
-            "/api/v1/hotline/requests",
-            json={
-                "from_office": "us-secdef",
-                "to_office": "prc-mnd",
-                "mechanism": "dtl",
-                "mode": "call",
-                "windows": [window],
-            },
-        )
-    assert asked.status_code == 201, asked.text
+    ask_for_a_call(a)
 
     sign_in(page_b, b, "mia")
     page_b.goto(f"{b.api_url}/console/requests")

@@ -5,11 +5,9 @@ arriving re-reads the list. Every wait is bounded; nothing is timed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from playwright.sync_api import Browser, expect
 
-from support.console import WAIT_MS, sign_in
+from support.console import WAIT_MS, ask_for_a_call, sign_in
 from support.nodes import NodeProcess
 
 
@@ -41,20 +39,7 @@ def test_a_message_does_not_re_read_the_requests_list_and_a_request_does(
     expect(live).to_have_attribute("data-rereads", "1")
     assert fetched.count("fragments/requests") == 1, fetched
 
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
-    window = {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
-    with a.api() as api:
-        asked = api.post(
-            "/api/v1/hotline/requests",
-            json={
-                "from_office": "us-secdef",
-                "to_office": "prc-mnd",
-                "mechanism": "dtl",
-                "mode": "call",
-                "windows": [window],
-            },
-        )
-    assert asked.status_code == 201, asked.text
+    asked = ask_for_a_call(a)
     request_id = asked.json()["body"]["id"]
     expect(page.locator(f'[data-request="{request_id}"]').first).to_be_attached()
     expect(live).to_have_attribute("data-rereads", "2")
