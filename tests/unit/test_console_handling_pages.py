@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from redline.service.linktests import LinkTests
 from redline.service.operators import OperatorService
 from redline.web.api import create_api_app
 from support.hotline import Clock, Side, hotline_sides, sync
@@ -151,3 +152,121 @@ def test_the_escalation_steps_taken_are_on_the_message_page(
     page = run(us, read)
     assert "Escalation steps taken" in page
     assert page.count("<li>") >= len(taken)
+
+
+def test_a_peer_s_operator_test_is_a_prompt_on_now_answered_from_there(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, clock = sides
+    clock.advance(hours=1)  # the default operator test is at 09:00 UTC
+    LinkTests.of(prc.node)  # its upkeep records the tests prc receives (as a node's does)
+    sent = LinkTests.of(us.node).send_due()
+    test = next(s for s in sent if s.kind == "operator-test")
+    sync(us, prc)
+
+    async def answer(client: httpx.AsyncClient) -> tuple[str, int, int, str]:
+        now = (await client.get("/console/now")).text
+        refused = await client.post(
+            f"/console/link-tests/{test.id}/answer", data={"text": "x"}, headers={"origin": BASE}
+        )
+        done = await client.post(
+            f"/console/link-tests/{test.id}/answer",
+            data={"csrf": csrf_in(now), "text": "Watch floor here"},
+            headers={"origin": BASE},
+        )
+        after = (await client.get("/console/now")).text
+        return now, refused.status_code, done.status_code, after
+
+    now, refused, done, after = run(prc, answer)
+    assert f'data-link-test="{test.id}"' in now and "Operator test awaiting our answer" in now
+    assert f'action="/console/link-tests/{test.id}/answer"' in now
+    assert (refused, done) == (403, 303)
+    assert f'data-link-test="{test.id}"' not in after
+    sync(us, prc)
+    [link] = LinkTests.of(us.node).links("prc")
+    assert link["operator-test"]["answered"] == 1
+
+    async def board(client: httpx.AsyncClient) -> str:
+        return (await client.get("/console/board")).text
+
+    page = run(us, board)
+    assert 'href="/console/links/prc"' in page
+    assert 'data-test-kind="operator-test">100 %' in page
+
+
+def test_the_link_page_terms_proposed_and_accepted_policy_and_schedule(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, prc, _clock = sides
+    deadlines = {"flash": "300", "immediate": "900", "priority": "3600", "routine": "7200"}
+
+    async def propose(client: httpx.AsyncClient) -> tuple[int, int, int, str]:
+        page = (await client.get("/console/links/prc")).text
+        csrf = csrf_in(page)
+        bad = await client.post(
+            "/console/links/prc/terms",
+            data={"csrf": csrf, **deadlines, "flash": "soon"},
+            headers={"origin": BASE},
+        )
+        no_csrf = await client.post(
+            "/console/links/prc/terms", data=deadlines, headers={"origin": BASE}
+        )
+        done = await client.post(
+            "/console/links/prc/terms",
+            data={"csrf": csrf, **deadlines, "note": "shorter"},
+            headers={"origin": BASE},
+        )
+        return bad.status_code, no_csrf.status_code, done.status_code, bad.text
+
+    bad, no_csrf, done, bad_text = run(us, propose, "ada")
+    assert (bad, no_csrf, done) == (422, 403, 303)
+    assert "flash" in bad_text
+    sync(us, prc)
+
+    async def watch_reads(client: httpx.AsyncClient) -> tuple[str, int]:
+        page = (await client.get("/console/links/us")).text
+        terms_id = re.search(r'data-terms="([0-9a-f]{64})" data-state="pending"', page)
+        assert terms_id, page
+        refused = await client.post(
+            f"/console/links/us/terms/{terms_id.group(1)}/accept",
+            data={"csrf": csrf_in((await client.get("/console/now")).text)},
+            headers={"origin": BASE},
+        )
+        return page, refused.status_code
+
+    page, refused = run(prc, watch_reads)
+    assert refused == 403  # only an admin accepts
+    assert "/accept" not in page and "default deadlines" in page
+    assert 'data-policy="flash" data-default="yes"' in page
+    assert "Heartbeat every" in page and "09:00" in page
+
+    async def admin_accepts(client: httpx.AsyncClient) -> tuple[int, int, str]:
+        page = (await client.get("/console/links/us")).text
+        terms_id = re.search(r"/console/links/us/terms/([0-9a-f]{64})/accept", page)
+        assert terms_id, page
+        csrf = csrf_in(page)
+        accepted = await client.post(
+            f"/console/links/us/terms/{terms_id.group(1)}/accept",
+            data={"csrf": csrf},
+            headers={"origin": BASE},
+        )
+        policy = await client.post(
+            "/console/links/us/escalation/flash",
+            data={"csrf": csrf, "steps": '[{"after_seconds": 60, "action": "realert"}]'},
+            headers={"origin": BASE},
+        )
+        bad_policy = await client.post(
+            "/console/links/us/escalation/flash",
+            data={"csrf": csrf, "steps": "[{"},
+            headers={"origin": BASE},
+        )
+        after = (await client.get("/console/links/us")).text
+        assert bad_policy.status_code == 422 and "steps" in bad_policy.text
+        return accepted.status_code, policy.status_code, after
+
+    accepted, policy, after = run(prc, admin_accepts, "ada")
+    assert (accepted, policy) == (303, 303)
+    assert 'data-agreed="yes"' in after
+    assert 'data-policy="flash" data-default="no"' in after
+    flash = re.search(r'<tr data-deadline-of="flash">.*?</tr>', after)
+    assert flash and 'data-seconds="300"' in flash.group(0)

@@ -189,6 +189,18 @@ class LinkTests:
         ]
         node.on_stored.append(self._stored)
 
+    @classmethod
+    def of(cls, node: NodeService) -> LinkTests:
+        """The link tests whose upkeep runs on ``node`` (the node's own, with its
+        settings), or new ones with the default settings when none was built.
+        The console reads and answers through it: a second one built over the
+        node would take the upkeep over from the node's. Raises nothing."""
+        for hook in node.on_stored:
+            owner = getattr(hook, "__self__", None)
+            if isinstance(owner, LinkTests):
+                return owner
+        return cls(node)
+
     # -- upkeep, in the storing transaction -------------------------------------
 
     def _stored(self, conn: Connection, stored: Sequence[Statement]) -> None:

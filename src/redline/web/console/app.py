@@ -56,6 +56,7 @@ from redline.web.console.auth import (
 )
 from redline.web.console.export import export_archive
 from redline.web.console.i18n import environment
+from redline.web.console.links import add_link_routes
 from redline.web.console.media import add_media_routes
 from redline.web.console.views import (
     REQUEST_FIELDS,
@@ -316,6 +317,11 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         for c in board["calls"]:
             if c["state"] == "ringing" and c["to_party"] == service.party:
                 items.append({"what": "call", "deadline": c["missed_at"], "row": c})
+        for link in board.get("link_tests", []):
+            # A peer's operator test: a person here must answer it in time.
+            for t in link["awaiting_answer"]:
+                row = {**t, "peer": link["peer"]}
+                items.append({"what": "link-test", "deadline": t["answer_by"], "row": row})
         items.sort(key=lambda i: i["deadline"] or "")
         return {"items": items, "counts": counts()}
 
@@ -503,6 +509,18 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         full, part = page(f"{name}.html", f"_{name}.html", data)
         app.add_api_route(f"/{path}", full, methods=["GET"], name=name)
         app.add_api_route(f"/fragments/{path}", part, methods=["GET"], name=f"{name}-fragment")
+
+    # Link pages: terms, escalation policy, link tests (docs/console.md).
+    add_link_routes(
+        app,
+        service=service,
+        handling=handling,
+        page=page,
+        data_extra=lambda: {"counts": counts()},
+        actor=actor,
+        act=act,
+        form_text=_form_text,
+    )
 
     @app.get("/")
     async def home(request: Request) -> Response:
