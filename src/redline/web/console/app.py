@@ -58,6 +58,7 @@ from redline.web.console.export import export_archive
 from redline.web.console.i18n import environment
 from redline.web.console.links import add_link_routes
 from redline.web.console.media import add_media_routes
+from redline.web.console.notices import add_notice_routes
 from redline.web.console.views import (
     REQUEST_FIELDS,
     TIMELINE_PAGE,
@@ -517,6 +518,19 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         handling=handling,
         page=page,
         data_extra=lambda: {"counts": counts()},
+        actor=actor,
+        act=act,
+        form_text=_form_text,
+    )
+
+    # Notices: the list, one notice in the operator's language, filing one.
+    add_notice_routes(
+        app,
+        service=service,
+        page=page,
+        data_extra=lambda _session: {"counts": counts()},
+        zone_of=lambda operator: zones_for(operator).mine,
+        mechanisms=lambda: sorted(m["id"] for m in hotline.directory()["mechanisms"]),
         actor=actor,
         act=act,
         form_text=_form_text,
