@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from redline.core.errors import NotFound
 from redline.core.statement import Statement
@@ -19,6 +19,7 @@ from redline.service.handling import HandlingService
 from redline.service.hotline import parse_window
 from redline.service.live import QUEUE_SIZE, Broadcaster, LiveEvent
 from redline.service.operators import OperatorService
+from redline.store.schema import statements
 from redline.web.api import create_api_app
 from support.hotline import Clock, hotline_sides, sync
 
@@ -49,6 +50,36 @@ def test_a_stored_statement_is_announced_after_commit_and_a_refused_one_never(
         events = asyncio.run(go())
         assert events[0].kind == "message" and events[0].precedence == "flash"
         assert live.subscribers == 0
+
+
+def test_an_announced_statement_is_already_readable_by_another_connection(
+    tmp_path: Path,
+) -> None:
+    """The announcement comes after the commit has landed, not as it starts: a
+    console that reads at once (a call page's media, a fragment) finds it."""
+    with hotline_sides(tmp_path, Clock()) as sides:
+        us = sides["us"]
+        found: list[bool] = []
+
+        def check(events: Any) -> None:
+            with us.store.read() as conn:
+                for e in events:
+                    found.append(
+                        bool(
+                            conn.execute(
+                                select(statements.c.id).where(statements.c.id == e.statement)
+                            ).first()
+                        )
+                    )
+
+        live = Broadcaster()
+        live.publish = check  # type: ignore[method-assign]
+        live.attach(us.node)
+        message = us.node.send_message(to="prc", precedence="flash", subject="s", text="")
+        call = us.hotline.place_call(from_office="us-secdef", to_office="prc-mnd", mechanism="dtl")
+        sync(us, sides["prc"])
+        assert message.id and call.id
+        assert found and all(found)
 
 
 def test_a_slow_client_is_dropped_not_waited_for() -> None:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, insert, make_url, select
@@ -32,7 +33,7 @@ from redline.store.schema import log_state
 
 # Connection is the handle Store.read() and Store.write() give: the service
 # layer names its type through here and imports no SQLAlchemy itself.
-__all__ = ["Connection", "Store", "open_store"]
+__all__ = ["Connection", "Store", "after_commit", "open_store"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -121,13 +122,20 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction; commits on success, rolls back on error."""
-        if self._write_lock is None:
-            with self._write_engine.begin() as conn:
+        """A write transaction; commits on success, rolls back on error. What was
+        registered with :func:`after_commit` runs once the commit has landed."""
+        lock = self._write_lock if self._write_lock is not None else nullcontext()
+        held: Connection | None = None
+        try:
+            with lock, self._write_engine.begin() as conn:
+                held = conn
                 yield conn
-            return
-        with self._write_lock, self._write_engine.begin() as conn:
-            yield conn
+        except BaseException:
+            if held is not None:
+                _PENDING.pop(held, None)
+            raise
+        for callback in _PENDING.pop(conn, ()):
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -169,3 +177,18 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     if migrate:
         store.migrate()
     return store
+
+
+#: Callbacks waiting for the commit of a write transaction (:meth:`Store.write`).
+_PENDING: weakref.WeakKeyDictionary[Connection, list[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the write transaction of ``conn`` (a
+    :meth:`Store.write`) has committed, never if it rolls back: what is
+    announced is then readable by any other connection. (SQLAlchemy's own
+    ``commit`` event fires before the database commits: a reader woken by it
+    could still miss the rows.) Raises nothing; ``callback`` must not raise."""
+    _PENDING.setdefault(conn, []).append(callback)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, event, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from redline.core.errors import Conflict
+from redline.store import db
 from redline.store.schema import api_keys, audit, login_failures, operator_sessions, operators
 
 __all__ = [
@@ -271,7 +272,8 @@ def clear_failures(conn: Connection, key: str) -> None:
 
 
 def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
-    """Call ``callback`` once the transaction of ``conn`` commits (never if it
-    rolls back): what is announced is then already readable. Raises nothing;
-    ``callback`` must not raise."""
-    event.listen(conn, "commit", lambda _conn: callback(), once=True)
+    """Call ``callback`` once the transaction of ``conn`` has committed (never if
+    it rolls back): what is announced is then already readable
+    (:func:`redline.store.db.after_commit`). Raises nothing; ``callback`` must
+    not raise."""
+    db.after_commit(conn, callback)
