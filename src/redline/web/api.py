@@ -130,7 +130,7 @@ def create_api_app(
         answer.headers["retry-after"] = str(exc.retry_after)  # RFC 9110 §10.2.3
         return answer
 
-    console = Console(service)
+    console = Console(service, translation_model_dir=translation_model_dir)
     # Who acts: the operator whose named API key made the request (web/acting.py).
     acting = Depends(acting_operator(lambda: console.operators))
 
@@ -308,7 +308,6 @@ def create_api_app(
     # Built on first use (listing the routes touches no service); the running
     # node installs their upkeep at start (runtime.Node).
     notice_services: list[NoticeService] = []
-    translation_services: list[TranslationService] = []
 
     def get_notices() -> NoticeService:
         if not notice_services:
@@ -316,11 +315,7 @@ def create_api_app(
         return notice_services[0]
 
     def get_translations() -> TranslationService:
-        if not translation_services:
-            translation_services.append(
-                TranslationService(service, model_dir=translation_model_dir)
-            )
-        return translation_services[0]
+        return console.translations  # one for the API and the console
 
     notice_routes = create_notices_router(
         get_notices,

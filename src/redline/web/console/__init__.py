@@ -11,6 +11,7 @@ from redline.service.hotline import HotlineService
 from redline.service.live import Broadcaster
 from redline.service.node import NodeService
 from redline.service.operators import API_KEY_PREFIX, OperatorService
+from redline.service.translation import TranslationService
 from redline.web.console.app import PUBLIC_PATHS, create_console
 
 __all__ = ["PUBLIC_PATHS", "Console"]
@@ -20,8 +21,9 @@ class Console:
     """The console's parts over one node's service, built when first used (so
     building the API app touches no database)."""
 
-    def __init__(self, service: NodeService) -> None:
+    def __init__(self, service: NodeService, *, translation_model_dir: str = "") -> None:
         self.service = service
+        self.translation_model_dir = translation_model_dir
         self._lock = threading.Lock()
         self._live: Broadcaster | None = None
 
@@ -29,6 +31,12 @@ class Console:
     def operators(self) -> OperatorService:
         """The node's operators. Raises nothing."""
         return OperatorService(self.service.store, clock=self.service.clock)
+
+    @cached_property
+    def translations(self) -> TranslationService:
+        """Translations and glossaries, with the node's model directory (built on
+        first use: its hooks index what is stored from then on). Raises nothing."""
+        return TranslationService(self.service, model_dir=self.translation_model_dir)
 
     @property
     def live(self) -> Broadcaster:

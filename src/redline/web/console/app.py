@@ -42,6 +42,7 @@ from redline.service.operators import (
     Throttled,
     Unauthenticated,
 )
+from redline.service.translation import TranslationService
 from redline.web.acting import acted_by
 from redline.web.console.auth import (
     COOKIE,
@@ -59,6 +60,7 @@ from redline.web.console.i18n import environment
 from redline.web.console.links import add_link_routes
 from redline.web.console.media import add_media_routes
 from redline.web.console.notices import add_notice_routes
+from redline.web.console.translations import add_translation_routes, translation_view
 from redline.web.console.views import (
     REQUEST_FIELDS,
     TIMELINE_PAGE,
@@ -125,6 +127,9 @@ class Parts(Protocol):
 
     @property
     def live(self) -> Broadcaster: ...
+
+    @property
+    def translations(self) -> TranslationService: ...
 
 
 def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
@@ -344,7 +349,10 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
             handling.seen(message["id"], by=acted_by(operator))
             message = service.message(message["id"])
         link = handling.terms(message["peer"])["links"][0]
-        return {"message": message, "terms": link, "counts": counts()}
+        translated = translation_view(
+            parts.translations, message["id"], original_lang=message["lang"], reader=operator.lang
+        )
+        return {"message": message, "terms": link, "tr": translated, "counts": counts()}
 
     def board_data(session: Session, _params: dict[str, str]) -> dict[str, Any]:
         status = service.status()
@@ -531,6 +539,22 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         data_extra=lambda _session: {"counts": counts()},
         zone_of=lambda operator: zones_for(operator).mine,
         mechanisms=lambda: sorted(m["id"] for m in hotline.directory()["mechanisms"]),
+        # A notice is codes; only its remarks are prose, in no stated language.
+        panel=lambda session, notice_id: translation_view(
+            parts.translations, notice_id, original_lang="", reader=session.operator.lang
+        ),
+        actor=actor,
+        act=act,
+        form_text=_form_text,
+    )
+
+    # Translations beside a statement, and each link's glossary.
+    add_translation_routes(
+        app,
+        service=service,
+        translations=lambda: parts.translations,
+        page=page,
+        data_extra=lambda _session: {"counts": counts()},
         actor=actor,
         act=act,
         form_text=_form_text,

@@ -161,12 +161,14 @@ def add_notice_routes(
     data_extra: Callable[[Session], dict[str, Any]],
     zone_of: Callable[[Operator], str],
     mechanisms: Callable[[], list[str]],
+    panel: Callable[[Session, str], dict[str, Any]],
     actor: Callable[[Request], Awaitable[Session]],
     act: Act,
     form_text: FormText,
 ) -> None:
     """Add the notice pages (and their fragments) and the filing of a notice to
-    the console ``app``. Raises nothing."""
+    the console ``app``. ``panel`` gives the translations shown beside a
+    notice. Raises nothing."""
     built: list[NoticeService] = []
 
     def notices() -> NoticeService:
@@ -195,6 +197,7 @@ def add_notice_routes(
         return {
             "notice": found,
             "coded": orjson.dumps(found["body"], option=orjson.OPT_INDENT_2).decode(),
+            "tr": panel(session, found["id"]),
             **data_extra(session),
         }
 
