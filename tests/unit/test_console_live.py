@@ -17,7 +17,7 @@ from redline.core.errors import NotFound
 from redline.core.statement import Statement
 from redline.service.handling import HandlingService
 from redline.service.hotline import parse_window
-from redline.service.live import QUEUE_SIZE, Broadcaster, LiveEvent
+from redline.service.live import QUEUE_SIZE, Broadcaster, LiveEvent, topics_of
 from redline.service.operators import OperatorService
 from redline.store.schema import statements
 from redline.web.api import create_api_app
@@ -240,3 +240,16 @@ def test_rendering_the_pages_and_their_fragments_writes_nothing(tmp_path: Path) 
         paths = asyncio.run(go())
     assert len(paths) >= 6
     assert writes == [], writes
+
+
+def test_seen_notices_and_translations_name_the_page_that_shows_them() -> None:
+    def statement(kind: str, body: dict[str, Any]) -> Any:
+        return cast(Any, type("S", (), {"kind": kind, "body": body, "id": "n1"})())
+
+    assert topics_of(statement("seen", {"message": "m1"})) == ("messages", "message-m1")
+    assert topics_of(statement("notice", {"type": "activity"})) == ("notices", "notice-n1")
+    assert topics_of(statement("translation", {"original": "m2"})) == (
+        "translations",
+        "message-m2",
+        "notice-m2",
+    )

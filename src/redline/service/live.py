@@ -11,9 +11,12 @@ re-reads everything, which is how any reconnecting console catches up).
 Each event names the *topics* it concerns, so a page re-reads only the
 fragments that show them (``static/console.js`` maps fragments to topics):
 
-- ``messages``: a message sent or received, or an acknowledgement (the
-  inbox, *Now*, the unread count);
-- ``message-ID``: that message, its acknowledgement (its page);
+- ``messages``: a message sent or received, an acknowledgement, a seen
+  receipt, a delivery receipt (the inbox, *Now*, the unread count);
+- ``message-ID``: that message, its acknowledgement, seen and delivery
+  receipts, its translations (its page);
+- ``notices``, ``notice-ID``: a notice (the list; its page), and the
+  translations of a notice (``translations``);
 - ``hotline``: any hotline statement (requests, calls, directory,
   mechanisms, readouts, summaries);
 - ``request-ID``, ``call-ID``: the request or call a hotline statement
@@ -34,7 +37,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from redline.core.kinds import ACK, HEARTBEAT, MESSAGE, RECEIPT
+from redline.core.messaging import SEEN
+from redline.core.notices import NOTICE
 from redline.core.statement import Statement
+from redline.core.translation import TRANSLATION
 from redline.service.node import NodeService
 from redline.store.operators import after_commit
 
@@ -57,8 +63,14 @@ def topics_of(statement: Statement) -> tuple[str, ...]:
         return ()
     if statement.kind == MESSAGE:
         return ("messages", f"message-{statement.id}")
-    if statement.kind == ACK:
+    if statement.kind in (ACK, SEEN):
         return ("messages", f"message-{body.get('message')}")
+    if statement.kind == NOTICE:
+        return ("notices", f"notice-{statement.id}")
+    if statement.kind == TRANSLATION:
+        # Shown beside its original: a message's page, or a notice's.
+        original = body.get("original")
+        return ("translations", f"message-{original}", f"notice-{original}")
     if statement.kind == RECEIPT:
         acked = body.get("ack")
         ids = [a.get("id") for a in acked if isinstance(a, dict)] if isinstance(acked, list) else []
