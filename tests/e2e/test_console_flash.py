@@ -67,25 +67,31 @@ def test_a_flash_arrives_alerts_and_its_acknowledgement_returns_without_reload(
     page_b.get_by_role("button", name="Seen").click()
     expect(page_b.locator("html")).not_to_have_attribute("data-alert", "flash")
 
+    expect(page_a.locator("dd.seen")).to_have_attribute("data-seen", "no")
     row.get_by_role("link").click()
     expect(page_b.locator(".flash-banner")).to_be_visible()
     expect(page_b.locator("pre.text")).to_have_text(
         "Request a call on the DTL.\nSecond line & more"
     )
+    # Opening it signed "seen": A sees who saw it, without a reload.
+    expect(page_a.locator("dd.seen")).to_have_attribute("data-seen", "yes")
+    expect(page_a.locator("dd.seen")).to_contain_text("by bo")
+    page_b.get_by_label("Reply (optional)").fill("Calling on the DTL <now>")
     page_b.get_by_role("button", name="Acknowledge").click()
     expect(page_b.locator("dd.ack")).to_have_attribute("data-ack-state", "acknowledged")
 
-    # A sees the acknowledgement on the page it has open, without a reload.
+    # A sees the acknowledgement and its reply on the page it has open, without a reload.
     expect(page_a.locator("dd.ack")).to_have_attribute(
         "data-ack-state", "acknowledged", timeout=WAIT_MS
     )
+    expect(page_a.locator("dd.reply")).to_have_text("Calling on the DTL <now>")
 
     # In Chinese: the received message's page and the board.
     page_b.get_by_role("button", name="中文").click()
     expect(page_b.locator("html")).to_have_attribute("lang", "zh-Hans")
     facts = page_b.locator("dl.facts dt").all_inner_texts()
-    assert facts == ["方向", "对端", "签署时间", "投递", "确认", "声明"]
-    expect(page_b.locator("h2")).to_have_text("正文（按签署原文）")
+    assert facts == ["方向", "对端", "签署时间", "投递", "已看到", "确认", "回复", "现行时限", "声明"]
+    expect(page_b.locator("h2").first).to_have_text("正文（按签署原文）")
     expect(page_b.locator("main h1 .prec")).to_have_text("特急")
     nav = page_b.locator("header nav a").all_inner_texts()
     assert [re.sub(r"\s*\d+$", "", t).strip() for t in nav] == [
