@@ -154,7 +154,8 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
             expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
         links = nav_links(page)
         assert "/console/audit" in links and len(links) >= 6, links  # the admin's whole nav
-        pages = [*links, f"/console/messages/{message_id}"]
+        forms = [f"/console/notices/new?type={t}" for t in ("encounter", "activity")]
+        pages = [*links, f"/console/messages/{message_id}", *forms]
         for href in pages:
             settled(page, f"{b.api_url}{href}")
             check(f"{lang} {href}")
@@ -172,6 +173,10 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     check("zh /console/login")
 
     assert len(checked) >= 2 * 7 + 2, checked
+    # Pages reached from the nav and further down: a link's page (from the
+    # board), its glossary, the notices and the notice forms.
+    for reached in ("/console/links/us", "/console/links/us/glossary", "/console/notices/new"):
+        assert any(c.startswith(f"zh {reached}") for c in checked), checked
     # The check can fail: an unlabelled field and grey-on-grey text are found.
     page.evaluate(
         """() => {
