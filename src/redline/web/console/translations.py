@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from redline.core.errors import InvalidInput
+from redline.core.errors import NotFound
 from redline.core.notices import label
 from redline.core.translation import TermCategory
 from redline.service.node import NodeService
@@ -93,7 +93,7 @@ def add_translation_routes(
     def glossary_data(session: Session, params: dict[str, str]) -> dict[str, Any]:
         peer = params["peer"]
         if peer not in {p.party for p in service.peers()}:
-            raise InvalidInput(f"no pinned peer {peer!r}", field="peer")
+            raise NotFound(f"no pinned peer {peer!r}", field="peer")
         lang = session.operator.lang
         return {
             "peer": peer,
