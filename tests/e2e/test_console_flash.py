@@ -90,7 +90,17 @@ def test_a_flash_arrives_alerts_and_its_acknowledgement_returns_without_reload(
     page_b.get_by_role("button", name="中文").click()
     expect(page_b.locator("html")).to_have_attribute("lang", "zh-Hans")
     facts = page_b.locator("dl.facts dt").all_inner_texts()
-    assert facts == ["方向", "对端", "签署时间", "投递", "已看到", "确认", "回复", "现行时限", "声明"]
+    assert facts == [
+        "方向",
+        "对端",
+        "签署时间",
+        "投递",
+        "已看到",
+        "确认",
+        "回复",
+        "现行时限",
+        "声明",
+    ]
     expect(page_b.locator("h2").first).to_have_text("正文（按签署原文）")
     expect(page_b.locator("main h1 .prec")).to_have_text("特急")
     nav = page_b.locator("header nav a").all_inner_texts()
