@@ -63,7 +63,7 @@ def _place_video_call(page_a: Page, a: NodeProcess) -> str:
     page_a.get_by_label("Mechanism").select_option("dtl")
     page_a.get_by_label("Mode").select_option("video")
     page_a.get_by_role("button", name="Call", exact=True).click()
-    expect(page_a).to_have_url(re.compile(r"/console/calls/[A-Za-z0-9-]+$"))
+    expect(page_a).to_have_url(re.compile(r"/console/calls/[A-Za-z0-9-]+$"), timeout=WAIT_MS)
     return page_a.url.rsplit("/", 1)[1]
 
 
@@ -71,7 +71,7 @@ def _answer(page_b: Page, call_id: str) -> None:
     takeover = page_b.locator(f'.ringing-takeover[data-call="{call_id}"]')
     takeover.get_by_role("button", name="Answer").click()
     expect(page_b.locator(f'article.call[data-call="{call_id}"]')).to_have_attribute(
-        "data-state", "answered"
+        "data-state", "answered", timeout=WAIT_MS
     )
 
 
@@ -148,9 +148,11 @@ def test_a_video_call_carries_media_both_ways_a_third_browser_joins_and_the_reco
     page_a.get_by_role("button", name="End call").click()
     for page in (page_a, page_b, page_m):
         call = page.locator(f'article.call[data-call="{call_id}"]')
-        expect(call).to_have_attribute("data-state", "ended")
+        expect(call).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
         expect(call.locator(".call-state .duration")).to_have_text(re.compile(r"^\d+:\d\d:\d\d$"))
-        expect(page.locator("#media")).to_have_attribute("data-media-state", "ended")
+        expect(page.locator("#media")).to_have_attribute(
+            "data-media-state", "ended", timeout=WAIT_MS
+        )
     # Both records hold the call, who joined, the signed offers and answers and the
     # media reports of all three browsers.
     for node in (a, b):
@@ -209,7 +211,7 @@ def test_an_sdp_with_another_fingerprint_than_the_signed_one_stops_the_call(
     for page in (page_a, page_b):
         call = page.locator(f'article.call[data-call="{call_id}"]')
         expect(call).to_have_attribute("data-state", "ended", timeout=MEDIA_MS)
-    expect(page_a.locator("#media")).to_have_attribute("data-media-state", "ended")
+    expect(page_a.locator("#media")).to_have_attribute("data-media-state", "ended", timeout=WAIT_MS)
     assert all(kind != CALL_ANSWER for kind, _ in _kinds(a, call_id))
     assert all(kind != CALL_MEDIA for kind, _ in _kinds(b, call_id))
 
@@ -266,7 +268,9 @@ def test_a_relay_only_video_call_goes_through_each_nodes_coturn(
                 assert candidates and all(" typ relay" in c for c in candidates)
     page_a.get_by_role("button", name="End call").click()
     for page in (page_a, page_b):
-        expect(page.locator("#media")).to_have_attribute("data-media-state", "ended")
+        expect(page.locator("#media")).to_have_attribute(
+            "data-media-state", "ended", timeout=WAIT_MS
+        )
     # coturn stops with the node.
     pid_file = a.dir.path / "turn" / "turnserver.pid"
     pid = int(pid_file.read_text().strip())

@@ -29,6 +29,7 @@
   var cameraButton = document.getElementById("media-camera");
   var GATHER_MS = 5000;
   var OVER = { ended: 1, declined: 1, missed: 1 };
+  var source = null;
 
   function newParticipant() {
     var bytes = new Uint8Array(8);
@@ -41,9 +42,13 @@
   var call = {
     participant: newParticipant(), phase: "waiting", error: null, fingerprints: [],
     stats: {}, legStats: {}, legs: {}, stream: null, joined: false,
-    busy: false, again: false, established: false, timer: null, statsTimer: null
+    busy: false, again: false, established: false, timer: null, statsTimer: null,
+    marks: []
   };
   window.redlineCall = call;
+
+  // Where the time goes: [what, Date.now()] for each step (bench/call.py prints them).
+  function mark(what) { call.marks.push([what, Date.now()]); }
 
   function setPhase(phase, error) {
     call.phase = phase;
@@ -85,6 +90,7 @@
   }
 
   function stop(phase, error) {
+    if (source) { source.close(); }
     Object.keys(call.legs).forEach(function (k) { call.legs[k].pc.close(); });
     if (call.stream) { call.stream.getTracks().forEach(function (t) { t.stop(); }); }
     clearInterval(call.statsTimer);
@@ -106,12 +112,15 @@
     if (call.joined) { return; }
     setPhase("connecting");
     if (!call.stream) {
+      mark("answered seen");
       call.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo });
+      mark("camera open");
       local.srcObject = call.stream;
       muteButton.disabled = false;
       cameraButton.disabled = !wantVideo;
     }
     await request("/join", { participant: call.participant });
+    mark("joined");
     call.joined = true;
   }
 
@@ -131,6 +140,8 @@
     pc.addEventListener("connectionstatechange", function () {
       if (pc.connectionState === "connected" && !call.established) {
         call.established = true;
+        call.connectedAt = Date.now();  // bench/call.py reads it
+        mark("connected");
         setPhase("connected");
         request("/established", { participant: call.participant })
           .catch(function (e) { call.error = e.message; });
@@ -144,7 +155,9 @@
 
   async function checked(signal) {
     // The node holds the SDP we are about to use to the peer's signed statement.
+    mark("peer's SDP seen");
     var j = await request("/check", { statement: signal.id, sdp: signal.sdp });
+    mark("fingerprint checked");
     j.fingerprints.forEach(function (f) {
       if (call.fingerprints.indexOf(f) < 0) { call.fingerprints.push(f); }
     });
@@ -153,11 +166,14 @@
   }
 
   async function post(kind, leg, to) {
+    mark("gathering");
     await gathered(leg.pc);
+    mark("gathered");
     await request("/signal", {
       kind: kind, sdp: leg.pc.localDescription.sdp,
       from_participant: call.participant, to_participant: to
     });
+    mark(kind + " signed");
   }
 
   function operatorOf(view, participant) {
@@ -276,10 +292,16 @@
   muteButton.addEventListener("click", function () { toggle(muteButton, "audio"); });
   cameraButton.addEventListener("click", function () { toggle(cameraButton, "video"); });
 
-  // The call's fragment is re-read on every statement about it: read the media then.
-  document.body.addEventListener("htmx:afterSwap", function (e) {
-    if (e.target && e.target.id === "live") { read(); }
+  // Every statement about the call is announced on the live channel: read the
+  // media at once (the page's fragments wait up to 500 ms between re-reads,
+  // and each step of the signalling waits for the other side's statement).
+  var topic = "call-" + callId;
+  source = new EventSource("/console/events");
+  source.addEventListener("changed", function (e) {
+    var topics = [];
+    try { topics = JSON.parse(e.data).topics || []; } catch (_) { /* a comment */ }
+    if (topics.length === 0 || topics.indexOf(topic) >= 0) { read(); }
   });
-  window.addEventListener("pagehide", function () { stop("ended"); });
+  window.addEventListener("pagehide", function () { source.close(); stop("ended"); });
   read();
 }());
