@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from redline.service.node import system_clock
 from redline.service.operators import OperatorService
-from support.console import CHROMIUM, PASSWORD
+from support.console import CHROMIUM, PASSWORD, WAIT_MS
 from support.nodes import NodeProcess, pair
+
+# Every expectation waits as long as delivery between two nodes and a page
+# fragment may take on a loaded machine (Playwright's own default is 5 s).
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture
