@@ -215,5 +215,6 @@ def test_the_key_is_looked_up_off_the_event_loop(
         return [got.status_code, sent.status_code]
 
     assert run(prc, script) == [200, 201]
-    # The GET's dependency, then the POST's idempotency check and its dependency.
-    assert on_loop == [False, False, False]
+    # The GET's dependency; then the POST's idempotency check, its token check
+    # and the look-up of who acts (the message is signed naming the operator).
+    assert on_loop == [False, False, False, False]
