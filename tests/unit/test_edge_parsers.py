@@ -51,6 +51,7 @@ from redline.core.witness_wire import (
 )
 from redline.link.wire import decode_batch, encode_batch
 from support.linktests import LINK_TEST_KINDS_GOOD
+from support.media import MEDIA_KINDS_GOOD
 from support.messaging import MESSAGING_KINDS_GOOD
 from support.notices import NOTICE_KINDS_GOOD
 
@@ -204,6 +205,7 @@ GOOD_BODIES: dict[str, dict[str, Any]] = {
     **NOTICE_KINDS_GOOD,
     **MESSAGING_KINDS_GOOD,
     **LINK_TEST_KINDS_GOOD,
+    **MEDIA_KINDS_GOOD,
 }
 
 

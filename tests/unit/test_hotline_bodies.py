@@ -26,6 +26,7 @@ from redline.core.hotline.lifecycle import RequestAction
 from redline.core.hotline.requests import Mode
 from redline.core.registry import BODIES, validate_body
 from support.linktests import LINK_TEST_KINDS_GOOD
+from support.media import MEDIA_KINDS_GOOD
 from support.messaging import MESSAGING_KINDS_GOOD
 from support.notices import NOTICE_KINDS_GOOD
 
@@ -66,6 +67,7 @@ def _every_good_body() -> list[tuple[str, dict[str, Any]]]:
     bodies += NOTICE_KINDS_GOOD.items()
     bodies += MESSAGING_KINDS_GOOD.items()
     bodies += LINK_TEST_KINDS_GOOD.items()
+    bodies += MEDIA_KINDS_GOOD.items()
     counter = {
         "request": "us-req-1",
         "action": "counter",
@@ -91,6 +93,7 @@ def test_every_kind_has_a_model() -> None:
         | set(NOTICE_KINDS_GOOD)
         | set(MESSAGING_KINDS_GOOD)
         | set(LINK_TEST_KINDS_GOOD)
+        | set(MEDIA_KINDS_GOOD)
     )
 
 
