@@ -34,6 +34,12 @@ def _get(node: NodeProcess, path: str) -> Any:
         return response.json()
 
 
+def _timeline(node: NodeProcess) -> list[dict[str, Any]]:
+    page = _get(node, "/timeline?limit=1000")
+    assert page["next"] is None  # one page holds this test's whole timeline
+    return list(page["entries"])
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -163,10 +169,10 @@ def test_two_nodes_agree_on_every_outcome(make_node: Callable[..., NodeProcess])
 
     # The lapse and the missed call were recorded once, by the US node, as signed statements.
     for node in (us, prc):
-        kinds = [e["kind"] for e in _get(node, "/timeline") if e["source"] == "signed"]
+        kinds = [e["kind"] for e in _timeline(node) if e["source"] == "signed"]
         assert kinds.count("request-lapsed") == 1 and kinds.count("call-missed") == 1
-    us_timeline = {e["statement_id"]: e for e in _get(us, "/timeline")}
-    prc_timeline = {e["statement_id"]: e for e in _get(prc, "/timeline")}
+    us_timeline = {e["statement_id"]: e for e in _timeline(us)}
+    prc_timeline = {e["statement_id"]: e for e in _timeline(prc)}
     assert us_timeline.keys() == prc_timeline.keys()
     lapse = next(e for e in us_timeline.values() if e["kind"] == "request-lapsed")
     assert lapse["from"] == "us"
