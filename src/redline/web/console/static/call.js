@@ -50,6 +50,9 @@
   // Where the time goes: [what, Date.now()] for each step (bench/call.py prints them).
   function mark(what) { call.marks.push([what, Date.now()]); }
 
+  // Thrown when this browser has no media to join with: the call stays up, in text.
+  function TextOnly() { this.message = "text only"; }
+
   function setPhase(phase, error) {
     call.phase = phase;
     section.dataset.mediaState = phase;
@@ -113,7 +116,15 @@
     setPhase("connecting");
     if (!call.stream) {
       mark("answered seen");
-      call.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo });
+      try {
+        call.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: wantVideo });
+      } catch (e) {
+        // No microphone or camera here (or none allowed): the call is not
+        // refused; it goes on as the text conversation below, on both sides.
+        call.textOnly = true;
+        setPhase("text-only", e.name + ": " + e.message);
+        throw new TextOnly();
+      }
       mark("camera open");
       local.srcObject = call.stream;
       muteButton.disabled = false;
@@ -221,10 +232,12 @@
   }
 
   function read() {
-    if (call.phase === "ended" || call.phase === "refused") { return; }
+    if (call.phase === "ended" || call.phase === "refused" || call.textOnly) { return; }
     if (call.busy) { call.again = true; return; }
     call.busy = true;
-    request("/media").then(step).catch(function (e) { refuse(e.message); }).then(function () {
+    request("/media").then(step).catch(function (e) {
+      if (!(e instanceof TextOnly)) { refuse(e.message); }
+    }).then(function () {
       call.busy = false;
       if (call.again) { call.again = false; read(); return; }
       if (call.phase !== "ended" && call.phase !== "refused") {
