@@ -46,7 +46,7 @@ __all__ = ["NodeConfig", "NodeDir", "init_node", "load_node", "tighten_modes"]
 log = logging.getLogger("redline")
 
 CONFIG_FILE = "redline.toml"
-PRIVATE_DIRS = (".", "keys", "tls")
+PRIVATE_DIRS = (".", "keys", "tls", "recordings")
 PRIVATE_FILES = (
     CONFIG_FILE,
     "api.token",

@@ -13,6 +13,7 @@ Every wait is bounded; nothing is timed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -24,11 +25,18 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from redline.core.media import CALL_ANSWER, CALL_JOIN, CALL_MEDIA, CALL_OFFER, sdp_fingerprints
+from redline.core.media import (
+    CALL_ANSWER,
+    CALL_JOIN,
+    CALL_MEDIA,
+    CALL_OFFER,
+    CALL_RECORDING_FILE,
+    sdp_fingerprints,
+)
 from redline.service.node import system_clock
 from redline.service.operators import OperatorService
 from support.console import CHROMIUM, PASSWORD, WAIT_MS, sign_in
-from support.nodes import NodeProcess, free_port, pair
+from support.nodes import NodeProcess, free_port, pair, wait_until
 
 MEDIA_MS = 20_000  # ICE, DTLS and the first decoded frames on a busy machine: well under this
 FAKE_MEDIA = [
@@ -276,3 +284,95 @@ def test_a_relay_only_video_call_goes_through_each_nodes_coturn(
     pid = int(pid_file.read_text().strip())
     a.stop()
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def _connected(*pages: Page) -> None:
+    for page in pages:
+        expect(page.locator("#media")).to_have_attribute(
+            "data-media-state", "connected", timeout=MEDIA_MS
+        )
+
+
+def _end(page_a: Page, pages: tuple[Page, ...], call_id: str) -> None:
+    page_a.get_by_role("button", name="End call").click()
+    for page in pages:
+        expect(page.locator(f'article.call[data-call="{call_id}"]')).to_have_attribute(
+            "data-state", "ended", timeout=WAIT_MS
+        )
+
+
+def _recording_files(node: NodeProcess, call_id: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(row.wire)
+        for row in node.rows()
+        if row.kind == CALL_RECORDING_FILE and json.loads(row.wire)["body"]["call"] == call_id
+    ]
+
+
+def test_a_call_is_recorded_only_with_both_sides_consent_and_each_record_holds_its_hash(
+    nodes: tuple[NodeProcess, NodeProcess], media_browser: Browser
+) -> None:
+    a, b = nodes
+    page_a = _page(media_browser, a, "alice")
+    page_b = _page(media_browser, b, "bo")
+    record = "Record (needs both sides)"
+
+    # Only A consents: nothing is recorded, on either side.
+    lone = _place_video_call(page_a, a)
+    _answer(page_b, lone)
+    _connected(page_a, page_b)
+    page_a.get_by_role("button", name=record).click()
+    expect(page_b.locator('.rec-side[data-side="theirs"]')).to_have_attribute(
+        "data-on", "true", timeout=WAIT_MS
+    )
+    expect(page_a.locator('.rec-side[data-side="ours"]')).to_have_attribute("data-on", "true")
+    _media_grows(page_b)
+    for page in (page_a, page_b):
+        expect(page.locator(".recording-now")).to_be_hidden()
+        assert not page.evaluate("() => window.redlineCall.recording.started")
+    _end(page_a, (page_a, page_b), lone)
+    for node in (a, b):
+        assert _recording_files(node, lone) == []
+        assert not list((node.dir.path / "recordings").glob(f"{lone}-*"))
+
+    # Both consent: each browser records what it receives and its node signs the hash.
+    page_a.goto(f"{a.api_url}/console/calls")
+    call_id = _place_video_call(page_a, a)
+    _answer(page_b, call_id)
+    _connected(page_a, page_b)
+    page_a.get_by_role("button", name=record).click()
+    page_b.get_by_role("button", name=record).click()
+    for page in (page_a, page_b):
+        expect(page.locator(".recording-now")).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_function("() => window.redlineCall.recording.chunks >= 3", timeout=MEDIA_MS)
+    _end(page_a, (page_a, page_b), call_id)
+    # A's page reloads when it ends the call (its end is posted as it leaves);
+    # B's page posts its end when it sees the call over.
+    page_b.wait_for_function("() => window.redlineCall.recording.done === true", timeout=WAIT_MS)
+    for node in (a, b):
+        wait_until(
+            lambda node=node: any(w["from"] == node.party for w in _recording_files(node, call_id)),
+            timeout=WAIT_MS / 1000,
+            what=f"{node.party} to sign its recording's hash",
+        )
+    for node, peer in ((a, b), (b, a)):
+        folder = node.dir.path / "recordings"
+        (path,) = folder.glob(f"{call_id}-*.webm")
+        data = path.read_bytes()
+        assert data, "an empty recording"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert folder.stat().st_mode & 0o777 == 0o700
+        ours = [w for w in _recording_files(node, call_id) if w["from"] == node.party]
+        (signed,) = ours
+        assert signed["body"]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert signed["body"]["bytes"] == len(data)
+        assert path.name == f"{call_id}-{signed['body']['participant']}.webm"
+        # The peer's record holds this side's hash too.
+        wait_until(
+            lambda peer=peer, party=node.party, sha=signed["body"]["sha256"]: any(
+                w["from"] == party and w["body"]["sha256"] == sha
+                for w in _recording_files(peer, call_id)
+            ),
+            timeout=WAIT_MS / 1000,
+            what=f"{peer.party} to hold {node.party}'s recording hash",
+        )

@@ -28,4 +28,11 @@ MEDIA_KINDS_GOOD: dict[str, dict[str, Any]] = {
         "to_participant": "p-0011223344556677",
     },
     "call-media": {"call": "us-call-1", "participant": "p-0011223344556677"},
+    "call-recording": {"call": "us-call-1", "on": True},
+    "call-recording-file": {
+        "call": "us-call-1",
+        "participant": "p-0011223344556677",
+        "sha256": "ab" * 32,
+        "bytes": 1024,
+    },
 }

@@ -21,9 +21,11 @@ from redline.core.media import (
     CALL_ANSWER,
     CALL_MEDIA,
     CALL_OFFER,
+    CALL_RECORDING_FILE,
     FingerprintMismatch,
     SdpBody,
     check_fingerprints,
+    recording_consent,
     sdp_fingerprints,
 )
 from redline.core.registry import validate_body
@@ -317,3 +319,113 @@ def test_turn_settings_are_read_from_the_config_and_checked() -> None:
     assert "allow-loopback-peers" in text  # 127.0.0.1: two browsers on one machine
     public = TurnSettings(host="192.0.2.7", port=3478, realm="r", secret="x" * 16)
     assert "allow-loopback-peers" not in TurnRelay(public, Path("/n")).config_text()
+
+
+# -- recording, only with both sides' consent ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("consents", "expected"),
+    [
+        ([], (False, False)),
+        ([("us", True)], (False, False)),
+        ([("us", True), ("prc", True)], (True, True)),
+        ([("us", True), ("prc", True), ("us", False)], (False, True)),
+        ([("us", True), ("us", False), ("prc", True)], (False, False)),
+        ([("us", True), ("jp", True)], (False, False)),  # jp is no party of the call
+        ([("us", False), ("prc", True), ("us", True)], (True, True)),
+    ],
+)
+def test_recording_runs_only_while_both_sides_latest_consent_says_on(
+    consents: list[tuple[str, bool]], expected: tuple[bool, bool]
+) -> None:
+    assert recording_consent(consents, ("us", "prc")) == expected
+
+
+@pytest.fixture
+def recorded(
+    three: tuple[dict[str, Side], dict[str, MediaService], str], tmp_path: Path
+) -> tuple[dict[str, Side], dict[str, MediaService], str]:
+    sides, _media, call_id = three
+    media = {
+        p: MediaService(s.hotline, recordings=tmp_path / p / "recordings") for p, s in sides.items()
+    }
+    us, prc = sides["us"], sides["prc"]
+    prc.hotline.call_event(call_id, "answer")
+    sync(us, prc)
+    media["us"].join(call_id, "p-alice")
+    media["prc"].join(call_id, "p-bo")
+    sync(us, prc)
+    return sides, media, call_id
+
+
+def test_a_recording_is_kept_only_with_both_sides_consent_and_its_hash_signed(
+    recorded: tuple[dict[str, Side], dict[str, MediaService], str],
+) -> None:
+    sides, media, call_id = recorded
+    us, prc = sides["us"], sides["prc"]
+    media["us"].consent(call_id, True)
+    sync(us, prc)
+    with pytest.raises(Conflict, match="both sides have not turned recording on"):
+        media["us"].append_chunk(call_id, "p-alice", 0, b"webm-0")
+    with pytest.raises(Conflict, match="never turned recording on"):
+        media["us"].finish_recording(call_id, "p-alice")
+    media["prc"].consent(call_id, True)
+    sync(us, prc)
+    assert media["us"].signals(call_id)["recording"] == {"us": True, "prc": True}
+    with pytest.raises(Conflict, match="p-bo has not joined"):
+        media["us"].append_chunk(call_id, "p-bo", 0, b"x")
+    media["us"].append_chunk(call_id, "p-alice", 0, b"webm-0")
+    with pytest.raises(Conflict) as order:
+        media["us"].append_chunk(call_id, "p-alice", 2, b"webm-2")
+    assert order.value.field == "chunk"
+    with pytest.raises(InvalidInput) as empty:
+        media["us"].append_chunk(call_id, "p-alice", 1, b"")
+    assert empty.value.field == "body"
+    # prc turns it off: chunks already running go on, the file is signed at the end.
+    media["prc"].consent(call_id, False)
+    sync(us, prc)
+    media["us"].append_chunk(call_id, "p-alice", 1, b"webm-1")
+    path = media["us"].recordings / f"{call_id}-p-alice.webm"  # type: ignore[operator]
+    assert path.read_bytes() == b"webm-0webm-1"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    signed = media["us"].finish_recording(call_id, "p-alice")
+    assert signed is not None
+    assert signed.body["sha256"] == hashlib.sha256(b"webm-0webm-1").hexdigest()
+    assert signed.body["bytes"] == 12
+    assert media["us"].finish_recording(call_id, "p-alice") is None  # once
+    with pytest.raises(Conflict, match="signed already"):
+        media["us"].append_chunk(call_id, "p-alice", 2, b"more")
+    sync(us, prc)
+    (held,) = media["prc"].signals(call_id)["recordings"]
+    assert held["sha256"] == signed.body["sha256"] and held["from"] == "us"
+
+
+def test_a_recording_file_for_a_call_not_both_consented_is_refused_on_receipt(
+    recorded: tuple[dict[str, Side], dict[str, MediaService], str],
+) -> None:
+    sides, media, call_id = recorded
+    us, prc = sides["us"], sides["prc"]
+    media["us"].consent(call_id, True)
+    sync(us, prc)
+    body = {"call": call_id, "participant": "p-alice", "sha256": "ab" * 32, "bytes": 10}
+    _raw(us, "prc", CALL_RECORDING_FILE, body)
+    before = prc.count()
+    with pytest.raises(InvalidStatement, match="never consented") as caught:
+        carry(us, prc)
+    assert caught.value.field == "body.call"
+    assert prc.count() == before
+    assert media["prc"].signals(call_id)["recordings"] == []
+
+
+def test_a_bad_recording_file_body_is_refused_naming_the_field() -> None:
+    good = {"call": "us-call-1", "participant": "p-a", "sha256": "ab" * 32, "bytes": 1}
+    for change, field in [
+        ({"sha256": "AB" * 32}, "body.sha256"),
+        ({"bytes": 0}, "body.bytes"),
+        ({"bytes": 200 * 1024 * 1024 + 1}, "body.bytes"),
+    ]:
+        with pytest.raises(InvalidStatement) as caught:
+            validate_body(CALL_RECORDING_FILE, {**good, **change})
+        assert caught.value.field == field

@@ -22,12 +22,19 @@ trickle), so the SDP carries them and no candidate kind is needed.
 ``call-media`` records that a participant's media was established (ICE
 connected) (docs/calls.md).
 
+Recording needs both sides: each side signs ``call-recording`` (on or off),
+and the media is recorded only while both sides' latest say on
+(:func:`recording_consent`). Each side keeps its own file and signs its
+SHA-256 in ``call-recording-file``, which a node accepts only for a call both
+sides consented to record.
+
 Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Final, Self
 
 from pydantic import AfterValidator, Field, model_validator
@@ -40,6 +47,9 @@ __all__ = [
     "CALL_JOIN",
     "CALL_MEDIA",
     "CALL_OFFER",
+    "CALL_RECORDING",
+    "CALL_RECORDING_FILE",
+    "MAX_RECORDING_BYTES",
     "MAX_FINGERPRINTS",
     "MAX_SDP",
     "MEDIA_BODIES",
@@ -48,8 +58,11 @@ __all__ = [
     "CallMediaBody",
     "JoinBody",
     "FingerprintMismatch",
+    "RecordingBody",
+    "RecordingFileBody",
     "SdpBody",
     "check_fingerprints",
+    "recording_consent",
     "sdp_fingerprints",
 ]
 
@@ -57,9 +70,19 @@ CALL_JOIN: Final = "call-join"
 CALL_OFFER: Final = "call-offer"
 CALL_ANSWER: Final = "call-answer"
 CALL_MEDIA: Final = "call-media"
+CALL_RECORDING: Final = "call-recording"
+CALL_RECORDING_FILE: Final = "call-recording-file"
 #: The kinds that carry an SDP.
 SIGNAL_KINDS: Final = (CALL_OFFER, CALL_ANSWER)
-MEDIA_KINDS: Final = (CALL_JOIN, *SIGNAL_KINDS, CALL_MEDIA)
+MEDIA_KINDS: Final = (
+    CALL_JOIN,
+    *SIGNAL_KINDS,
+    CALL_MEDIA,
+    CALL_RECORDING,
+    CALL_RECORDING_FILE,
+)
+#: The most a node keeps of one participant's recording of one call (200 MB).
+MAX_RECORDING_BYTES: Final = 200 * 1024 * 1024
 
 #: An SDP with audio, video and a few gathered candidates is 3-8 KB; this is
 #: far above that and far below a statement's size cap.
@@ -173,10 +196,54 @@ class CallMediaBody(Body):
     by: ActedBy | None = None
 
 
+class RecordingBody(Body):
+    """One side's consent to record the media of a call (``on``), or its withdrawal."""
+
+    call: Ident
+    on: bool
+    #: The operator (and office) who caused it.
+    by: ActedBy | None = None
+
+
+class RecordingFileBody(Body):
+    """One side's recording of a call by one of its participants: the file's
+    SHA-256 (lower-case hex) and size, so that the record holds the hash."""
+
+    call: Ident
+    participant: Ident
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    bytes: Annotated[int, Field(ge=1, le=MAX_RECORDING_BYTES)]
+    #: The operator (and office) who caused it.
+    by: ActedBy | None = None
+
+
+def recording_consent(
+    consents: Iterable[tuple[str, bool]], parties: Iterable[str]
+) -> tuple[bool, bool]:
+    """Whether the media of a call may be recorded, from its ``call-recording``
+    statements ``consents`` as (sender, on) in the order recorded, for the
+    call's two ``parties``: (both sides' latest say on now, both said on at
+    once at some point). A party's consent counts only if it is a party of the
+    call. Raises nothing."""
+    wanted = set(parties)
+    latest: dict[str, bool] = {}
+    ever = False
+    for sender, on in consents:
+        if sender not in wanted:
+            continue
+        latest[sender] = on
+        now = bool(wanted) and all(latest.get(p, False) for p in wanted)
+        ever = ever or now
+    now = bool(wanted) and all(latest.get(p, False) for p in wanted)
+    return now, ever
+
+
 #: Each media kind's body model.
 MEDIA_BODIES: Final[dict[str, type[Body]]] = {
     CALL_JOIN: JoinBody,
     CALL_OFFER: SdpBody,
     CALL_ANSWER: SdpBody,
     CALL_MEDIA: CallMediaBody,
+    CALL_RECORDING: RecordingBody,
+    CALL_RECORDING_FILE: RecordingFileBody,
 }

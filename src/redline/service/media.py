@@ -9,6 +9,13 @@ when sending and again on receipt: the caller's side offers and the called
 side answers, once per pair of participants that joined on their sides, while
 the call is answered; a peer's media statement about a call it is not party
 to is refused. docs/calls.md has the whole flow.
+
+Recording: each side signs its consent (``call-recording``); while both
+sides' latest say on, a browser uploads what it records in numbered chunks
+to its own node, which appends them to ``DIR/recordings/CALL-PARTICIPANT.webm``
+(0600, folder 0700) and, at the last chunk, signs the file's SHA-256 and size
+(``call-recording-file``). A peer's ``call-recording-file`` for a call both
+sides never consented to record is refused on receipt.
 """
 
 from __future__ import annotations
@@ -16,13 +23,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from redline.core.errors import Conflict, InvalidInput, InvalidStatement, NotFound
+from redline.core.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidStatement,
+    NotFound,
+    PayloadTooLarge,
+)
 from redline.core.fields import ActedBy
 from redline.core.hotline.calls import call_view
 from redline.core.hotline.lifecycle import CallState
@@ -32,13 +48,19 @@ from redline.core.media import (
     CALL_JOIN,
     CALL_MEDIA,
     CALL_OFFER,
+    CALL_RECORDING,
+    CALL_RECORDING_FILE,
+    MAX_RECORDING_BYTES,
     MEDIA_KINDS,
     SIGNAL_KINDS,
     CallMediaBody,
     FingerprintMismatch,
     JoinBody,
+    RecordingBody,
+    RecordingFileBody,
     SdpBody,
     check_fingerprints,
+    recording_consent,
     sdp_fingerprints,
 )
 from redline.core.statement import Statement
@@ -87,10 +109,23 @@ class MediaService:
     """The media acts of one node's calls. Building it registers its receipt check
     on the node (in place of an earlier media service's)."""
 
-    def __init__(self, hotline: HotlineService, *, turn: TurnSettings | None = None) -> None:
+    def __init__(
+        self,
+        hotline: HotlineService,
+        *,
+        turn: TurnSettings | None = None,
+        recordings: Path | None = None,
+    ) -> None:
         self.hotline = hotline
         self.node = hotline.node
         self.turn = turn
+        #: Where this node keeps its recordings: ``DIR/recordings`` of a node directory.
+        if recordings is None and hotline.node_path is not None:
+            recordings = hotline.node_path / "recordings"
+        self.recordings = recordings
+        #: (call, participant) -> the next chunk number expected; guarded by _lock.
+        self._chunks: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
         checks = self.node.receive_checks
         checks[:] = [
             c for c in checks if not isinstance(getattr(c, "__self__", None), MediaService)
@@ -249,6 +284,132 @@ class MediaService:
 
         return self.node.send(to=peer, kind=CALL_MEDIA, body=body, check=check)
 
+    # -- recording ----------------------------------------------------------------------------
+
+    def consent(self, call_id: str, on: bool, *, by: ActedBy | None = None) -> Statement:
+        """Sign this side's consent to record the media of an answered call, or its
+        withdrawal (``call-recording``).
+
+        Raises:
+            NotFound: no such call.
+            Conflict: the call is not answered.
+        """
+        body = build(RecordingBody, call=call_id, on=on, by=by)
+        _call, peer = self._peer_of(call_id)
+
+        def check(conn: Connection, at: datetime) -> None:
+            self._open(conn, call_id, at)
+
+        return self.node.send(to=peer, kind=CALL_RECORDING, body=body, check=check)
+
+    def _consent_of(self, call: Any, held: Sequence[Statement]) -> tuple[bool, bool]:
+        return recording_consent(
+            ((s.sender, bool(s.body.get("on"))) for s in held if s.kind == CALL_RECORDING),
+            (call.from_party, call.to_party),
+        )
+
+    def _file(self, call_id: str, participant: str) -> Path:
+        if self.recordings is None:
+            raise Conflict("this node keeps no recordings (no node directory)", field="call_id")
+        return self.recordings / f"{call_id}-{participant}.webm"
+
+    def append_chunk(
+        self, call_id: str, participant: str, number: int, data: bytes
+    ) -> dict[str, Any]:
+        """Append chunk ``number`` (0, 1, 2, ... in order) of ``participant``'s
+        recording of ``call_id`` to this node's file of it. The first chunk needs
+        both sides' consent now; later ones that both consented at some point.
+
+        Raises:
+            NotFound: no such call.
+            InvalidInput: an empty chunk (field ``body``).
+            Conflict: ``participant`` has not joined here; the sides have not both
+                consented; a chunk out of order (field ``chunk``); the file was
+                signed already.
+            TooLarge: the file would pass its cap (field ``body``).
+        """
+        if not data:
+            raise InvalidInput("a chunk holds at least one byte", field="body")
+        path = self._file(call_id, participant)
+        with self.node.store.read() as conn:
+            call, _ = self._call(conn, call_id, self.node.clock())
+            held = self._statements(conn, call_id)
+        if _joined(held).get(participant) != self.party:
+            raise Conflict(f"{participant} has not joined {call_id} here", field="participant")
+        if any(
+            s.kind == CALL_RECORDING_FILE and s.body.get("participant") == participant for s in held
+        ):
+            raise Conflict(f"the recording of {participant} was signed already", field="chunk")
+        now, ever = self._consent_of(call, held)
+        key = (call_id, participant)
+        with self._lock:
+            expected = self._chunks.get(key, 0)
+            if number != expected:
+                raise Conflict(f"chunk {number} out of order: expected {expected}", field="chunk")
+            if not (now if number == 0 else ever):
+                raise Conflict(
+                    f"both sides have not turned recording on for {call_id}", field="call_id"
+                )
+            size = path.stat().st_size if number > 0 and path.exists() else 0
+            if size + len(data) > MAX_RECORDING_BYTES:
+                raise PayloadTooLarge(
+                    f"a recording is at most {MAX_RECORDING_BYTES} bytes per call and participant",
+                    field="body",
+                )
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if number > 0 else os.O_TRUNC)
+            fd = os.open(path, flags, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            self._chunks[key] = number + 1
+        return {"chunk": number, "bytes": size + len(data)}
+
+    def finish_recording(
+        self, call_id: str, participant: str, *, by: ActedBy | None = None
+    ) -> Statement | None:
+        """Sign the SHA-256 and size of ``participant``'s recording of ``call_id``
+        (``call-recording-file``), once; None if nothing was recorded or it was
+        signed already.
+
+        Raises:
+            NotFound: no such call.
+            Conflict: the sides never both consented to record.
+        """
+        path = self._file(call_id, participant)
+        with self.node.store.read() as conn:
+            call, _ = self._call(conn, call_id, self.node.clock())
+            held = self._statements(conn, call_id)
+        if any(
+            s.kind == CALL_RECORDING_FILE and s.body.get("participant") == participant for s in held
+        ):
+            return None
+        if not self._consent_of(call, held)[1]:
+            raise Conflict(f"both sides never turned recording on for {call_id}", field="call_id")
+        with self._lock:
+            if not path.exists() or path.stat().st_size == 0:
+                return None
+            digest = hashlib.sha256()
+            size = 0
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+                    size += len(block)
+            self._chunks[(call_id, participant)] = -1  # no more chunks
+        body = build(
+            RecordingFileBody,
+            call=call_id,
+            participant=participant,
+            sha256=digest.hexdigest(),
+            bytes=size,
+            by=by,
+        )
+        _call, peer = self._peer_of(call_id)
+        return self.node.send(to=peer, kind=CALL_RECORDING_FILE, body=body)
+
     # -- reads --------------------------------------------------------------------------------
 
     def signals(self, call_id: str) -> dict[str, Any]:
@@ -270,7 +431,11 @@ class MediaService:
             "offers": [],
             "answers": [],
             "media": [],
+            "recording": {call.from_party: False, call.to_party: False},
+            "recording_now": False,
+            "recordings": [],
         }
+        out["recording_now"] = self._consent_of(call, held)[0]
         for st in held:
             by = st.body.get("by")
             operator = by.get("operator") if isinstance(by, dict) else None
@@ -282,6 +447,20 @@ class MediaService:
                         "at": st.time,
                         "participant": st.body["participant"],
                         "operator": operator,
+                    }
+                )
+            elif st.kind == CALL_RECORDING:
+                if st.sender in out["recording"]:
+                    out["recording"][st.sender] = bool(st.body.get("on"))
+            elif st.kind == CALL_RECORDING_FILE:
+                out["recordings"].append(
+                    {
+                        "id": st.id,
+                        "from": st.sender,
+                        "at": st.time,
+                        "participant": st.body["participant"],
+                        "sha256": st.body["sha256"],
+                        "bytes": st.body["bytes"],
                     }
                 )
             elif st.kind == CALL_MEDIA:
@@ -365,6 +544,7 @@ class MediaService:
         """
         at = self.node.clock()
         joined: dict[str, dict[str, str]] = {}
+        consents: dict[str, list[tuple[str, bool]]] = {}
         for st in statements:
             if st.kind not in MEDIA_KINDS:
                 continue
@@ -383,6 +563,27 @@ class MediaService:
             if call_id not in joined:
                 joined[call_id] = _joined(self._statements(conn, call_id))
             who = joined[call_id]
+            if call_id not in consents:
+                consents[call_id] = [
+                    (s.sender, bool(s.body.get("on")))
+                    for s in self._statements(conn, call_id)
+                    if s.kind == CALL_RECORDING
+                ]
+            if st.kind == CALL_RECORDING:
+                consents[call_id].append((st.sender, bool(st.body.get("on"))))
+                continue
+            if st.kind == CALL_RECORDING_FILE:
+                if not recording_consent(consents[call_id], parties)[1]:
+                    raise InvalidStatement(
+                        f"both sides never consented to record call {call_id}",
+                        field="body.call",
+                    )
+                if who.get(str(st.body["participant"])) != st.sender:
+                    raise InvalidStatement(
+                        f"{st.body['participant']} has not joined call {call_id} at {st.sender}",
+                        field="body.participant",
+                    )
+                continue
             if st.kind == CALL_JOIN:
                 participant = str(st.body["participant"])
                 if participant in who:

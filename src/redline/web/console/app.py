@@ -209,6 +209,7 @@ def create_console(parts: Parts, *, hotline: HotlineService) -> FastAPI:
         viewer=viewer,
         actor=actor,
         act=act,
+        require_change=lambda request: require_session(request, parts.operators, change=True),
     )
 
     # -- signing in and out -----------------------------------------------------------

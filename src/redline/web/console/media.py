@@ -1,7 +1,9 @@
 """The console's media routes of a call (docs/calls.md): what ``static/call.js``
 reads (the signed offer and answer, the ICE servers) and posts (this side's
 offer or answer, "media established"), and the fingerprint check it asks for
-before it uses the peer's SDP. Every answer is JSON; an error is problem+json.
+before it uses the peer's SDP; this side's consent to record and the recorded
+chunks (``POST /calls/ID/recording``, raw bytes, at most 256 KB a chunk).
+Every answer is JSON; an error is problem+json.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from redline.core.errors import InvalidInput
+from redline.core.errors import InvalidInput, PayloadTooLarge
 from redline.core.media import CALL_ANSWER, CALL_OFFER, MAX_SDP
 from redline.service.hotline import HotlineService
 from redline.service.media import MediaService
@@ -26,6 +28,8 @@ __all__ = ["add_media_routes"]
 Guard = Callable[[Request], Awaitable[Session]]
 Act = Callable[[Session, Request, str, str, Callable[[], Any]], Awaitable[Any]]
 _NO_STORE = {"cache-control": "no-store"}
+#: A recorded chunk is at most the API's body cap.
+MAX_CHUNK = 256 * 1024
 
 
 def _field(form: Any, name: str, max_len: int) -> str:
@@ -45,9 +49,11 @@ def add_media_routes(
     viewer: Guard,
     actor: Guard,
     act: Act,
+    require_change: Guard,
 ) -> None:
     """Add the media routes of calls to the console ``app``; ``media_of`` gives the
-    node's media service when a route is first used. Raises nothing."""
+        node's media service when a route is first used; ``require_change`` checks the
+    session and CSRF of a request whose body is not a form. Raises nothing."""
 
     async def our_office(session: Session, call_id: str) -> str:
         party = hotline.party
@@ -130,3 +136,62 @@ def add_media_routes(
         return JSONResponse(
             {"statement": None if statement is None else statement.id}, headers=_NO_STORE
         )
+
+    @app.post("/calls/{call_id}/recording-consent")
+    async def recording_consent(request: Request, call_id: str) -> Response:
+        session = await actor(request)
+        form = await request.form()
+        on = _field(form, "on", 5)
+        if on not in ("true", "false"):
+            raise InvalidInput("must be true or false", field="on")
+        by = acted_by(session.operator, await our_office(session, call_id))
+        statement = await act(
+            session,
+            request,
+            "call-recording",
+            call_id,
+            lambda: media_of().consent(call_id, on == "true", by=by),
+        )
+        return JSONResponse({"statement": statement.id}, headers=_NO_STORE)
+
+    @app.post("/calls/{call_id}/recording")
+    async def recording(
+        request: Request, call_id: str, participant: str = "", chunk: str = "", final: str = ""
+    ) -> Response:
+        """A chunk of this browser's recording (the body, raw bytes; query
+        ``participant`` and ``chunk``, its number), or with ``final=1`` and no
+        body the end of it: the node signs the file's SHA-256."""
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > MAX_CHUNK:
+            raise PayloadTooLarge(f"a chunk is at most {MAX_CHUNK} bytes", field="body")
+        session = await require_change(request)
+        if not participant or len(participant) > 80:
+            raise InvalidInput("is required, at most 80 characters", field="participant")
+        by = acted_by(session.operator, await our_office(session, call_id))
+        if final == "1":
+            done = await act(
+                session,
+                request,
+                "call-recording-file",
+                call_id,
+                lambda: media_of().finish_recording(call_id, participant, by=by),
+            )
+            return JSONResponse(
+                {
+                    "statement": None if done is None else done.id,
+                    "sha256": None if done is None else done.body["sha256"],
+                },
+                headers=_NO_STORE,
+            )
+        if not chunk.isdigit() or len(chunk) > 9:
+            raise InvalidInput("a chunk number, 0, 1, 2, ...", field="chunk")
+        data = b""
+        async for part in request.stream():
+            data += part
+            if len(data) > MAX_CHUNK:
+                raise PayloadTooLarge(f"a chunk is at most {MAX_CHUNK} bytes", field="body")
+        number = int(chunk)
+        written = await run_in_threadpool(
+            media_of().append_chunk, call_id, participant, number, data
+        )
+        return JSONResponse(written, headers=_NO_STORE)

@@ -10,6 +10,13 @@
  * the SDP's DTLS fingerprint against the peer's signed statement, and refuses
  * the media (and ends the call) when the node refuses.
  *
+ * Recording needs both sides: the Record button signs this side's consent
+ * (call-recording, on or off). While both sides' latest say on and the media
+ * is connected, this page records the remote stream it receives
+ * (MediaRecorder, webm) and uploads it to its own node in numbered chunks;
+ * when either side turns it off or the call ends, it posts the end and the
+ * node signs the file's SHA-256 (call-recording-file).
+ *
  * window.redlineCall exposes the state (phase, error, participant,
  * fingerprints, stats summed over the connections, legStats per connection)
  * to the browser tests and to anyone at the console's developer tools.
@@ -27,6 +34,8 @@
   var remoteTemplate = document.getElementById("remote-template");
   var muteButton = document.getElementById("media-mute");
   var cameraButton = document.getElementById("media-camera");
+  var recordButton = document.getElementById("media-record");
+  var CHUNK_BYTES = 200 * 1024;  // under the node's 256 KB a chunk
   var GATHER_MS = 5000;
   var OVER = { ended: 1, declined: 1, missed: 1 };
   var source = null;
@@ -43,7 +52,9 @@
     participant: newParticipant(), phase: "waiting", error: null, fingerprints: [],
     stats: {}, legStats: {}, legs: {}, stream: null, joined: false,
     busy: false, again: false, established: false, timer: null, statsTimer: null,
-    marks: []
+    marks: [],
+    recording: { ours: false, theirs: false, now: false, recorder: null, chunks: 0,
+      queue: Promise.resolve(), finished: false, statement: null, sha256: null }
   };
   window.redlineCall = call;
 
@@ -92,7 +103,92 @@
     });
   }
 
+  // -- recording, only with both sides' consent --------------------------------------
+
+  function showRecording(view) {
+    var rec = call.recording;
+    var mine = view.party;
+    var theirs = view.role === "caller" ? view.callee : view.caller;
+    rec.ours = !!(view.recording && view.recording[mine]);
+    rec.theirs = !!(view.recording && view.recording[theirs]);
+    rec.now = !!view.recording_now;
+    section.querySelectorAll(".rec-side").forEach(function (dd) {
+      var on = dd.dataset.side === "ours" ? rec.ours : rec.theirs;
+      dd.dataset.on = on ? "true" : "false";
+      dd.querySelectorAll("[data-on-label]").forEach(function (el) {
+        el.hidden = el.dataset.onLabel !== (on ? "true" : "false");
+      });
+    });
+    recordButton.setAttribute("aria-pressed", rec.ours ? "true" : "false");
+    section.querySelector(".recording-now").hidden = !rec.now;
+    if (rec.now && call.phase === "connected") { startRecording(); }
+    if (!rec.now) { stopRecording(); }
+  }
+
+  function upload(blob) {
+    var rec = call.recording;
+    for (var at = 0; at < blob.size; at += CHUNK_BYTES) {
+      (function (piece, number) {
+        rec.queue = rec.queue.then(function () {
+          var q = "?participant=" + encodeURIComponent(call.participant) + "&chunk=" + number;
+          return fetch(base + "/recording" + q, {
+            method: "POST", credentials: "same-origin", body: piece,
+            headers: { "X-CSRF-Token": csrf, "Content-Type": "application/octet-stream",
+              Accept: "application/json" }
+          }).then(function (r) {
+            if (!r.ok) { return r.json().then(function (j) { rec.error = j.detail || j.title; }); }
+          }).catch(function (e) { rec.error = e.message; });
+        });
+      }(blob.slice(at, at + CHUNK_BYTES), rec.chunks++));
+    }
+  }
+
+  function finishRecording() {
+    var rec = call.recording;
+    if (rec.finished) { return; }
+    rec.finished = true;
+    rec.queue = rec.queue.then(function () {
+      var q = "?participant=" + encodeURIComponent(call.participant) + "&final=1";
+      return fetch(base + "/recording" + q, {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, Accept: "application/json" }
+      }).then(function (r) { return r.json(); }).then(function (j) {
+        rec.statement = j.statement || null;
+        rec.sha256 = j.sha256 || null;
+        rec.done = true;
+      }).catch(function (e) { rec.error = e.message; rec.done = true; });
+    });
+  }
+
+  function startRecording() {
+    var rec = call.recording;
+    if (rec.recorder || rec.finished || !window.MediaRecorder) { return; }
+    var keys = Object.keys(call.legs);
+    var stream = keys.length ? call.legs[keys[0]].video.srcObject : null;
+    if (!stream) { return; }
+    var recorder = new MediaRecorder(stream, { videoBitsPerSecond: 400000, audioBitsPerSecond: 32000 });
+    rec.recorder = recorder;
+    recorder.addEventListener("dataavailable", function (e) {
+      if (e.data && e.data.size > 0) { upload(e.data); }
+    });
+    recorder.addEventListener("stop", finishRecording);
+    recorder.start(1000);
+    rec.started = true;
+  }
+
+  function stopRecording() {
+    var recorder = call.recording.recorder;
+    if (recorder && recorder.state !== "inactive") { recorder.stop(); }
+  }
+
+  recordButton.addEventListener("click", function () {
+    request("/recording-consent", { on: call.recording.ours ? "false" : "true" })
+      .then(read).catch(function (e) { call.recording.error = e.message; });
+  });
+
   function stop(phase, error) {
+    stopRecording();
+    recordButton.disabled = true;
     if (source) { source.close(); }
     Object.keys(call.legs).forEach(function (k) { call.legs[k].pc.close(); });
     if (call.stream) { call.stream.getTracks().forEach(function (t) { t.stop(); }); }
@@ -133,6 +229,7 @@
     await request("/join", { participant: call.participant });
     mark("joined");
     call.joined = true;
+    recordButton.disabled = false;
   }
 
   function openLeg(view, other, who) {
@@ -193,6 +290,7 @@
   }
 
   async function step(view) {
+    showRecording(view);
     if (OVER[view.state]) {
       if (call.phase !== "refused") { stop("ended"); }
       return;
@@ -315,6 +413,19 @@
     try { topics = JSON.parse(e.data).topics || []; } catch (_) { /* a comment */ }
     if (topics.length === 0 || topics.indexOf(topic) >= 0) { read(); }
   });
-  window.addEventListener("pagehide", function () { source.close(); stop("ended"); });
+  window.addEventListener("pagehide", function () {
+    // Leaving the page (End call reloads it): what reached the node is the
+    // recording; its end is posted with keepalive so that it outlives the page.
+    var rec = call.recording;
+    if (rec.recorder && !rec.finished) {
+      rec.finished = true;
+      fetch(base + "/recording?participant=" + encodeURIComponent(call.participant) + "&final=1", {
+        method: "POST", credentials: "same-origin", keepalive: true,
+        headers: { "X-CSRF-Token": csrf, Accept: "application/json" }
+      });
+    }
+    source.close();
+    stop("ended");
+  });
   read();
 }());
