@@ -86,3 +86,38 @@ def test_bad_input_is_a_4xx_naming_the_field_and_nothing_is_signed(
         assert status == want_status, (url, status, field)
         assert field is not None and re.search(rf"\b{want_field}\b", field), (url, field)
     assert len(us.node.since("prc", 0, 1000)) == before
+
+
+def test_bad_recording_input_is_a_4xx_naming_the_field_and_nothing_is_kept(
+    sides: tuple[Side, Side, Clock],
+) -> None:
+    us, _prc, _clock = sides
+    before = len(us.node.since("prc", 0, 1000))
+    base = "/console/calls/us-call-nope"
+    cases: list[tuple[str, dict[str, str] | bytes, int, str | None]] = [
+        (f"{base}/recording-consent", {"on": "maybe"}, 422, "on"),
+        (f"{base}/recording-consent", {"on": "true"}, 404, "call_id"),
+        (f"{base}/recording?chunk=0", b"webm", 422, "participant"),
+        (f"{base}/recording?participant=p-a&chunk=x", b"webm", 422, "chunk"),
+        # A chunk over the API's body cap is refused before the route reads it
+        # (the node's body limit, which names no field).
+        (f"{base}/recording?participant=p-a&chunk=0", b"x" * (256 * 1024 + 1), 413, None),
+        (f"{base}/recording?participant=p-a&chunk=0", b"webm", 404, "call_id"),
+    ]
+
+    async def probe(client: httpx.AsyncClient) -> list[tuple[int, str | None]]:
+        out = []
+        csrf = csrf_in((await client.get("/console/now")).text)
+        for url, data, _status, _field in cases:
+            headers = {"origin": BASE, "x-csrf-token": csrf, "accept": "application/json"}
+            if isinstance(data, bytes):
+                answer = await client.post(url, content=data, headers=headers)
+            else:
+                answer = await client.post(url, data=data, headers=headers)
+            out.append((answer.status_code, orjson.loads(answer.content).get("field")))
+        return out
+
+    got = run(us, probe, "ada")
+    for (status, field), (url, _d, want_status, want_field) in zip(got, cases, strict=True):
+        assert (status, field) == (want_status, want_field), url
+    assert len(us.node.since("prc", 0, 1000)) == before

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from redline.core.errors import Conflict, InvalidInput, InvalidStatement
+from redline.core.errors import Conflict, InvalidInput, InvalidStatement, PayloadTooLarge
 from redline.core.media import (
     CALL_ANSWER,
     CALL_MEDIA,
@@ -429,3 +429,22 @@ def test_a_bad_recording_file_body_is_refused_naming_the_field() -> None:
         with pytest.raises(InvalidStatement) as caught:
             validate_body(CALL_RECORDING_FILE, {**good, **change})
         assert caught.value.field == field
+
+
+def test_a_recording_past_its_cap_is_refused_with_413_naming_the_body(
+    recorded: tuple[dict[str, Side], dict[str, MediaService], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sides, media, call_id = recorded
+    us, prc = sides["us"], sides["prc"]
+    media["us"].consent(call_id, True)
+    media["prc"].consent(call_id, True)
+    sync(us, prc)
+    monkeypatch.setattr("redline.service.media.MAX_RECORDING_BYTES", 10)
+    media["us"].append_chunk(call_id, "p-alice", 0, b"0123456")
+    with pytest.raises(PayloadTooLarge) as caught:
+        media["us"].append_chunk(call_id, "p-alice", 1, b"7890")
+    assert caught.value.status == 413 and caught.value.field == "body"
+    path = media["us"].recordings / f"{call_id}-p-alice.webm"  # type: ignore[operator]
+    assert path.read_bytes() == b"0123456"  # nothing of the refused chunk kept
+    media["us"].append_chunk(call_id, "p-alice", 1, b"789")  # the same number, within the cap

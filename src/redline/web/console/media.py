@@ -167,6 +167,8 @@ def add_media_routes(
         session = await require_change(request)
         if not participant or len(participant) > 80:
             raise InvalidInput("is required, at most 80 characters", field="participant")
+        if final != "1" and (not chunk.isdigit() or len(chunk) > 9):
+            raise InvalidInput("a chunk number, 0, 1, 2, ...", field="chunk")
         by = acted_by(session.operator, await our_office(session, call_id))
         if final == "1":
             done = await act(
@@ -183,8 +185,6 @@ def add_media_routes(
                 },
                 headers=_NO_STORE,
             )
-        if not chunk.isdigit() or len(chunk) > 9:
-            raise InvalidInput("a chunk number, 0, 1, 2, ...", field="chunk")
         data = b""
         async for part in request.stream():
             data += part
