@@ -29,45 +29,14 @@ from redline.core.hotline.requests import Window
 from redline.service.operators import OperatorService
 from redline.web.api import create_api_app
 from redline.web.console.views import Zones, calendar_days
-from support.hotline import Clock, Side, hotline_sides, sync
-
-TOKEN = "operator-token-for-tests"
-PASSWORD = "correct horse battery"
-BASE = "https://node.test"
+from support.console_app import BASE, TOKEN, console_sides, run
+from support.hotline import Clock, Side, sync
 
 
 @pytest.fixture
 def sides(tmp_path: Path) -> Iterator[tuple[Side, Side, Clock]]:
-    clock = Clock()
-    with hotline_sides(tmp_path, clock) as made:
-        us, prc = made["us"], made["prc"]
-        for side in (us, prc):
-            ops = OperatorService(side.store, clock=side.node.clock)
-            ops.add("wanda", role="watch", password=PASSWORD)
-            ops.add("zhou", role="watch", password=PASSWORD, lang="zh")
-            ops.add("pat", role="principal", password=PASSWORD, offices=[f"{side.party}-x"])
-            ops.add("ada", role="admin", password=PASSWORD)
-        yield us, prc, clock
-
-
-def run(side: Side, script: Any, name: str = "wanda") -> Any:
-    """Run ``script(client)`` signed in as ``name`` on ``side``'s API app."""
-
-    async def go() -> Any:
-        app = create_api_app(side.node, token=TOKEN, identity=cast(Any, None), hotline=side.hotline)
-        transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 4000))
-        async with httpx.AsyncClient(
-            transport=transport, base_url=BASE, headers={"accept": "text/html"}
-        ) as client:
-            signed = await client.post(
-                "/console/login",
-                data={"name": name, "password": PASSWORD},
-                headers={"origin": BASE},
-            )
-            assert signed.status_code == 303, signed.text
-            return await script(client)
-
-    return asyncio.run(go())
+    with console_sides(tmp_path) as made:
+        yield made
 
 
 async def csrf_of(client: httpx.AsyncClient) -> str:
